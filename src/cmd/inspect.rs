@@ -1,0 +1,97 @@
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::{Ctx, lookup_image};
+use crate::image::spec::ImageConfig;
+use crate::store::ImageRecord;
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Format the output with a Go template (e.g. '{{.Id}}', '{{json .Config}}')
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Objects to inspect (image names or ids)
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// Docker's ImageInspect for one image.
+pub fn image_inspect_json(ctx: &Ctx, image: &ImageRecord) -> Result<Value> {
+    let store = ctx.store()?;
+    let (config_bytes, layers) = {
+        let _lock = store.lock_images_shared()?;
+        let layers: Vec<String> = image
+            .layers
+            .iter()
+            .map(|c| store.layer(c).ok().flatten().map(|l| l.diff_id).unwrap_or_else(|| c.clone()))
+            .collect();
+        (store.read_blob(&image.id)?, layers)
+    };
+    let config: ImageConfig = serde_json::from_slice(&config_bytes)
+        .with_context(|| format!("reading the config of image {}", image.short_id()))?;
+    let config_json = serde_json::to_value(config.config.clone().unwrap_or_default())?;
+    let repo_digests: Vec<String> =
+        image.digests.iter().map(|d| crate::image::reference::familiar_name(d).to_owned()).collect();
+    let repo_tags: Vec<String> =
+        image.names.iter().map(|d| crate::image::reference::familiar_name(d).to_owned()).collect();
+    Ok(json!({
+        "Id": image.id,
+        "RepoTags": repo_tags,
+        "RepoDigests": repo_digests,
+        "Parent": "",
+        "Comment": config.history.last().and_then(|h| h.comment.clone()).unwrap_or_default(),
+        "Created": config.created.clone().unwrap_or_default(),
+        "DockerVersion": "",
+        "Author": config.author.clone().unwrap_or_default(),
+        "Config": config_json,
+        "Architecture": config.architecture,
+        "Variant": config.variant,
+        "Os": config.os,
+        "Size": image.size,
+        "VirtualSize": image.size,
+        "GraphDriver": { "Name": "overlay", "Data": null },
+        "RootFS": { "Type": "layers", "Layers": layers },
+        "Metadata": { "LastTagTime": image.added },
+        "ManifestDigest": image.manifest_digest,
+    }))
+}
+
+pub fn print_inspected(format: Option<&str>, values: &[Value]) -> Result<()> {
+    match format {
+        Some(f) => {
+            let template = super::template::Template::parse(f)?;
+            for v in values {
+                println!("{}", template.render(v));
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(values)?),
+    }
+    Ok(())
+}
+
+/// `image inspect`: images only.
+pub fn run_images(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
+    run(ctx, args)
+}
+
+/// `inspect`: any object berth knows. Prints what it found, then fails if anything was missing.
+pub fn run(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
+    let mut values = Vec::new();
+    let mut missing = Vec::new();
+    for name in &args.names {
+        match lookup_image(ctx, name) {
+            Ok(image) => values.push(image_inspect_json(ctx, &image)?),
+            Err(e) => missing.push(format!("{e:#}")),
+        }
+    }
+    print_inspected(args.format.as_deref(), &values)?;
+    if missing.is_empty() {
+        Ok(0)
+    } else {
+        for m in &missing {
+            eprintln!("berth: {m}");
+        }
+        Ok(1)
+    }
+}

@@ -1,0 +1,198 @@
+//! The command line: global flags, one file per verb, and the dispatch between them.
+
+mod completion;
+mod history;
+mod image;
+mod images;
+mod import;
+mod info;
+mod inspect;
+mod load;
+mod login;
+mod logout;
+mod man;
+mod prune;
+mod pull;
+mod rmi;
+mod save;
+mod system;
+mod tag;
+pub(crate) mod template;
+mod version;
+
+use std::cell::OnceCell;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Settings};
+use crate::image::ImageError;
+use crate::store::{Store, StoreError};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    version,
+    about = "A daemonless, rootless-first container tool",
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Store root (images, layers, containers)
+    #[arg(long, global = true, env = "BERTH_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Runtime state directory (sockets, pids)
+    #[arg(long, global = true, env = "BERTH_RUNROOT", value_name = "DIR")]
+    pub runroot: Option<PathBuf>,
+    /// Configuration file to use instead of /etc/berth/config.toml and ~/.config/berth/config.toml
+    #[arg(long, global = true, env = "BERTH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Logging level: error, warn, info or debug
+    #[arg(long, global = true, value_name = "LEVEL", default_value = "warn", value_parser = ["error", "warn", "info", "debug"])]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// List images
+    Images(images::ImagesArgs),
+    /// Remove one or more images
+    Rmi(rmi::RmiArgs),
+    /// Give an image another name
+    Tag(tag::TagArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// Show low-level information about images
+    Inspect(inspect::InspectArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
+    /// Save images to a tar archive (docker-archive or oci-archive)
+    Save(save::SaveArgs),
+    /// Load images from a tar archive
+    Load(load::LoadArgs),
+    /// Create an image from a root filesystem tarball
+    Import(import::ImportArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out from a registry
+    Logout(logout::LogoutArgs),
+    /// Show version information
+    Version(version::VersionArgs),
+    /// Show system-wide information
+    Info(info::InfoArgs),
+    /// Manage the store
+    #[command(subcommand)]
+    System(system::SystemCommand),
+    /// Print a shell completion script
+    Completion(completion::CompletionArgs),
+    /// Write man pages generated from the command definitions
+    #[command(hide = true, name = "generate-man-pages")]
+    GenerateManPages(man::ManArgs),
+}
+
+/// What every command gets: the merged settings and a lazily opened store.
+pub struct Ctx {
+    pub settings: Settings,
+    store: OnceCell<Store>,
+}
+
+impl Ctx {
+    pub fn store(&self) -> Result<&Store> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let store = Store::open(&self.settings.root, &self.settings.runroot, self.settings.rootless)
+            .context("opening the store")?;
+        Ok(self.store.get_or_init(|| store))
+    }
+}
+
+/// Commands that change files in a rootless store must run in berth's user namespace, where the
+/// store's subordinate-id-owned files are writable.
+fn needs_user_namespace(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Images(_)
+            | Command::Inspect(_)
+            | Command::History(_)
+            | Command::Login(_)
+            | Command::Logout(_)
+            | Command::Version(_)
+            | Command::Info(_)
+            | Command::Completion(_)
+            | Command::GenerateManPages(_)
+            | Command::Image(
+                image::ImageCommand::Ls(_) | image::ImageCommand::Inspect(_) | image::ImageCommand::History(_)
+            )
+    )
+}
+
+pub fn main() -> Result<u8> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage_error = e.use_stderr();
+            let _ = e.print();
+            return Ok(if usage_error { crate::EXIT_TOOL_ERROR } else { 0 });
+        }
+    };
+    let rootless = config::is_rootless();
+    let in_userns = std::env::var_os(crate::sandbox::userns::IN_USERNS_ENV).is_some();
+    if rootless && !in_userns && needs_user_namespace(&cli.command) {
+        let mapping = crate::sandbox::userns::mapping_for_caller();
+        crate::sandbox::userns::continue_in_user_namespace(&mapping).context("entering the user namespace")?;
+    }
+    let settings = config::load(&config::GlobalFlags {
+        root: cli.root.as_deref(),
+        runroot: cli.runroot.as_deref(),
+        config: cli.config.as_deref(),
+    })?;
+    let ctx = Ctx { settings, store: OnceCell::new() };
+    dispatch(&ctx, cli.command)
+}
+
+fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
+    match command {
+        Command::Pull(a) => pull::run(ctx, a),
+        Command::Images(a) => images::run(ctx, a),
+        Command::Rmi(a) => rmi::run(ctx, a),
+        Command::Tag(a) => tag::run(ctx, a),
+        Command::Image(c) => image::run(ctx, c),
+        Command::Inspect(a) => inspect::run(ctx, a),
+        Command::History(a) => history::run(ctx, a),
+        Command::Save(a) => save::run(ctx, a),
+        Command::Load(a) => load::run(ctx, a),
+        Command::Import(a) => import::run(ctx, a),
+        Command::Login(a) => login::run(ctx, a),
+        Command::Logout(a) => logout::run(ctx, a),
+        Command::Version(a) => version::run(ctx, a),
+        Command::Info(a) => info::run(ctx, a),
+        Command::System(c) => system::run(ctx, c),
+        Command::Completion(a) => completion::run(a),
+        Command::GenerateManPages(a) => man::run(a),
+    }
+}
+
+/// Exit codes follow Docker: 125 when berth itself failed. (126/127 belong to containers.)
+pub fn exit_code_for(_error: &anyhow::Error) -> u8 {
+    crate::EXIT_TOOL_ERROR
+}
+
+/// The image a user named, read under the shared image lock.
+pub fn lookup_image(ctx: &Ctx, input: &str) -> Result<crate::store::ImageRecord> {
+    let store = ctx.store()?;
+    let _lock = store.lock_images_shared()?;
+    let index = store.images()?;
+    let found = crate::image::lookup::find_image(&index, &ctx.settings, input)?;
+    Ok(found.clone())
+}
+
+pub fn is_not_found(e: &ImageError) -> bool {
+    matches!(e, ImageError::Store(StoreError::ImageNotFound(_)))
+}

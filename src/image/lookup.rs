@@ -1,0 +1,42 @@
+//! Finding a local image from what a user typed: an id or id prefix, a name, or a digest
+//! reference; short names are tried against each search registry and `localhost/`.
+
+use super::ImageError;
+use super::reference::Reference;
+use crate::config::Settings;
+use crate::store::{ImageIndex, ImageRecord, StoreError};
+
+/// The fully qualified names a user's input may stand for, most likely first.
+pub fn qualified_candidates(settings: &Settings, reference: &Reference) -> Vec<Reference> {
+    if !reference.is_short_name() {
+        return vec![reference.qualified_with(reference.registry_or_hub())];
+    }
+    let mut out: Vec<Reference> = settings.search_registries.iter().map(|r| reference.qualified_with(r)).collect();
+    out.push(reference.qualified_with("localhost"));
+    out
+}
+
+pub fn find_image<'a>(index: &'a ImageIndex, settings: &Settings, input: &str) -> Result<&'a ImageRecord, ImageError> {
+    let not_found = || ImageError::Store(StoreError::ImageNotFound(input.to_owned()));
+    let looks_like_id =
+        input.strip_prefix("sha256:").unwrap_or(input).bytes().all(|b| b.is_ascii_hexdigit()) && !input.is_empty();
+    if looks_like_id {
+        if let Some(found) = index.by_id_prefix(input)? {
+            return Ok(found);
+        }
+        if input.starts_with("sha256:") {
+            return Err(not_found());
+        }
+    }
+    let reference = Reference::parse(input)?;
+    for candidate in qualified_candidates(settings, &reference) {
+        if let Some(digested) = candidate.digested_name() {
+            if let Some(found) = index.by_digest(&digested) {
+                return Ok(found);
+            }
+        } else if let Some(found) = candidate.tagged_name().and_then(|t| index.by_name(&t)) {
+            return Ok(found);
+        }
+    }
+    Err(not_found())
+}

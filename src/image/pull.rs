@@ -1,0 +1,435 @@
+//! `pull`: resolve a reference against the search registries and mirrors, fetch the manifest
+//! (choosing a platform from an index), then download every missing layer in parallel, each
+//! streamed straight into its unpacker thread, and commit the image.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::{Semaphore, mpsc};
+
+use super::ImageError;
+use super::ingest::{self, StagedLayer};
+use super::progress::{Progress, short_digest};
+use super::reference::Reference;
+use super::registry::{RegistryClient, RegistryError};
+use super::spec::{self, Descriptor, ImageConfig, Manifest, ManifestKind, Platform};
+use crate::config::Settings;
+use crate::store::{ImageRecord, Store, chain_ids};
+
+const MAX_ATTEMPTS: u32 = 5;
+const MAX_SMALL_BLOB: u64 = 32 << 20;
+
+pub struct PullRequest<'a> {
+    pub reference: &'a str,
+    pub platform: Option<Platform>,
+    pub quiet: bool,
+    pub credentials: &'a dyn Fn(&str) -> Option<(String, String)>,
+}
+
+#[derive(Debug)]
+pub struct PullOutcome {
+    pub id: String,
+    /// The fully qualified reference that was pulled.
+    pub reference: Reference,
+    /// The digest of the manifest (or index) the reference resolved to.
+    pub digest: String,
+    /// False when the image was already complete in the store.
+    pub downloaded: bool,
+}
+
+/// Pulls an image into the store. Runs its own single-threaded async runtime; call it from a
+/// process that has entered its namespaces already.
+pub fn pull(store: &Store, settings: &Settings, request: &PullRequest) -> Result<PullOutcome, ImageError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ImageError::io("starting the async runtime", e))?;
+    runtime.block_on(pull_async(store, settings, request))
+}
+
+struct Resolved {
+    client: Arc<RegistryClient>,
+    reference: Reference,
+    top_digest: String,
+    manifest_bytes: Vec<u8>,
+    manifest: Manifest,
+}
+
+/// The registries to try for a reference, each with the reference qualified for it, and for
+/// each registry its mirrors first.
+fn candidates(settings: &Settings, reference: &Reference) -> Vec<(String, Reference)> {
+    let qualified: Vec<Reference> = if reference.is_short_name() {
+        settings.search_registries.iter().map(|r| reference.qualified_with(r)).collect()
+    } else {
+        vec![reference.qualified_with(reference.registry_or_hub())]
+    };
+    let mut out = Vec::new();
+    for q in qualified {
+        let registry = q.registry_or_hub().to_owned();
+        for mirror in settings.mirrors.get(&registry).into_iter().flatten() {
+            out.push((mirror.clone(), q.clone()));
+        }
+        out.push((registry, q));
+    }
+    out
+}
+
+async fn resolve(settings: &Settings, request: &PullRequest<'_>, progress: &Progress) -> Result<Resolved, ImageError> {
+    let reference = Reference::parse(request.reference)?;
+    let wanted = request.platform.clone().unwrap_or_else(spec::host_platform);
+    let mut last_error = None;
+    for (endpoint, qualified) in candidates(settings, &reference) {
+        let client = Arc::new(RegistryClient::new(settings, &endpoint, (request.credentials)(&endpoint)));
+        match resolve_at(&client, &qualified, &wanted).await {
+            Ok((top_digest, manifest_bytes, manifest)) => {
+                return Ok(Resolved { client, reference: qualified, top_digest, manifest_bytes, manifest });
+            }
+            Err(
+                e @ ImageError::Registry(
+                    RegistryError::NotFound(_) | RegistryError::Unauthorized { .. } | RegistryError::Transport { .. },
+                ),
+            ) => {
+                if reference.is_short_name() || endpoint != qualified.registry_or_hub() {
+                    progress.message(&format!("trying next registry: {endpoint}: {e}"));
+                }
+                last_error = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| ImageError::Invalid("no search registries configured".into())))
+}
+
+async fn resolve_at(
+    client: &RegistryClient,
+    reference: &Reference,
+    wanted: &Platform,
+) -> Result<(String, Vec<u8>, Manifest), ImageError> {
+    let (bytes, digest) = with_retries(|| client.manifest(reference)).await?;
+    match spec::parse_manifest(&bytes, None)? {
+        ManifestKind::Image(manifest) => Ok((digest, bytes, manifest)),
+        ManifestKind::Index(index) => {
+            let chosen = spec::select_platform(&index, wanted).ok_or_else(|| ImageError::NoMatchingPlatform {
+                reference: reference.to_string(),
+                wanted: wanted.to_string(),
+                available: index
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.platform.as_ref())
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+            let by_digest = Reference { digest: Some(chosen.digest.clone()), tag: None, ..reference.clone() };
+            let (bytes, _) = with_retries(|| client.manifest(&by_digest)).await?;
+            match spec::parse_manifest(&bytes, Some(&chosen.media_type))? {
+                ManifestKind::Image(manifest) => Ok((digest, bytes, manifest)),
+                ManifestKind::Index(_) => {
+                    Err(ImageError::Invalid(format!("{reference}: an index inside an index is not supported")))
+                }
+            }
+        }
+    }
+}
+
+async fn with_retries<T, F, Fut>(mut call: F) -> Result<T, RegistryError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, RegistryError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200 * 2u64.pow(attempt.min(5)))
+}
+
+async fn fetch_small_blob(
+    client: &RegistryClient,
+    reference: &Reference,
+    descriptor: &Descriptor,
+) -> Result<Vec<u8>, ImageError> {
+    if descriptor.size > MAX_SMALL_BLOB {
+        return Err(ImageError::Invalid(format!(
+            "{}: config blob of {} bytes is implausibly large",
+            descriptor.digest, descriptor.size
+        )));
+    }
+    with_retries(|| async {
+        let (mut stream, _) = client.blob(reference, &descriptor.digest, 0).await?;
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| RegistryError::Transport {
+                registry: client.registry().to_owned(),
+                detail: e.to_string(),
+                retryable: true,
+            })?;
+            out.extend_from_slice(&chunk);
+            if out.len() as u64 > descriptor.size {
+                break;
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(ImageError::from)
+    .and_then(|bytes| {
+        let actual = crate::store::sha256_digest(&bytes);
+        if actual != descriptor.digest {
+            return Err(ImageError::DigestMismatch {
+                what: format!("config {}", descriptor.digest),
+                expected: descriptor.digest.clone(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    })
+}
+
+async fn pull_async(store: &Store, settings: &Settings, request: &PullRequest<'_>) -> Result<PullOutcome, ImageError> {
+    let progress = Progress::new(request.quiet);
+    let resolved = resolve(settings, request, &progress).await?;
+    let manifest = &resolved.manifest;
+    let config_bytes = fetch_small_blob(&resolved.client, &resolved.reference, &manifest.config).await?;
+    let config: ImageConfig = serde_json::from_slice(&config_bytes)
+        .map_err(|e| ImageError::Invalid(format!("{}: malformed image config: {e}", resolved.reference)))?;
+    if config.rootfs.diff_ids.len() != manifest.layers.len() {
+        return Err(ImageError::Invalid(format!(
+            "{}: manifest lists {} layers but the config has {} diff ids",
+            resolved.reference,
+            manifest.layers.len(),
+            config.rootfs.diff_ids.len()
+        )));
+    }
+    for d in config.rootfs.diff_ids.iter().chain(manifest.layers.iter().map(|l| &l.digest)) {
+        if !crate::store::is_valid_digest(d) {
+            return Err(ImageError::Invalid(format!("{}: invalid digest {d:?} in image", resolved.reference)));
+        }
+    }
+    let chains = chain_ids(&config.rootfs.diff_ids);
+
+    let semaphore = Arc::new(Semaphore::new(settings.parallel_downloads));
+    let fetches = manifest.layers.iter().enumerate().map(|(i, layer)| {
+        let job = LayerJob {
+            store: store.clone(),
+            client: resolved.client.clone(),
+            reference: resolved.reference.clone(),
+            descriptor: layer.clone(),
+            chain_id: chains[i].clone(),
+            parent: i.checked_sub(1).map(|p| chains[p].clone()),
+            diff_id: config.rootfs.diff_ids[i].clone(),
+        };
+        let semaphore = semaphore.clone();
+        let progress = progress.clone();
+        async move {
+            let _permit = semaphore.acquire_owned().await.expect("semaphore never closed");
+            job.run(&progress).await
+        }
+    });
+    let downloaded = futures_util::future::try_join_all(fetches).await?.into_iter().any(|d| d);
+
+    let mut names = Vec::new();
+    let mut digests = vec![resolved.reference.with_digest(&resolved.top_digest)];
+    if let Some(tagged) = resolved.reference.tagged_name() {
+        if resolved.reference.digest.is_none() {
+            names.push(tagged);
+        }
+    }
+    digests.dedup();
+    let size = {
+        let _lock = store.lock_images_shared()?;
+        chains.iter().map(|c| store.layer(c).ok().flatten().map_or(0, |l| l.size)).sum()
+    };
+    let record = ImageRecord {
+        names,
+        digests,
+        layers: chains,
+        size,
+        created: config.created.clone(),
+        added: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        ..Default::default()
+    };
+    let existing = {
+        let _lock = store.lock_images_shared()?;
+        store.images()?.get(&manifest.config.digest).map(|r| r.names.clone())
+    };
+    let id = ingest::commit_image(store, &resolved.manifest_bytes, &config_bytes, record)?;
+    let was_complete = !downloaded
+        && existing.is_some_and(|names| resolved.reference.tagged_name().is_none_or(|t| names.contains(&t)));
+    Ok(PullOutcome { id, reference: resolved.reference, digest: resolved.top_digest, downloaded: !was_complete })
+}
+
+struct LayerJob {
+    store: Store,
+    client: Arc<RegistryClient>,
+    reference: Reference,
+    descriptor: Descriptor,
+    chain_id: String,
+    parent: Option<String>,
+    diff_id: String,
+}
+
+/// Hands the downloaded chunks to the unpacker thread as a plain `Read`.
+struct ChannelReader {
+    rx: mpsc::Receiver<Bytes>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.current = chunk,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+impl LayerJob {
+    fn have_layer(&self) -> Result<bool, ImageError> {
+        let _lock = self.store.lock_images_shared()?;
+        Ok(self.store.layer(&self.chain_id)?.is_some())
+    }
+
+    /// Returns whether anything was downloaded.
+    async fn run(self, progress: &Progress) -> Result<bool, ImageError> {
+        let short = short_digest(&self.descriptor.digest);
+        if self.have_layer()? {
+            progress.message(&format!("{short}: already exists"));
+            return Ok(false);
+        }
+        // Lock order 1: one download of this layer at a time across processes.
+        let store = self.store.clone();
+        let chain = self.chain_id.clone();
+        let _download_lock = tokio::task::spawn_blocking(move || store.lock_layer_download(&chain))
+            .await
+            .map_err(|e| ImageError::Io(e.to_string()))??;
+        if self.have_layer()? {
+            progress.message(&format!("{short}: already exists"));
+            return Ok(false);
+        }
+        let bar = progress.layer(&self.descriptor.digest, self.descriptor.size);
+        let (tx, rx) = mpsc::channel::<Bytes>(64);
+        let staging = self.store.new_staging()?;
+        let store = self.store.clone();
+        let media_type = self.descriptor.media_type.clone();
+        let unpacker = std::thread::spawn(move || {
+            ingest::stage_layer(&store, staging, ChannelReader { rx, current: Bytes::new() }, &media_type)
+        });
+        let download = self.download_into(tx, &bar).await;
+        let staged: Result<StagedLayer, ImageError> = tokio::task::spawn_blocking(move || {
+            unpacker.join().unwrap_or_else(|_| Err(ImageError::Io("layer unpacker panicked".into())))
+        })
+        .await
+        .map_err(|e| ImageError::Io(e.to_string()))?;
+        download?;
+        let staged = staged?;
+        let what = format!("layer {}", self.descriptor.digest);
+        staged.verify(Some(&self.descriptor.digest), Some(&self.diff_id), &what)?;
+        for warning in &staged.warnings {
+            progress.message(&format!("{short}: warning: {warning}"));
+        }
+        let size = staged.blob_size;
+        let store = self.store.clone();
+        let (chain, parent) = (self.chain_id.clone(), self.parent.clone());
+        tokio::task::spawn_blocking(move || staged.commit(&store, &chain, parent.as_deref()))
+            .await
+            .map_err(|e| ImageError::Io(e.to_string()))??;
+        bar.finish("pull complete", size);
+        Ok(true)
+    }
+
+    /// Streams the blob into `tx`, resuming with a Range request after a broken transfer.
+    async fn download_into(
+        &self,
+        tx: mpsc::Sender<Bytes>,
+        bar: &super::progress::LayerProgress,
+    ) -> Result<(), ImageError> {
+        let expected = self.descriptor.size;
+        let mut received: u64 = 0;
+        let mut attempt = 1;
+        let mut last_error: Option<RegistryError> = None;
+        while received < expected || (expected == 0 && attempt == 1 && last_error.is_none() && received == 0) {
+            if attempt > MAX_ATTEMPTS {
+                break;
+            }
+            let before = received;
+            match self.client.blob(&self.reference, &self.descriptor.digest, received).await {
+                Ok((mut stream, honoured_offset)) => {
+                    let mut skip = if honoured_offset { 0 } else { received };
+                    if !honoured_offset {
+                        bar.restart_at(received);
+                    }
+                    while let Some(chunk) = stream.next().await {
+                        let mut chunk = match chunk {
+                            Ok(c) => c,
+                            Err(e) => {
+                                last_error = Some(RegistryError::Transport {
+                                    registry: self.client.registry().to_owned(),
+                                    detail: format!("reading {}: {e}", self.descriptor.digest),
+                                    retryable: true,
+                                });
+                                break;
+                            }
+                        };
+                        if skip > 0 {
+                            let drop_n = skip.min(chunk.len() as u64) as usize;
+                            chunk = chunk.slice(drop_n..);
+                            skip -= drop_n as u64;
+                        }
+                        received += chunk.len() as u64;
+                        if received > expected {
+                            return Err(ImageError::Invalid(format!(
+                                "registry sent more than the {expected} bytes the manifest declares for {}",
+                                self.descriptor.digest
+                            )));
+                        }
+                        bar.advance(chunk.len() as u64);
+                        if tx.send(chunk).await.is_err() {
+                            // The unpacker stopped (bad layer): its error is the one to report.
+                            return Ok(());
+                        }
+                    }
+                    if expected == 0 {
+                        break;
+                    }
+                }
+                Err(e) if e.is_retryable() => last_error = Some(e),
+                Err(e) => return Err(e.into()),
+            }
+            if received < expected {
+                if received == before {
+                    attempt += 1;
+                } else {
+                    attempt = 1;
+                }
+                tokio::time::sleep(backoff(attempt.min(3))).await;
+            }
+        }
+        if received < expected {
+            let detail = last_error.map_or_else(|| "connection closed early".to_owned(), |e| e.to_string());
+            return Err(ImageError::Io(format!(
+                "downloading {}: got {received} of {expected} bytes: {detail}",
+                self.descriptor.digest
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,4 @@
+//! Everything that touches namespaces, mounts, cgroups, capabilities and seccomp. All of berth's
+//! `unsafe` lives below this module.
+
+pub mod userns;

@@ -1,0 +1,179 @@
+//! Image records and the names that point at them, kept together in one `images.json` so that
+//! listing hundreds of images is a single small read.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{StoreError, write_file_atomically};
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct ImageRecord {
+    /// "sha256:<hex>" of the image config blob.
+    pub id: String,
+    /// Fully qualified "registry/repository:tag" names.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Fully qualified "registry/repository@sha256:…" digests this image was pulled by.
+    #[serde(default)]
+    pub digests: Vec<String>,
+    /// The digest of the image manifest blob stored with it.
+    pub manifest_digest: String,
+    /// Chain ids of the image's layers, bottom first.
+    #[serde(default)]
+    pub layers: Vec<String>,
+    /// Sum of the uncompressed layer sizes.
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub created: Option<String>,
+    /// When it entered this store (RFC 3339).
+    pub added: String,
+}
+
+impl ImageRecord {
+    pub fn short_id(&self) -> &str {
+        let hex = self.id.strip_prefix("sha256:").unwrap_or(&self.id);
+        &hex[..hex.len().min(12)]
+    }
+
+    pub fn is_dangling(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct ImageIndex {
+    pub images: Vec<ImageRecord>,
+}
+
+impl ImageIndex {
+    pub(super) fn read(path: &Path) -> Result<ImageIndex, StoreError> {
+        match fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| StoreError::Corrupt { path: path.to_owned(), reason: e.to_string() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(ImageIndex::default()),
+            Err(e) => Err(StoreError::io(path, e)),
+        }
+    }
+
+    pub(super) fn write(&self, path: &Path) -> Result<(), StoreError> {
+        write_file_atomically(path, &serde_json::to_vec(self).expect("serializable"))
+    }
+
+    pub fn get(&self, id: &str) -> Option<&ImageRecord> {
+        self.images.iter().find(|i| i.id == id)
+    }
+
+    pub fn by_name(&self, full_name: &str) -> Option<&ImageRecord> {
+        self.images.iter().find(|i| i.names.iter().any(|n| n == full_name))
+    }
+
+    pub fn by_digest(&self, full_digest_ref: &str) -> Option<&ImageRecord> {
+        self.images.iter().find(|i| i.digests.iter().any(|d| d == full_digest_ref))
+    }
+
+    /// An image whose id starts with `prefix` (with or without "sha256:"), if exactly one does.
+    pub fn by_id_prefix(&self, prefix: &str) -> Result<Option<&ImageRecord>, StoreError> {
+        let hex = prefix.strip_prefix("sha256:").unwrap_or(prefix);
+        if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let mut found = self.images.iter().filter(|i| i.id[7..].starts_with(hex));
+        match (found.next(), found.next()) {
+            (Some(one), None) => Ok(Some(one)),
+            (Some(_), Some(_)) => Err(StoreError::Ambiguous(prefix.to_owned())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Adds an image, or merges names and digests into the record with the same id. A name
+    /// moves: any other image that had it loses it (and may become dangling).
+    pub fn insert(&mut self, record: ImageRecord) {
+        for name in &record.names {
+            self.untag(name);
+        }
+        match self.images.iter_mut().find(|i| i.id == record.id) {
+            Some(existing) => {
+                for name in record.names {
+                    if !existing.names.contains(&name) {
+                        existing.names.push(name);
+                    }
+                }
+                for digest in record.digests {
+                    if !existing.digests.contains(&digest) {
+                        existing.digests.push(digest);
+                    }
+                }
+            }
+            None => self.images.push(record),
+        }
+    }
+
+    /// Gives the image `id` the name `full_name`, taking it from whichever image had it.
+    pub fn tag(&mut self, id: &str, full_name: &str) -> Result<(), StoreError> {
+        if self.get(id).is_none() {
+            return Err(StoreError::ImageNotFound(id.to_owned()));
+        }
+        self.untag(full_name);
+        let image = self.images.iter_mut().find(|i| i.id == id).expect("checked above");
+        image.names.push(full_name.to_owned());
+        Ok(())
+    }
+
+    /// Removes a name from whatever image has it; true if one had it.
+    pub fn untag(&mut self, full_name: &str) -> bool {
+        let mut found = false;
+        for image in &mut self.images {
+            let before = image.names.len();
+            image.names.retain(|n| n != full_name);
+            found |= image.names.len() != before;
+        }
+        found
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<ImageRecord> {
+        let pos = self.images.iter().position(|i| i.id == id)?;
+        Some(self.images.remove(pos))
+    }
+
+    pub fn referenced_layers(&self) -> BTreeSet<String> {
+        self.images.iter().flat_map(|i| i.layers.iter().cloned()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(id_char: char, names: &[&str]) -> ImageRecord {
+        ImageRecord {
+            id: format!("sha256:{}", id_char.to_string().repeat(64)),
+            names: names.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn inserting_an_image_moves_its_names() {
+        let mut index = ImageIndex::default();
+        index.insert(image('a', &["docker.io/library/x:latest"]));
+        index.insert(image('b', &["docker.io/library/x:latest"]));
+        assert!(index.images[0].is_dangling());
+        assert_eq!(index.by_name("docker.io/library/x:latest").unwrap().id, index.images[1].id);
+    }
+
+    #[test]
+    fn id_prefix_must_be_unique() {
+        let mut index = ImageIndex::default();
+        index.insert(image('a', &[]));
+        let mut other = image('a', &[]);
+        other.id.replace_range(70.., "b");
+        index.insert(other);
+        assert!(matches!(index.by_id_prefix("aaaa"), Err(StoreError::Ambiguous(_))));
+        assert!(index.by_id_prefix("zz").unwrap().is_none());
+    }
+}

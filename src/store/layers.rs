@@ -1,0 +1,130 @@
+//! Unpacked layers, keyed by chain id so that every image with the same layer stack below a
+//! layer shares its directory.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Staging, Store, StoreError, digest_hex, sha256_digest, sync_dir, write_file_atomically};
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct LayerRecord {
+    pub chain_id: String,
+    pub diff_id: String,
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Bytes of the uncompressed tar.
+    pub size: u64,
+    /// The blob this layer was unpacked from, kept for push and save.
+    pub blob_digest: String,
+    pub blob_media_type: String,
+    pub blob_size: u64,
+}
+
+/// Chain ids for a stack of diff ids, bottom first (OCI image spec: ChainID(L0) = DiffID(L0),
+/// ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))).
+pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
+    for diff in diff_ids {
+        let next = match out.last() {
+            None => diff.clone(),
+            Some(parent) => sha256_digest(format!("{parent} {diff}").as_bytes()),
+        };
+        out.push(next);
+    }
+    out
+}
+
+impl Store {
+    pub fn layer_dir(&self, chain_id: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.layers_dir().join(digest_hex(chain_id)?))
+    }
+
+    /// The unpacked files of a layer (an overlay lower dir).
+    pub fn layer_diff_dir(&self, chain_id: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.layer_dir(chain_id)?.join("diff"))
+    }
+
+    /// Needs the image lock, shared or exclusive.
+    pub fn layer(&self, chain_id: &str) -> Result<Option<LayerRecord>, StoreError> {
+        let path = self.layer_dir(chain_id)?.join("layer.json");
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt { path, reason: e.to_string() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    /// Every layer chain id present. Needs the image lock, shared or exclusive.
+    pub fn layer_ids(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.layers_dir();
+        let entries = fs::read_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        Ok(entries.flatten().filter_map(|e| e.file_name().to_str().map(|n| format!("sha256:{n}"))).collect())
+    }
+
+    /// Moves a staged layer (its `diff/` directory already unpacked and verified) into place and
+    /// writes its record. Needs the image lock, exclusive. If the layer is already present (a
+    /// concurrent pull won), the staged copy is left for the staging area to drop.
+    pub fn commit_layer(&self, staging: &Staging, record: &LayerRecord) -> Result<(), StoreError> {
+        let dest = self.layer_dir(&record.chain_id)?;
+        if self.layer(&record.chain_id)?.is_some() {
+            return Ok(());
+        }
+        let staged = staging.path().join("layer");
+        fs::create_dir_all(&staged).map_err(|e| StoreError::io(&staged, e))?;
+        let staged_diff = staging.path().join("diff");
+        let diff_target = staged.join("diff");
+        fs::rename(&staged_diff, &diff_target).map_err(|e| StoreError::io(&diff_target, e))?;
+        // layer.json is written last inside the staged directory: a layer directory without it
+        // is incomplete and removed by `system check --repair`.
+        write_file_atomically(&staged.join("layer.json"), &serde_json::to_vec_pretty(record).expect("serializable"))?;
+        remove_incomplete_layer_dir(&dest);
+        fs::rename(&staged, &dest).map_err(|e| StoreError::io(&dest, e))?;
+        sync_dir(&self.layers_dir())
+    }
+
+    /// Removes a layer's directory. Needs the image lock, exclusive. The directory is first
+    /// renamed into `tmp/` so a crash mid-removal leaves only sweepable garbage.
+    pub fn remove_layer(&self, chain_id: &str) -> Result<(), StoreError> {
+        let dir = self.layer_dir(chain_id)?;
+        let trash = self.tmp_dir().join(format!("trash-{}", digest_hex(chain_id)?));
+        super::remove_path(&trash);
+        match fs::rename(&dir, &trash) {
+            Ok(()) => {
+                super::remove_path(&trash);
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(&dir, e)),
+        }
+    }
+}
+
+fn remove_incomplete_layer_dir(dir: &Path) {
+    if dir.exists() && !dir.join("layer.json").exists() {
+        super::remove_path(dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_id_of_one_layer_is_its_diff_id() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(chain_ids(std::slice::from_ref(&d)), vec![d]);
+    }
+
+    #[test]
+    fn chain_id_hashes_parent_space_diff() {
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        let ids = chain_ids(&[a.clone(), b.clone()]);
+        assert_eq!(ids[1], sha256_digest(format!("{a} {b}").as_bytes()));
+    }
+}

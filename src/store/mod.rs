@@ -1,0 +1,324 @@
+//! The on-disk store: content-addressed blobs, unpacked layers, image records and their names.
+//!
+//! # Layout (under the store root)
+//! ```text
+//! store.json               what kind of store this is (rootless or not); written once
+//! images.lock              the image lock (see lock order)
+//! images.json              every image record and its names; rewritten atomically
+//! blobs/sha256/<hex>       manifests, configs and compressed layer blobs, by digest
+//! layers/<chain-hex>/      one unpacked layer: diff/ (overlay upper-dir format) + layer.json
+//! locks/<hex>.lock         per-layer download locks, so concurrent pulls fetch a layer once
+//! ingest.lock              held shared by every pull/load/import (see lock order)
+//! tmp/<random>/            staging areas; each holds its own `lock` while its owner lives
+//! ```
+//!
+//! # Lock order
+//! Take locks in this order and never the other way round:
+//! 0. the ingest lock (`ingest.lock`): shared for the whole of a pull, load or import, which
+//!    commit layers before the image that uses them; tried exclusively by garbage collection,
+//!    which removes orphan layers only when it gets it;
+//! 1. a per-layer download lock (`locks/<hex>.lock`), held while that blob is fetched, unpacked
+//!    and committed; a process holds at most one per task and never waits for one while it
+//!    holds the image lock;
+//! 2. the image lock (`images.lock`): shared to read `images.json`, blobs and layers; exclusive for
+//!    the short critical section that commits or removes them.
+//!
+//! Downloads and unpacking happen in a staging directory under `tmp/` outside the image lock;
+//! only the final renames happen under it. Anything in `tmp/` is incomplete by construction: a
+//! staging directory whose lock nobody holds belongs to a dead process and is removed on the next
+//! open. Every metadata write is temp file + fsync + rename.
+
+mod atomic;
+mod gc;
+mod images;
+mod layers;
+mod lock;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use atomic::{sync_dir, write_file_atomically};
+pub use gc::GcReport;
+pub use images::{ImageIndex, ImageRecord};
+pub use layers::{LayerRecord, chain_ids};
+pub use lock::LockGuard;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: corrupt record: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("invalid digest {0:?}")]
+    BadDigest(String),
+    #[error("{root} was created by a {created} berth and cannot be used {now} (use another --root)")]
+    ModeMismatch { root: PathBuf, created: &'static str, now: &'static str },
+    #[error("no such image: {0}")]
+    ImageNotFound(String),
+    #[error("image reference {0:?} is ambiguous")]
+    Ambiguous(String),
+}
+
+impl StoreError {
+    pub fn io(path: &Path, source: io::Error) -> Self {
+        StoreError::Io { path: path.to_owned(), source }
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct StoreInfo {
+    version: u32,
+    rootless: bool,
+}
+
+/// An open store. Cheap to open: creating it only makes missing directories and sweeps `tmp/`.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+    runroot: PathBuf,
+    rootless: bool,
+}
+
+/// A staging directory under `tmp/`, removed on drop unless its contents were committed.
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+    _lock: LockGuard,
+}
+
+impl Staging {
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn is_valid_digest(digest: &str) -> bool {
+    match digest.split_once(':') {
+        Some(("sha256", hex)) => hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+        _ => false,
+    }
+}
+
+pub fn digest_hex(digest: &str) -> Result<&str, StoreError> {
+    if is_valid_digest(digest) { Ok(&digest[7..]) } else { Err(StoreError::BadDigest(digest.to_owned())) }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`. Needs no lock: directory creation is
+    /// idempotent and the tmp sweep only removes staging directories whose lock it can take.
+    pub fn open(root: &Path, runroot: &Path, rootless: bool) -> Result<Store, StoreError> {
+        let store = Store { root: root.to_owned(), runroot: runroot.to_owned(), rootless };
+        for dir in [
+            store.root.clone(),
+            store.root.join("blobs/sha256"),
+            store.layers_dir(),
+            store.root.join("locks"),
+            store.tmp_dir(),
+            store.runroot.clone(),
+        ] {
+            fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        }
+        store.check_store_info()?;
+        store.sweep_abandoned_staging()?;
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn runroot(&self) -> &Path {
+        &self.runroot
+    }
+
+    pub fn rootless(&self) -> bool {
+        self.rootless
+    }
+
+    /// The xattr namespace overlayfs reads in this store's mounts: `user.` inside a user
+    /// namespace, `trusted.` for real root.
+    pub fn overlay_xattr_prefix(&self) -> &'static str {
+        if self.rootless { "user.overlay." } else { "trusted.overlay." }
+    }
+
+    fn check_store_info(&self) -> Result<(), StoreError> {
+        let path = self.root.join("store.json");
+        let wanted = StoreInfo { version: 1, rootless: self.rootless };
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let found: StoreInfo = serde_json::from_slice(&bytes)
+                    .map_err(|e| StoreError::Corrupt { path: path.clone(), reason: e.to_string() })?;
+                if found.rootless != wanted.rootless {
+                    let mode = |r: bool| if r { "rootless" } else { "root" };
+                    return Err(StoreError::ModeMismatch {
+                        root: self.root.clone(),
+                        created: mode(found.rootless),
+                        now: mode(wanted.rootless),
+                    });
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                write_file_atomically(&path, &serde_json::to_vec_pretty(&wanted).expect("serializable"))
+            }
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+
+    fn sweep_abandoned_staging(&self) -> Result<(), StoreError> {
+        let tmp = self.tmp_dir();
+        let entries = fs::read_dir(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(".new-") {
+                // Being set up right now, or left by a crash during the few syscalls of setup:
+                // only the latter is old.
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age.as_secs() > 3600);
+                if old {
+                    remove_path(&path);
+                }
+                continue;
+            }
+            let lock_path = path.join("lock");
+            if !lock_path.exists() {
+                remove_path(&path);
+                continue;
+            }
+            if let Ok(Some(_guard)) = lock::try_lock_exclusive(&lock_path) {
+                remove_path(&path);
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh staging directory. No store lock needed. The directory is set up under a
+    /// `.new-` name and renamed only once its lock is held, so a concurrent sweep never sees an
+    /// unlocked live staging directory.
+    pub fn new_staging(&self) -> Result<Staging, StoreError> {
+        let id: u128 = rand::random();
+        let setup = self.tmp_dir().join(format!(".new-{id:032x}"));
+        let dir = self.tmp_dir().join(format!("{id:032x}"));
+        fs::create_dir(&setup).map_err(|e| StoreError::io(&setup, e))?;
+        let lock = lock::lock_exclusive(&setup.join("lock"))?;
+        fs::rename(&setup, &dir).map_err(|e| StoreError::io(&dir, e))?;
+        Ok(Staging { dir, _lock: lock })
+    }
+
+    /// Lock order 2, shared: for reading images.json, blobs and layers.
+    pub fn lock_images_shared(&self) -> Result<LockGuard, StoreError> {
+        lock::lock_shared(&self.root.join("images.lock"))
+    }
+
+    /// Lock order 2, exclusive: for committing or removing images, blobs and layers.
+    pub fn lock_images_exclusive(&self) -> Result<LockGuard, StoreError> {
+        lock::lock_exclusive(&self.root.join("images.lock"))
+    }
+
+    /// Lock order 1: held while one layer is fetched and committed. Must not be taken while the
+    /// image lock is held.
+    pub fn lock_layer_download(&self, chain_id: &str) -> Result<LockGuard, StoreError> {
+        let hex = digest_hex(chain_id)?;
+        lock::lock_exclusive(&self.root.join("locks").join(format!("{hex}.lock")))
+    }
+
+    /// Reads the image index. Needs the image lock, shared or exclusive.
+    pub fn images(&self) -> Result<ImageIndex, StoreError> {
+        ImageIndex::read(&self.root.join("images.json"))
+    }
+
+    /// Replaces the image index. Needs the image lock, exclusive.
+    pub fn write_images(&self, index: &ImageIndex) -> Result<(), StoreError> {
+        index.write(&self.root.join("images.json"))
+    }
+
+    pub fn blob_path(&self, digest: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.root.join("blobs/sha256").join(digest_hex(digest)?))
+    }
+
+    /// Needs the image lock (either mode) for a stable answer.
+    pub fn has_blob(&self, digest: &str) -> bool {
+        self.blob_path(digest).is_ok_and(|p| p.exists())
+    }
+
+    /// Needs the image lock, shared or exclusive.
+    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.blob_path(digest)?;
+        fs::read(&path).map_err(|e| StoreError::io(&path, e))
+    }
+
+    /// Moves a fully written and verified file into the blob store. Needs the image lock,
+    /// exclusive. The caller has fsynced the file.
+    pub fn commit_blob(&self, staged_file: &Path, digest: &str) -> Result<(), StoreError> {
+        let path = self.blob_path(digest)?;
+        if path.exists() {
+            return Ok(());
+        }
+        fs::rename(staged_file, &path).map_err(|e| StoreError::io(&path, e))?;
+        sync_dir(path.parent().expect("blob has a parent"))
+    }
+
+    /// Writes a small blob (manifest, config) by content. Needs the image lock, exclusive.
+    pub fn write_blob(&self, bytes: &[u8]) -> Result<String, StoreError> {
+        let digest = sha256_digest(bytes);
+        let path = self.blob_path(&digest)?;
+        if !path.exists() {
+            write_file_atomically(&path, bytes)?;
+        }
+        Ok(digest)
+    }
+
+    /// Removes a blob. Needs the image lock, exclusive.
+    pub fn remove_blob(&self, digest: &str) -> Result<(), StoreError> {
+        let path = self.blob_path(digest)?;
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::io(&path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every blob digest in the store. Needs the image lock, shared or exclusive.
+    pub fn blob_digests(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.root.join("blobs/sha256");
+        let entries = fs::read_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        Ok(entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(|n| format!("sha256:{n}")))
+            .filter(|d| is_valid_digest(d))
+            .collect())
+    }
+}
+
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Removes a file or directory tree, best effort: used only for garbage that a later sweep would
+/// retry.
+pub(crate) fn remove_path(path: &Path) {
+    let _ = fs::remove_dir_all(path).or_else(|_| fs::remove_file(path));
+}
