@@ -1,11 +1,48 @@
-use anyhow::Result;
+use std::fs::File;
+use std::io::{IsTerminal, Read};
+
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Ctx;
+use crate::image::archive::{self, ImportRequest};
 
 #[derive(Args, Debug)]
-pub struct ImportArgs {}
+pub struct ImportArgs {
+    /// Apply a Dockerfile instruction to the image config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL,
+    /// STOPSIGNAL, USER, VOLUME or WORKDIR (repeatable)
+    #[arg(short, long, value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
+    /// Commit message recorded in the image history
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Root filesystem tarball (plain, gzip or zstd), or - for standard input
+    #[arg(value_name = "FILE|-")]
+    pub source: String,
+    /// Name for the image: NAME[:TAG]
+    #[arg(value_name = "NAME[:TAG]")]
+    pub reference: Option<String>,
+}
 
-pub fn run(_ctx: &Ctx, _args: ImportArgs) -> Result<u8> {
-    anyhow::bail!("import: being written")
+pub fn run(ctx: &Ctx, args: ImportArgs) -> Result<u8> {
+    let source = &args.source;
+    let context = || format!("importing {source}");
+    if source.starts_with("http://") || source.starts_with("https://") {
+        bail!("importing {source}: importing from a URL is not supported; download it first");
+    }
+    let registry = archive::default_registry(&ctx.settings);
+    let name =
+        args.reference.as_deref().map(|r| archive::qualify_name(r, registry)).transpose().with_context(context)?;
+    let input: Box<dyn Read + Send> = if source == "-" {
+        if std::io::stdin().is_terminal() {
+            bail!("importing from standard input, but it is a terminal: pipe a tarball in or name a file");
+        }
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(File::open(source).with_context(context)?)
+    };
+    let request = ImportRequest { changes: &args.change, message: args.message.as_deref(), source, name };
+    let id = archive::import(ctx.store()?, input, &request).with_context(context)?;
+    println!("{id}");
+    Ok(0)
 }

@@ -1,6 +1,8 @@
 //! The command line: global flags, one file per verb, and the dispatch between them.
 
 mod completion;
+#[cfg(feature = "wip")]
+mod create;
 mod history;
 mod image;
 mod images;
@@ -14,6 +16,10 @@ mod man;
 mod prune;
 mod pull;
 mod rmi;
+#[cfg(feature = "wip")]
+mod run;
+#[cfg(feature = "wip")]
+mod start;
 mod save;
 mod system;
 mod tag;
@@ -57,6 +63,15 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Create and run a container
+    #[cfg(feature = "wip")]
+    Run(run::RunArgs),
+    /// Create a container without starting it
+    #[cfg(feature = "wip")]
+    Create(create::CreateArgs),
+    /// Start stopped or created containers
+    #[cfg(feature = "wip")]
+    Start(start::StartArgs),
     /// Download an image from a registry
     Pull(pull::PullArgs),
     /// List images
@@ -91,6 +106,10 @@ pub enum Command {
     System(system::SystemCommand),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
+    /// The supervisor of one container (started by run/start, never by hand)
+    #[cfg(feature = "wip")]
+    #[command(hide = true, name = "__supervise")]
+    Supervise { id: String },
     /// Write man pages generated from the command definitions
     #[command(hide = true, name = "generate-man-pages")]
     GenerateManPages(man::ManArgs),
@@ -159,6 +178,14 @@ pub fn main() -> Result<u8> {
 
 fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
     match command {
+        #[cfg(feature = "wip")]
+        Command::Run(a) => run::run(ctx, a),
+        #[cfg(feature = "wip")]
+        Command::Create(a) => create::run(ctx, a),
+        #[cfg(feature = "wip")]
+        Command::Start(a) => start::run(ctx, a),
+        #[cfg(feature = "wip")]
+        Command::Supervise { id } => Ok(crate::container::supervisor::run(ctx.store()?, &id) as u8),
         Command::Pull(a) => pull::run(ctx, a),
         Command::Images(a) => images::run(ctx, a),
         Command::Rmi(a) => rmi::run(ctx, a),
@@ -179,8 +206,14 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
     }
 }
 
-/// Exit codes follow Docker: 125 when berth itself failed. (126/127 belong to containers.)
-pub fn exit_code_for(_error: &anyhow::Error) -> u8 {
+/// Exit codes follow Docker: 126 when the container's command cannot be invoked, 127 when it
+/// is not found, 125 when berth itself failed.
+pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+    #[cfg(feature = "wip")]
+    if let Some(e) = error.downcast_ref::<crate::container::start::StartError>() {
+        return e.exit_code().clamp(1, 255) as u8;
+    }
+    let _ = error;
     crate::EXIT_TOOL_ERROR
 }
 

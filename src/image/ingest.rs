@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use super::ImageError;
-use super::layer::{self, DigestingReader, UnpackOptions};
+use super::layer::{self, UnpackOptions};
 use crate::store::{ImageRecord, LayerRecord, Staging, Store};
 
 /// A layer unpacked and verified in its staging directory, ready to commit.
@@ -68,10 +68,11 @@ pub fn stage_layer(
         written: 0,
     }));
     let tee = TeeToBlob { inner: reader, sink: sink.clone() };
-    let mut tar = DigestingReader::new(layer::decompress(tee)?);
+    let mut tar = layer::decompress(tee)?;
     let stats = layer::unpack_layer(&mut tar, &diff_dir, &unpack_options(store))?;
+    // Whatever follows the tar's end marker still belongs to the blob and its digest.
     io::copy(&mut tar, &mut io::sink()).map_err(|e| ImageError::io("reading layer", e))?;
-    let (diff_id, _) = tar.finish();
+    drop(tar);
     let sink = Arc::try_unwrap(sink)
         .map_err(|_| ImageError::Io("layer reader still in use".into()))?
         .into_inner()
@@ -83,7 +84,7 @@ pub fn stage_layer(
         blob_digest: format!("sha256:{}", hex::encode(sink.hasher.finalize())),
         blob_size: sink.written,
         blob_media_type: media_type.to_owned(),
-        diff_id,
+        diff_id: stats.diff_id,
         size: stats.uncompressed_size,
         warnings: stats.warnings,
     })

@@ -14,7 +14,7 @@ use crate::config::Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("{0}: not found (or access denied) in the registry")]
+    #[error("not found in {0} (or access denied)")]
     NotFound(String),
     #[error("{registry}: authentication failed (wrong or missing credentials): {detail}")]
     Unauthorized { registry: String, detail: String },
@@ -158,14 +158,14 @@ impl RegistryClient {
     fn classify(&self, error: OciDistributionError, what: &str) -> RegistryError {
         let registry = self.registry.clone();
         match error {
-            OciDistributionError::ImageManifestNotFoundError(_) => RegistryError::NotFound(what.to_owned()),
+            OciDistributionError::ImageManifestNotFoundError(_) => RegistryError::NotFound(registry),
             OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
                 RegistryError::Unauthorized { registry, detail: error.to_string() }
             }
             OciDistributionError::RegistryError { ref envelope, .. } => {
                 let text = envelope.to_string().to_lowercase();
                 if text.contains("unknown") || text.contains("not found") {
-                    RegistryError::NotFound(what.to_owned())
+                    RegistryError::NotFound(registry)
                 } else if text.contains("unauthorized") || text.contains("denied") {
                     RegistryError::Unauthorized { registry, detail: error.to_string() }
                 } else {
@@ -173,7 +173,7 @@ impl RegistryClient {
                 }
             }
             OciDistributionError::ServerError { code, .. } => match code {
-                404 => RegistryError::NotFound(what.to_owned()),
+                404 => RegistryError::NotFound(registry),
                 401 | 403 => RegistryError::Unauthorized { registry, detail: error.to_string() },
                 _ => RegistryError::Transport {
                     registry,

@@ -9,7 +9,12 @@
 //! layers/<chain-hex>/      one unpacked layer: diff/ (overlay upper-dir format) + layer.json
 //! locks/<hex>.lock         per-layer download locks, so concurrent pulls fetch a layer once
 //! ingest.lock              held shared by every pull/load/import (see lock order)
+//! containers.lock          the containers lock (see lock order)
+//! containers.json          every container's configuration and last recorded state
+//! containers/<id>/         upper/ work/ rootfs/ (overlay), ctr.log, exit, etc files
 //! tmp/<random>/            staging areas; each holds its own `lock` while its owner lives
+//!
+//! Under the runroot: containers/<id>/attach.sock (the supervisor's attach socket).
 //! ```
 //!
 //! # Lock order
@@ -19,8 +24,10 @@
 //!    which removes orphan layers only when it gets it;
 //! 1. a per-layer download lock (`locks/<hex>.lock`), held while that blob is fetched, unpacked
 //!    and committed; a process holds at most one per task and never waits for one while it
-//!    holds the image lock;
-//! 2. the image lock (`images.lock`): shared to read `images.json`, blobs and layers; exclusive for
+//!    holds the containers or image lock;
+//! 2. the containers lock (`containers.lock`): shared to read `containers.json`, exclusive to
+//!    create, change or remove a container record;
+//! 3. the image lock (`images.lock`): shared to read `images.json`, blobs and layers; exclusive for
 //!    the short critical section that commits or removes them.
 //!
 //! Downloads and unpacking happen in a staging directory under `tmp/` outside the image lock;
@@ -29,6 +36,7 @@
 //! open. Every metadata write is temp file + fsync + rename.
 
 mod atomic;
+mod containers;
 mod gc;
 mod images;
 mod layers;
@@ -41,6 +49,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use atomic::{sync_dir, write_file_atomically};
+pub use containers::{ContainerIndex, read_optional};
 pub use gc::GcReport;
 pub use images::{ImageIndex, ImageRecord};
 pub use layers::{LayerRecord, chain_ids};

@@ -1,0 +1,49 @@
+use anyhow::{Result, bail};
+use clap::Args;
+
+use super::Ctx;
+use crate::container::store::load;
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach to the container's output and wait for it to exit
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Attach the container's stdin
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Key sequence for detaching
+    #[arg(long)]
+    pub detach_keys: Option<String>,
+    /// Containers to start
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn run(ctx: &Ctx, args: StartArgs) -> Result<u8> {
+    let store = ctx.store()?;
+    if args.attach && args.containers.len() > 1 {
+        bail!("you cannot start and attach multiple containers at once");
+    }
+    let detach_keys = super::run::parse_detach_keys(args.detach_keys.as_deref())?;
+    let mut failed = false;
+    for name in &args.containers {
+        let result = load(store, name).map_err(anyhow::Error::from).and_then(|c| Ok((crate::container::start::start(store, &c)?, c)));
+        match result {
+            Ok((started, container)) => {
+                if args.attach {
+                    return super::run::attach_until_exit(started, args.interactive && container.config.open_stdin, container.config.tty, true, detach_keys);
+                }
+                println!("{name}");
+            }
+            Err(e) => {
+                if args.containers.len() == 1 {
+                    return Err(e.context(format!("starting container {name}")));
+                }
+                eprintln!("berth: starting container {name}: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 125 } else { 0 })
+}

@@ -1,0 +1,183 @@
+//! `create`: turn what the user asked for plus the image's defaults into a container record,
+//! following Docker's precedence rules, and store it.
+
+use std::collections::BTreeMap;
+
+use super::record::{Container, ContainerConfig, ContainerState, NetworkMode, Resources, Ulimit, UsernsMode, generate_name, is_valid_name, new_id};
+use super::store::{ContainerError, Index, now_rfc3339};
+use crate::image::spec::{ImageConfig, RunConfig};
+use crate::store::{ImageRecord, Store};
+
+/// What `run`/`create` were told, already parsed.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub name: Option<String>,
+    /// The image as the user typed it (for `ps`).
+    pub image_name: String,
+    /// None: the image's entrypoint. Some(vec![]) (`--entrypoint ""`): none.
+    pub entrypoint: Option<Vec<String>>,
+    /// Arguments after the image name; empty: the image's Cmd.
+    pub cmd: Vec<String>,
+    /// KEY=VALUE, env files first then -e, in order.
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub auto_remove: bool,
+    pub init: bool,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u32>,
+    pub network: NetworkMode,
+    pub userns: UsernsMode,
+    pub resources: Resources,
+    pub ulimits: Vec<Ulimit>,
+}
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Later entries win; the order of first appearance is kept.
+fn merge_env(layers: &[&[String]]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for list in layers {
+        for entry in *list {
+            let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
+            match out.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key) {
+                Some(existing) => *existing = entry.clone(),
+                None => out.push(entry.clone()),
+            }
+        }
+    }
+    out
+}
+
+/// Docker's rules: `--entrypoint` replaces the image's entrypoint and drops the image's Cmd;
+/// arguments after the image replace its Cmd.
+pub fn resolve_command(image: &RunConfig, entrypoint: Option<&Vec<String>>, cmd: &[String]) -> (Vec<String>, Vec<String>) {
+    let entry = match entrypoint {
+        Some(e) => e.iter().filter(|s| !s.is_empty()).cloned().collect(),
+        None => image.entrypoint.clone().unwrap_or_default(),
+    };
+    let cmd = if !cmd.is_empty() {
+        cmd.to_vec()
+    } else if entrypoint.is_some() {
+        Vec::new()
+    } else {
+        image.cmd.clone().unwrap_or_default()
+    };
+    (entry, cmd)
+}
+
+pub fn build_config(options: &CreateOptions, image: &ImageRecord, image_config: &ImageConfig, rootless: bool) -> Result<ContainerConfig, ContainerError> {
+    let defaults = image_config.config.clone().unwrap_or_default();
+    let (entrypoint, cmd) = resolve_command(&defaults, options.entrypoint.as_ref(), &options.cmd);
+    if entrypoint.is_empty() && cmd.is_empty() {
+        return Err(ContainerError::Other("no command specified: the image has no Entrypoint or Cmd; give a command after the image name".into()));
+    }
+    let image_env = defaults.env.clone().unwrap_or_default();
+    let base: Vec<String> = if image_env.iter().any(|e| e.starts_with("PATH=")) { Vec::new() } else { vec![DEFAULT_PATH.to_owned()] };
+    let env = merge_env(&[&base, &image_env, &options.env]);
+    let working_dir = options.working_dir.clone().filter(|w| !w.is_empty()).or(defaults.working_dir.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+    if !working_dir.starts_with('/') {
+        return Err(ContainerError::Other(format!("the working directory {working_dir:?} is invalid: it needs to be an absolute path")));
+    }
+    let mut labels = defaults.labels.clone().unwrap_or_default();
+    labels.extend(options.labels.clone());
+    if options.userns == UsernsMode::KeepId && !rootless {
+        return Err(ContainerError::Other("--userns keep-id is only for rootless containers".into()));
+    }
+    Ok(ContainerConfig {
+        image_id: image.id.clone(),
+        image_name: options.image_name.clone(),
+        layers: image.layers.clone(),
+        entrypoint,
+        cmd,
+        env,
+        working_dir,
+        user: options.user.clone().or(defaults.user.clone()).unwrap_or_default(),
+        hostname: options.hostname.clone().unwrap_or_default(),
+        labels,
+        tty: options.tty,
+        open_stdin: options.interactive,
+        auto_remove: options.auto_remove,
+        init: options.init,
+        stop_signal: options.stop_signal.clone().or(defaults.stop_signal.clone()).unwrap_or_else(|| "SIGTERM".into()),
+        stop_timeout: options.stop_timeout,
+        network: options.network,
+        userns: options.userns,
+        resources: options.resources.clone(),
+        ulimits: options.ulimits.clone(),
+        rootless,
+    })
+}
+
+/// Adds a new container to the index with a unique name (the caller holds the containers lock,
+/// exclusive, and writes the index back).
+pub fn add_to_index(index: &mut Index, name: Option<&str>, mut config: ContainerConfig) -> Result<Container, ContainerError> {
+    let name = match name {
+        Some(n) => {
+            if !is_valid_name(n) {
+                return Err(ContainerError::InvalidName(n.to_owned()));
+            }
+            let n = n.strip_prefix('/').unwrap_or(n).to_owned();
+            if let Some(other) = index.containers.iter().find(|c| c.name == n) {
+                return Err(ContainerError::NameInUse { name: n, id: other.id.clone() });
+            }
+            n
+        }
+        None => generate_name(|n| index.containers.iter().any(|c| c.name == n)),
+    };
+    let id = new_id();
+    if config.hostname.is_empty() {
+        config.hostname = id[..12].to_owned();
+    }
+    let container = Container { id, name, created: now_rfc3339(), config, state: ContainerState::default() };
+    index.containers.push(container.clone());
+    Ok(container)
+}
+
+/// Stores a new container: record and directories. Takes the containers lock, exclusive.
+pub fn create(store: &Store, name: Option<&str>, config: ContainerConfig) -> Result<Container, ContainerError> {
+    let _lock = store.lock_containers_exclusive()?;
+    let mut index: Index = store.containers()?;
+    let container = add_to_index(&mut index, name, config)?;
+    store.create_container_dirs(&container.id)?;
+    store.write_containers(&index)?;
+    Ok(container)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn command_precedence_follows_docker() {
+        let image = RunConfig { entrypoint: Some(v(&["/ep"])), cmd: Some(v(&["a"])), ..Default::default() };
+        assert_eq!(resolve_command(&image, None, &[]), (v(&["/ep"]), v(&["a"])));
+        assert_eq!(resolve_command(&image, None, &v(&["b"])), (v(&["/ep"]), v(&["b"])));
+        assert_eq!(resolve_command(&image, Some(&v(&["/x"])), &[]), (v(&["/x"]), v(&[])));
+        assert_eq!(resolve_command(&image, Some(&v(&[""])), &v(&["sh"])), (v(&[]), v(&["sh"])));
+    }
+
+    #[test]
+    fn later_env_wins_and_keeps_order() {
+        let merged = merge_env(&[&v(&["A=1", "B=2"]), &v(&["B=3", "C=4"])]);
+        assert_eq!(merged, v(&["A=1", "B=3", "C=4"]));
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut index = Index::default();
+        add_to_index(&mut index, Some("web"), ContainerConfig::default()).unwrap();
+        assert!(matches!(add_to_index(&mut index, Some("web"), ContainerConfig::default()), Err(ContainerError::NameInUse { .. })));
+        assert!(matches!(add_to_index(&mut index, Some("-bad"), ContainerConfig::default()), Err(ContainerError::InvalidName(_))));
+        let generated = add_to_index(&mut index, None, ContainerConfig::default()).unwrap();
+        assert_eq!(generated.config.hostname, generated.id[..12]);
+    }
+}
