@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, args: ImportArgs) -> Result<u8> {
     if source.starts_with("http://") || source.starts_with("https://") {
         bail!("importing {source}: importing from a URL is not supported; download it first");
     }
-    let registry = archive::default_registry(&ctx.settings);
+    let registry = crate::image::lookup::default_registry(&ctx.settings);
     let name =
         args.reference.as_deref().map(|r| archive::qualify_name(r, registry)).transpose().with_context(context)?;
     let input: Box<dyn Read + Send> = if source == "-" {

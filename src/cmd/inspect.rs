@@ -11,7 +11,7 @@ pub struct InspectArgs {
     /// Format the output with a Go template (e.g. '{{.Id}}', '{{json .Config}}')
     #[arg(short, long)]
     pub format: Option<String>,
-    /// Objects to inspect (image names or ids)
+    /// Objects to inspect (container or image names or ids)
     #[arg(required = true)]
     pub names: Vec<String>,
 }
@@ -70,18 +70,60 @@ pub fn print_inspected(format: Option<&str>, values: &[Value]) -> Result<()> {
     Ok(())
 }
 
-/// `image inspect`: images only.
-pub fn run_images(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
-    run(ctx, args)
+/// Which kinds of object a name may denote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Any,
+    Container,
+    Image,
 }
 
-/// `inspect`: any object berth knows. Prints what it found, then fails if anything was missing.
+/// `image inspect`: images only.
+pub fn run_images(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
+    inspect(ctx, args, Kind::Image)
+}
+
+/// `container inspect`: containers only.
+pub fn run_containers(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
+    inspect(ctx, args, Kind::Container)
+}
+
+/// `inspect`: any object berth knows, containers first (as Docker). Prints what it found, then
+/// fails if anything was missing.
 pub fn run(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
+    inspect(ctx, args, Kind::Any)
+}
+
+fn inspect(ctx: &Ctx, args: InspectArgs, kind: Kind) -> Result<u8> {
+    use crate::container::store::{ContainerError, find, load_all, refresh};
     let mut values = Vec::new();
     let mut missing = Vec::new();
+    let store = ctx.store()?;
+    let containers = if kind == Kind::Image { None } else { Some(load_all(store)?) };
     for name in &args.names {
+        if let Some(index) = &containers {
+            match find(index, name) {
+                Ok(container) => {
+                    let mut container = container.clone();
+                    refresh(store, &mut container);
+                    values.push(crate::container::inspect::inspect_json(store, &container));
+                    continue;
+                }
+                Err(ContainerError::NotFound(_)) if kind == Kind::Any => {}
+                Err(e) => {
+                    missing.push(e.to_string());
+                    continue;
+                }
+            }
+        }
         match lookup_image(ctx, name) {
             Ok(image) => values.push(image_inspect_json(ctx, &image)?),
+            Err(e)
+                if kind == Kind::Any
+                    && e.downcast_ref::<crate::image::ImageError>().is_some_and(super::is_not_found) =>
+            {
+                missing.push(format!("no such object: {name}"))
+            }
             Err(e) => missing.push(format!("{e:#}")),
         }
     }

@@ -34,8 +34,7 @@ pub fn run(ctx: &Ctx, args: LoadArgs) -> Result<u8> {
         }
     };
     let store = ctx.store()?;
-    let registry = archive::default_registry(&ctx.settings);
-    let loaded = archive::load(store, input, registry, &Progress::new(args.quiet))
+    let loaded = archive::load(store, input, &Progress::new(args.quiet))
         .with_context(|| format!("loading images from {what}"))?;
     for image in loaded {
         if image.names.is_empty() {

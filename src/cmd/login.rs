@@ -10,7 +10,7 @@ use clap::Args;
 use nix::sys::termios::{self, LocalFlags, SetArg, Termios};
 
 use super::Ctx;
-use crate::image::auth::login_probe::{LoginError, verify_credentials};
+use crate::image::login_probe::{LoginError, verify_credentials};
 use crate::image::auth::{self, normalize_registry};
 use crate::image::reference::DOCKER_HUB;
 

@@ -1,30 +1,42 @@
 //! The command line: global flags, one file per verb, and the dispatch between them.
 
+mod attach;
 mod completion;
-#[cfg(feature = "wip")]
+mod container;
 mod create;
 mod history;
 mod image;
 mod images;
 mod import;
+mod exec;
 mod info;
 mod inspect;
+mod kill;
 mod load;
 mod login;
 mod logout;
+mod logs;
 mod man;
+mod pause;
 mod prune;
+mod ps;
 mod pull;
+mod rename;
+mod restart;
+mod rm;
 mod rmi;
-#[cfg(feature = "wip")]
 mod run;
-#[cfg(feature = "wip")]
 mod start;
 mod save;
+mod stats;
+mod stop;
 mod system;
 mod tag;
 pub(crate) mod template;
+mod top;
+mod unpause;
 mod version;
+mod wait;
 
 use std::cell::OnceCell;
 use std::path::PathBuf;
@@ -64,14 +76,42 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create and run a container
-    #[cfg(feature = "wip")]
     Run(run::RunArgs),
     /// Create a container without starting it
-    #[cfg(feature = "wip")]
     Create(create::CreateArgs),
     /// Start stopped or created containers
-    #[cfg(feature = "wip")]
     Start(start::StartArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// Show a container's output
+    Logs(logs::LogsArgs),
+    /// Stop one or more running containers
+    Stop(stop::StopArgs),
+    /// Kill one or more running containers
+    Kill(kill::KillArgs),
+    /// Remove one or more containers
+    Rm(rm::RmArgs),
+    /// Wait for containers to stop, then print their exit codes
+    Wait(wait::WaitArgs),
+    /// Attach the terminal to a running container
+    Attach(attach::AttachArgs),
+    /// Run a command in a running container
+    Exec(exec::ExecArgs),
+    /// Show a container's processes
+    Top(top::TopArgs),
+    /// Show containers' resource usage
+    Stats(stats::StatsArgs),
+    /// Pause all processes in containers
+    Pause(pause::PauseArgs),
+    /// Unpause all processes in containers
+    Unpause(unpause::UnpauseArgs),
+    /// Rename a container
+    Rename(rename::RenameArgs),
+    /// Restart one or more containers
+    Restart(restart::RestartArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
     /// Download an image from a registry
     Pull(pull::PullArgs),
     /// List images
@@ -107,7 +147,6 @@ pub enum Command {
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
     /// The supervisor of one container (started by run/start, never by hand)
-    #[cfg(feature = "wip")]
     #[command(hide = true, name = "__supervise")]
     Supervise { id: String },
     /// Write man pages generated from the command definitions
@@ -135,9 +174,19 @@ impl Ctx {
 /// Commands that change files in a rootless store must run in berth's user namespace, where the
 /// store's subordinate-id-owned files are writable.
 fn needs_user_namespace(command: &Command) -> bool {
+    if let Command::Container(c) = command {
+        return c.needs_user_namespace();
+    }
+    if matches!(
+        command,
+        Command::Logs(_) | Command::Wait(_) | Command::Exec(_) | Command::Top(_) | Command::Stats(_)
+    ) {
+        return false;
+    }
     !matches!(
         command,
         Command::Images(_)
+            | Command::Ps(_)
             | Command::Inspect(_)
             | Command::History(_)
             | Command::Login(_)
@@ -178,13 +227,24 @@ pub fn main() -> Result<u8> {
 
 fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
     match command {
-        #[cfg(feature = "wip")]
         Command::Run(a) => run::run(ctx, a),
-        #[cfg(feature = "wip")]
         Command::Create(a) => create::run(ctx, a),
-        #[cfg(feature = "wip")]
         Command::Start(a) => start::run(ctx, a),
-        #[cfg(feature = "wip")]
+        Command::Ps(a) => ps::run(ctx, a),
+        Command::Logs(a) => logs::run(ctx, a),
+        Command::Stop(a) => stop::run(ctx, a),
+        Command::Kill(a) => kill::run(ctx, a),
+        Command::Rm(a) => rm::run(ctx, a),
+        Command::Wait(a) => wait::run(ctx, a),
+        Command::Attach(a) => attach::run(ctx, a),
+        Command::Exec(a) => exec::run(ctx, a),
+        Command::Top(a) => top::run(ctx, a),
+        Command::Stats(a) => stats::run(ctx, a),
+        Command::Pause(a) => pause::run(ctx, a),
+        Command::Unpause(a) => unpause::run(ctx, a),
+        Command::Rename(a) => rename::run(ctx, a),
+        Command::Restart(a) => restart::run(ctx, a),
+        Command::Container(c) => container::run(ctx, c),
         Command::Supervise { id } => Ok(crate::container::supervisor::run(ctx.store()?, &id) as u8),
         Command::Pull(a) => pull::run(ctx, a),
         Command::Images(a) => images::run(ctx, a),
@@ -209,12 +269,10 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
 /// Exit codes follow Docker: 126 when the container's command cannot be invoked, 127 when it
 /// is not found, 125 when berth itself failed.
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
-    #[cfg(feature = "wip")]
-    if let Some(e) = error.downcast_ref::<crate::container::start::StartError>() {
-        return e.exit_code().clamp(1, 255) as u8;
+    match error.downcast_ref::<crate::container::start::StartError>() {
+        Some(e) => e.exit_code().clamp(1, 255) as u8,
+        None => crate::EXIT_TOOL_ERROR,
     }
-    let _ = error;
-    crate::EXIT_TOOL_ERROR
 }
 
 /// The image a user named, read under the shared image lock.

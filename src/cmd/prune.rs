@@ -16,7 +16,7 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-fn confirmed(question: &str) -> bool {
+pub fn confirmed(question: &str) -> bool {
     if !std::io::stdin().is_terminal() {
         return false;
     }
@@ -34,10 +34,14 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
         return Ok(1);
     }
     let store = ctx.store()?;
+    // Lock order: containers before images; images containers use are never pruned.
+    let _containers = store.lock_containers_shared()?;
+    let in_use = super::rmi::images_in_use(store)?;
     let _lock = store.lock_images_exclusive()?;
     let before = store.images()?;
     let mut index = before.clone();
-    let doomed: Vec<_> = index.images.iter().filter(|i| args.all || i.is_dangling()).cloned().collect();
+    let doomed: Vec<_> =
+        index.images.iter().filter(|i| (args.all || i.is_dangling()) && !in_use.contains_key(&i.id)).cloned().collect();
     let mut reclaimed = 0;
     for image in &doomed {
         for name in &image.names {

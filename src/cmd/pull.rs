@@ -38,7 +38,14 @@ pub fn pull_image(
     let platform = parse_platform(platform)?;
     let store = ctx.store()?;
     let _ingest = store.lock_ingest_shared()?;
-    let credentials = |registry: &str| crate::image::auth::credentials_for(registry, authfile).ok().flatten();
+    let credentials = |registry: &str| match crate::image::auth::credentials_for(registry, authfile) {
+        Ok(found) => found,
+        Err(e) => {
+            // Pulling anonymously may still work (public images); say why credentials were not used.
+            eprintln!("berth: warning: reading credentials for {registry}: {e}");
+            None
+        }
+    };
     let request = PullRequest { reference: image, platform, quiet, credentials: &credentials };
     pull(store, &ctx.settings, &request).with_context(|| format!("pulling {image}"))
 }

@@ -17,8 +17,7 @@ pub fn run(ctx: &Ctx, args: TagArgs) -> Result<u8> {
     if target.digest.is_some() {
         anyhow::bail!("tagging {}: a tag cannot contain a digest", args.target);
     }
-    let default_registry =
-        ctx.settings.search_registries.first().map_or(crate::image::reference::DOCKER_HUB, |s| s.as_str());
+    let default_registry = crate::image::lookup::default_registry(&ctx.settings);
     let name = target.qualified_with(default_registry).tagged_name().expect("qualified names have a tag");
     let image = lookup_image(ctx, &args.source)?;
     let store = ctx.store()?;

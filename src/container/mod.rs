@@ -1,15 +1,16 @@
 //! Containers: records, lifecycle, supervisor.
 
-#[cfg(feature = "wip")]
 pub mod attach;
 pub mod create;
+pub mod inspect;
+pub mod lifecycle;
 pub mod liveness;
 pub mod logfile;
+pub mod logs;
 pub mod protocol;
 pub mod record;
 pub mod signals;
-#[cfg(feature = "wip")]
 pub mod start;
 pub mod store;
-#[cfg(feature = "wip")]
 pub mod supervisor;
+pub mod top;

@@ -88,11 +88,6 @@ fn io_error(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> ArchiveEr
     move |source| ArchiveError::Io { what: what.to_string(), source }
 }
 
-/// The registry short names are qualified with, as `tag` does it: the first search registry.
-pub fn default_registry(settings: &Settings) -> &str {
-    settings.search_registries.first().map_or(DOCKER_HUB, |s| s.as_str())
-}
-
 /// `NAME[:TAG]` → the fully qualified "registry/repository:tag" berth stores.
 pub fn qualify_name(input: &str, default_registry: &str) -> Result<String, ArchiveError> {
     let reference = Reference::parse(input).map_err(ImageError::from)?;
@@ -126,9 +121,12 @@ fn sniff_bytes(head: &[u8]) -> Sniffed {
     }
 }
 
+/// A reader whose first bytes were read to sniff them, and put back in front.
+type Replayed<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
 /// Reads the first bytes of `reader` to tell its compression, and gives back a reader that still
 /// yields them.
-fn sniff<R: Read>(mut reader: R) -> io::Result<(Sniffed, io::Chain<io::Cursor<Vec<u8>>, R>)> {
+fn sniff<R: Read>(mut reader: R) -> io::Result<(Sniffed, Replayed<R>)> {
     let mut head = Vec::with_capacity(6);
     (&mut reader).take(6).read_to_end(&mut head)?;
     Ok((sniff_bytes(&head), io::Cursor::new(head).chain(reader)))
@@ -340,7 +338,7 @@ pub fn save_to_file(
     };
     let temp = dir.join(format!(".{name}.berth-{}.tmp", std::process::id()));
     let result = (|| {
-        let file = File::create(&temp).map_err(io_error(temp.display()))?;
+        let file = File::create(&temp).map_err(io_error(path.display()))?;
         save(store, requests, format, &file)?;
         file.sync_all().map_err(io_error(temp.display()))?;
         fs::rename(&temp, path).map_err(io_error(path.display()))
@@ -711,15 +709,35 @@ fn symlink_destination(member: &str, target: &Path) -> Result<String, ArchiveErr
     if parts.is_empty() { Err(unsafe_link()) } else { Ok(parts.join("/")) }
 }
 
+/// A tar reading failure in words. Failing before the first member means it is no tar at all;
+/// the tar crate's message then tends to quote the garbage, so it is left out unless plain.
+fn archive_read_error(after_member: Option<&str>, e: io::Error) -> ArchiveError {
+    let detail = e.to_string();
+    let plain = detail.len() <= 200 && detail.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    match (after_member, plain) {
+        (None, true) => ArchiveError::Invalid(format!("reading the archive: not a tar archive: {detail}")),
+        (None, false) => {
+            ArchiveError::Invalid("reading the archive: not a tar archive (nor gzip or zstd of one)".into())
+        }
+        (Some(member), true) => ArchiveError::Invalid(format!("reading the archive after {member}: {detail}")),
+        (Some(member), false) => {
+            ArchiveError::Invalid(format!("reading the archive after {member}: corrupt tar header"))
+        }
+    }
+}
+
 fn extract_archive(reader: impl Read, root: &Path) -> Result<ExtractedArchive, ArchiveError> {
     fs::create_dir_all(root).map_err(io_error(root.display()))?;
-    let corrupt = |e: io::Error| ArchiveError::Invalid(format!("reading the archive: {e}"));
     let mut extracted = ExtractedArchive { root: root.to_owned(), files: BTreeSet::new(), links: BTreeMap::new() };
+    let mut last_member: Option<String> = None;
     let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(corrupt)? {
+    for entry in archive.entries().map_err(|e| archive_read_error(None, e))? {
+        let corrupt = |e: io::Error| archive_read_error(last_member.as_deref(), e);
         let mut entry = entry.map_err(corrupt)?;
         let name = entry.path().map_err(corrupt)?.into_owned();
         let Some(member) = normalize_member(&name)? else { continue };
+        last_member = Some(member.clone());
+        let corrupt = |e: io::Error| archive_read_error(Some(&member), e);
         let entry_type = entry.header().entry_type();
         match entry_type {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
@@ -856,28 +874,23 @@ pub struct LoadedImage {
 /// Loads every image in a docker-archive or oci-archive (maybe gzip- or zstd-compressed) read
 /// from `input`. Takes the ingest lock, shared, for the whole load, and the image lock briefly
 /// per commit. Nothing is committed unless every image's documents and layers check out.
-pub fn load(
-    store: &Store,
-    input: impl Read + 'static,
-    default_registry: &str,
-    progress: &Progress,
-) -> Result<Vec<LoadedImage>, ArchiveError> {
+pub fn load(store: &Store, input: impl Read + 'static, progress: &Progress) -> Result<Vec<LoadedImage>, ArchiveError> {
     let _ingest = store.lock_ingest_shared()?;
     let extraction = store.new_staging()?;
     let archive = extract_archive(decompressed_archive(input)?, &extraction.path().join("archive"))?;
-    let plans = plan_images(&archive, default_registry)?;
+    let plans = plan_images(&archive)?;
     let staged = stage_missing_layers(store, &archive, &plans, progress)?;
     drop(extraction);
     commit_plans(store, plans, staged)
 }
 
-fn plan_images(archive: &ExtractedArchive, default_registry: &str) -> Result<Vec<ImagePlan>, ArchiveError> {
+fn plan_images(archive: &ExtractedArchive) -> Result<Vec<ImagePlan>, ArchiveError> {
     // Docker's loader reads manifest.json when there is one, even in an archive that is also
     // an OCI layout (Docker 25+); so does berth.
     let plans = if archive.contains("manifest.json") {
-        plan_docker_archive(archive, default_registry)?
+        plan_docker_archive(archive)?
     } else if archive.contains("index.json") {
-        plan_oci_layout(archive, default_registry)?
+        plan_oci_layout(archive)?
     } else {
         return Err(ArchiveError::Invalid(
             "not an image archive: it has neither manifest.json (docker-archive) nor index.json (oci-archive)".into(),
@@ -897,6 +910,13 @@ fn plan_images(archive: &ExtractedArchive, default_registry: &str) -> Result<Vec
         }
     }
     Ok(merged)
+}
+
+/// A name as an archive carries it, fully qualified. Archive names are Docker's: a RepoTag
+/// "busybox:latest" is docker.io/library/busybox:latest whatever the search registries, as
+/// Docker and Podman read it.
+fn archive_name(name: &str) -> Result<String, ArchiveError> {
+    qualify_name(name, DOCKER_HUB)
 }
 
 /// The digest a member named "blobs/sha256/<hex>" claims for its content.
@@ -925,7 +945,7 @@ fn check_layer_count(config: &ImageConfig, layers: usize, what: &str) -> Result<
     }
 }
 
-fn plan_docker_archive(archive: &ExtractedArchive, default_registry: &str) -> Result<Vec<ImagePlan>, ArchiveError> {
+fn plan_docker_archive(archive: &ExtractedArchive) -> Result<Vec<ImagePlan>, ArchiveError> {
     let entries: Vec<DockerManifestEntry> = serde_json::from_slice(&archive.read_document("manifest.json")?)
         .map_err(|e| ArchiveError::Invalid(format!("manifest.json: malformed: {e}")))?;
     if entries.is_empty() {
@@ -938,15 +958,15 @@ fn plan_docker_archive(archive: &ExtractedArchive, default_registry: &str) -> Re
                 .read_document(&entry.config)
                 .map_err(|e| ArchiveError::Invalid(format!("manifest.json names config {}: {e}", entry.config)))?;
             let id = sha256_digest(&config_bytes);
-            if let Some(expected) = digest_from_config_member(&entry.config) {
-                if expected != id {
-                    return Err(ImageError::DigestMismatch {
-                        what: format!("config {}", entry.config),
-                        expected,
-                        actual: id,
-                    }
-                    .into());
+            if let Some(expected) = digest_from_config_member(&entry.config)
+                && expected != id
+            {
+                return Err(ImageError::DigestMismatch {
+                    what: format!("config {}", entry.config),
+                    expected,
+                    actual: id,
                 }
+                .into());
             }
             let config = parse_config(&config_bytes, &entry.config)?;
             check_layer_count(&config, entry.layers.len(), &format!("manifest.json entry for {}", entry.config))?;
@@ -954,7 +974,7 @@ fn plan_docker_archive(archive: &ExtractedArchive, default_registry: &str) -> Re
                 .repo_tags
                 .unwrap_or_default()
                 .iter()
-                .map(|tag| qualify_name(tag, default_registry))
+                .map(|tag| archive_name(tag))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| ArchiveError::Invalid(format!("manifest.json: {e}")))?;
             let layers = entry
@@ -988,29 +1008,25 @@ fn plan_docker_archive(archive: &ExtractedArchive, default_registry: &str) -> Re
 /// The name an index.json entry gives its image: containerd's full-name annotation, or an OCI
 /// ref.name that is a full reference. A bare ref.name ("latest", "v1.0") is a tag without a
 /// repository, as Docker writes it beside the containerd name, and names nothing on its own.
-fn annotated_name(descriptor: &Descriptor, default_registry: &str) -> Result<Option<String>, ArchiveError> {
+fn annotated_name(descriptor: &Descriptor) -> Result<Option<String>, ArchiveError> {
     let Some(annotations) = &descriptor.annotations else { return Ok(None) };
     if let Some(name) = annotations.get(ANNOTATION_CONTAINERD_NAME) {
-        return qualify_name(name, default_registry)
+        return archive_name(name)
             .map(Some)
             .map_err(|e| ArchiveError::Invalid(format!("index.json: {ANNOTATION_CONTAINERD_NAME}: {e}")));
     }
-    Ok(annotations
-        .get(ANNOTATION_REF_NAME)
-        .filter(|r| r.contains(['/', ':']))
-        .and_then(|r| qualify_name(r, default_registry).ok()))
+    Ok(annotations.get(ANNOTATION_REF_NAME).filter(|r| r.contains(['/', ':'])).and_then(|r| archive_name(r).ok()))
 }
 
 /// The index.json entries to load: every entry, except that several entries of one name that
 /// all declare platforms are alternatives, of which the host's is chosen.
 fn entries_to_load<'a>(
     index: &'a Index,
-    default_registry: &str,
     host: &Platform,
 ) -> Result<Vec<(&'a Descriptor, Option<String>)>, ArchiveError> {
     let mut groups: Vec<(Option<String>, Vec<&Descriptor>)> = Vec::new();
     for descriptor in &index.manifests {
-        let name = annotated_name(descriptor, default_registry)?;
+        let name = annotated_name(descriptor)?;
         match groups.iter_mut().find(|(n, _)| *n == name) {
             Some((_, members)) => members.push(descriptor),
             None => groups.push((name, vec![descriptor])),
@@ -1069,7 +1085,7 @@ fn resolve_image_manifest(
     }
 }
 
-fn plan_oci_layout(archive: &ExtractedArchive, default_registry: &str) -> Result<Vec<ImagePlan>, ArchiveError> {
+fn plan_oci_layout(archive: &ExtractedArchive) -> Result<Vec<ImagePlan>, ArchiveError> {
     let index = match spec::parse_manifest(&archive.read_document("index.json")?, Some(OCI_INDEX)) {
         Ok(ManifestKind::Index(index)) => index,
         Ok(ManifestKind::Image(_)) => {
@@ -1081,7 +1097,7 @@ fn plan_oci_layout(archive: &ExtractedArchive, default_registry: &str) -> Result
         return Err(ArchiveError::Invalid("index.json lists no images".into()));
     }
     let host = spec::host_platform();
-    entries_to_load(&index, default_registry, &host)?
+    entries_to_load(&index, &host)?
         .into_iter()
         .map(|(descriptor, name)| {
             let (manifest_bytes, manifest) = resolve_image_manifest(archive, descriptor, &host, 0)?;
@@ -1150,7 +1166,7 @@ fn stage_missing_layers(
             };
             let staged_layer =
                 ingest::stage_layer(store, store.new_staging()?, reader, &media_type).map_err(layer_error)?;
-            staged_layer.verify(layer.expected_blob.as_deref(), Some(&layer.diff_id), &what).map_err(layer_error)?;
+            staged_layer.verify(layer.expected_blob.as_deref(), Some(&layer.diff_id), &what)?;
             for warning in &staged_layer.warnings {
                 progress.message(&format!("{}: warning: {warning}", short_digest(&layer.diff_id)));
             }
@@ -1223,8 +1239,8 @@ pub fn import(
         apply_change(&mut run_config, change)?;
     }
     let _ingest = store.lock_ingest_shared()?;
-    let (kind, reader) = sniff(input).map_err(io_error(request.source))?;
-    let media_type = layer_media_type(kind, request.source)?;
+    let (kind, reader) = sniff(input).map_err(io_error("reading the tarball"))?;
+    let media_type = layer_media_type(kind, "the tarball")?;
     let staged = ingest::stage_layer(store, store.new_staging()?, reader, media_type)?;
     let diff_id = staged.diff_id.clone();
     staged.commit(store, &diff_id, None)?;
@@ -1468,6 +1484,8 @@ mod tests {
             let mut h = tar::Header::new_gnu();
             h.as_gnu_mut().expect("gnu header").name[..name.len()].copy_from_slice(name.as_bytes());
             h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
             h.set_mtime(1);
             match member {
                 Member::File(bytes) => {
@@ -1515,7 +1533,7 @@ mod tests {
     }
 
     fn load_bytes(store: &Store, archive: Vec<u8>) -> Result<Vec<LoadedImage>, ArchiveError> {
-        load(store, Cursor::new(archive), DOCKER_HUB, &Progress::Quiet)
+        load(store, Cursor::new(archive), &Progress::Quiet)
     }
 
     /// Every member of a tar, by name.
@@ -1804,7 +1822,8 @@ mod tests {
     fn truncated_and_garbage_archives_are_refused() {
         let (archive, _) = saved_docker_archive();
         assert_load_fails(archive[..archive.len() / 2].to_vec(), "truncated");
-        assert_load_fails(gzip(&archive)[..archive.len() / 3].to_vec(), "reading the archive");
+        let compressed = gzip(&archive);
+        assert_load_fails(compressed[..compressed.len() / 2].to_vec(), "reading the archive");
         assert_load_fails(vec![0x42; 4096], "reading the archive");
         assert_load_fails(Vec::new(), "empty");
     }
@@ -1834,7 +1853,7 @@ mod tests {
             (&config_name, Member::File(&config)),
             ("manifest.json", Member::File(&manifest)),
         ]);
-        assert_load_fails(archive, "layer l/layer.tar");
+        assert_load_fails(archive, "layer l/layer.tar: unsafe path in layer");
     }
 
     #[test]

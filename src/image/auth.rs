@@ -22,10 +22,6 @@ use serde_json::{Map, Value};
 
 use super::reference::DOCKER_HUB;
 
-// The credential check `berth login` runs. It lives in its own file; declared here until
-// src/image/mod.rs declares it (`pub mod login_probe;`), which that file's owner will do.
-#[path = "login_probe.rs"]
-pub mod login_probe;
 
 /// The key Docker files Docker Hub's credentials under.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";

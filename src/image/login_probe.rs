@@ -10,7 +10,6 @@ use std::time::Duration;
 use reqwest::{StatusCode, Url};
 
 use crate::config::Settings;
-use crate::image::reference::DOCKER_HUB;
 use crate::image::registry::is_insecure;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +38,7 @@ pub fn verify_credentials(settings: &Settings, registry: &str, user: &str, passw
 fn base_url(settings: &Settings, registry: &str) -> Result<Url, LoginError> {
     let scheme = if is_insecure(settings, registry) { "http" } else { "https" };
     // Docker Hub's API lives on another host than its name.
-    let host = if registry == DOCKER_HUB { "index.docker.io" } else { registry };
+    let host = super::registry::api_host(registry);
     Url::parse(&format!("{scheme}://{host}/v2/"))
         .map_err(|e| LoginError::Protocol(format!("{registry:?} is not a registry host name: {e}")))
 }
@@ -51,20 +50,12 @@ fn http_client(settings: &Settings, registry: &str) -> Result<reqwest::Client, L
         .timeout(Duration::from_secs(60))
         .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| LoginError::Transport(describe(&e)))
+        .map_err(|e| LoginError::Transport(super::registry::describe_request_error(&e)))
 }
 
-/// The `*.crt` files under `<cert dir>/<registry>/`, the same ones pull trusts.
+/// The same CA certificates pull trusts.
 fn ca_certificates(settings: &Settings, registry: &str) -> Vec<reqwest::Certificate> {
-    settings
-        .cert_dirs
-        .iter()
-        .filter_map(|dir| std::fs::read_dir(dir.join(registry)).ok())
-        .flat_map(|entries| entries.flatten().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|e| e == "crt"))
-        .filter_map(|path| std::fs::read(path).ok())
-        .filter_map(|pem| reqwest::Certificate::from_pem(&pem).ok())
-        .collect()
+    super::registry::ca_certificate_pems(settings, registry).iter().filter_map(|pem| reqwest::Certificate::from_pem(pem).ok()).collect()
 }
 
 async fn probe(client: &reqwest::Client, base: &Url, user: &str, password: &str) -> Result<(), LoginError> {
@@ -119,7 +110,7 @@ async fn fetch_token(
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(refused(answer).await),
         _ => return Err(unexpected("the token request", answer).await),
     }
-    let body = answer.bytes().await.map_err(|e| LoginError::Transport(describe(&e)))?;
+    let body = answer.bytes().await.map_err(|e| LoginError::Transport(super::registry::describe_request_error(&e)))?;
     token_from(&body).ok_or_else(|| LoginError::Protocol("the token server's answer holds no token".into()))
 }
 
@@ -135,7 +126,7 @@ fn token_from(body: &[u8]) -> Option<String> {
 }
 
 async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, LoginError> {
-    request.send().await.map_err(|e| LoginError::Transport(describe(&e)))
+    request.send().await.map_err(|e| LoginError::Transport(super::registry::describe_request_error(&e)))
 }
 
 async fn refused(answer: reqwest::Response) -> LoginError {
@@ -171,18 +162,6 @@ fn server_message(body: &[u8]) -> Option<String> {
 }
 
 /// reqwest's Display hides the cause ("error sending request"); the chain has the reason.
-fn describe(error: &reqwest::Error) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
-}
 
 /// A `WWW-Authenticate` challenge: a scheme (lower-cased) and its `key="value"` parameters.
 #[derive(Debug, PartialEq, Eq)]

@@ -6,6 +6,12 @@ use super::reference::Reference;
 use crate::config::Settings;
 use crate::store::{ImageIndex, ImageRecord, StoreError};
 
+/// The registry a new short name (tag, import, commit) is qualified with: the first search
+/// registry, or `localhost` when there is none, so that lookup finds it again.
+pub fn default_registry(settings: &Settings) -> &str {
+    settings.search_registries.first().map_or("localhost", |s| s.as_str())
+}
+
 /// The fully qualified names a user's input may stand for, most likely first.
 pub fn qualified_candidates(settings: &Settings, reference: &Reference) -> Vec<Reference> {
     if !reference.is_short_name() {

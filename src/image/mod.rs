@@ -5,6 +5,7 @@ pub mod auth;
 pub mod check;
 pub mod ingest;
 pub mod layer;
+pub mod login_probe;
 pub mod lookup;
 pub mod progress;
 pub mod pull;

@@ -1,8 +1,6 @@
 //! A registry client for one registry host: TLS or plain HTTP as configured, credentials, and
 //! the two calls pull needs (manifest by reference, blob as a byte stream from an offset).
 
-use std::path::Path;
-
 use futures_util::stream::BoxStream;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
@@ -46,24 +44,20 @@ pub fn is_insecure(settings: &Settings, registry: &str) -> bool {
     loopback || settings.insecure_registries.iter().any(|r| r == registry || r == host)
 }
 
-fn ca_certificates(settings: &Settings, registry: &str) -> Vec<Certificate> {
+/// The PEM contents of every `*.crt` under `<cert dir>/<registry>/`.
+pub(crate) fn ca_certificate_pems(settings: &Settings, registry: &str) -> Vec<Vec<u8>> {
     settings
         .cert_dirs
         .iter()
-        .map(|dir| dir.join(registry))
-        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .filter_map(|dir| std::fs::read_dir(dir.join(registry)).ok())
         .flat_map(|entries| entries.flatten().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "crt"))
-        .filter_map(|p| read_pem(&p))
+        .filter_map(|p| std::fs::read(p).ok())
         .collect()
 }
 
-fn read_pem(path: &Path) -> Option<Certificate> {
-    std::fs::read(path).ok().map(|data| Certificate { encoding: CertificateEncoding::Pem, data })
-}
-
 /// The host oci-client actually talks to for `registry` (Docker Hub's API host differs).
-fn api_host(registry: &str) -> &str {
+pub(crate) fn api_host(registry: &str) -> &str {
     if registry == DOCKER_HUB { "index.docker.io" } else { registry }
 }
 
@@ -77,7 +71,7 @@ impl RegistryClient {
                 ClientProtocol::Https
             },
             accept_invalid_certificates: insecure,
-            extra_root_certificates: ca_certificates(settings, registry),
+            extra_root_certificates: ca_certificate_pems(settings, registry).into_iter().map(|data| Certificate { encoding: CertificateEncoding::Pem, data }).collect(),
             platform_resolver: None,
             connect_timeout: Some(std::time::Duration::from_secs(30)),
             read_timeout: Some(std::time::Duration::from_secs(60)),
@@ -145,16 +139,6 @@ impl RegistryClient {
         }
     }
 
-    /// Checks credentials by asking the registry for a token / its API root.
-    pub async fn check_login(&self) -> Result<(), RegistryError> {
-        let oci_ref =
-            oci_client::Reference::with_tag(self.registry.clone(), "library/berth-login-probe".into(), "latest".into());
-        match self.client.auth(&oci_ref, &self.auth, oci_client::RegistryOperation::Pull).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.classify(e, &self.registry)),
-        }
-    }
-
     fn classify(&self, error: OciDistributionError, what: &str) -> RegistryError {
         let registry = self.registry.clone();
         match error {
@@ -198,7 +182,7 @@ impl RegistryClient {
 
 /// reqwest's Display hides the cause ("error sending request"); walk the source chain so the user
 /// sees "connection refused" or the TLS reason.
-fn describe_request_error(e: &reqwest::Error) -> String {
+pub(crate) fn describe_request_error(e: &reqwest::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

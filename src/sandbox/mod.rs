@@ -1,6 +1,16 @@
 //! Everything that touches namespaces, mounts, cgroups, capabilities and seccomp. All of berth's
 //! `unsafe` lives below this module.
 
+pub mod caps;
+pub mod cgroup;
+pub mod exec;
 pub mod fds;
+pub mod init;
+pub mod mounts;
+pub mod pidfd;
+pub mod process;
+pub mod spawn;
 pub mod spec;
+pub mod syscall;
 pub mod userns;
+pub mod users;

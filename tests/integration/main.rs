@@ -2,11 +2,15 @@
 //! test in a private store (see `util::TestEnv`), registry tests against a private loopback
 //! `docker-registry` (see `util::Registry`). No test needs the internet.
 //!
-//! Areas, one module each: `cli` (flags, help, completion, man pages, version, info) and
-//! `registry` (pull and everything that manages pulled images).
+//! Areas, one module each: `cli` (flags, help, completion, man pages, version, info),
+//! `registry` (pull and everything that manages pulled images), `auth` (login, logout,
+//! credentials) and `archive` (save, load, import). Tests of the harness itself are below.
 
+mod archive;
 mod auth;
 mod cli;
+#[cfg(feature = "wip")]
+mod containers;
 mod registry;
 mod util;
 
@@ -58,4 +62,31 @@ fn harness_tar_writer_is_readable() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let listed: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
     assert_eq!(listed, vec!["a/".to_owned(), "a/b".into(), "a/c".into(), "a/d".into(), long, "p".repeat(300)]);
+}
+
+/// The OCI layouts the builders write are what skopeo (containers/image) reads: the manifest and
+/// index bytes come back unchanged.
+#[test]
+fn harness_oci_layout_is_readable_by_skopeo() {
+    if !util::require_program("skopeo") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let image = util::OciImageBuilder::busybox().build();
+    let single = dir.path().join("single");
+    image.write_oci_layout(&single, "v1");
+    let raw = |layout: &std::path::Path| {
+        let out = std::process::Command::new("skopeo")
+            .args(["inspect", "--raw", &format!("oci:{}:v1", layout.display())])
+            .output()
+            .expect("running skopeo");
+        assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    assert_eq!(raw(&single), image.manifest);
+
+    let index = util::BuiltIndex::three_platforms(util::Format::Oci);
+    let multi = dir.path().join("multi");
+    index.write_oci_layout(&multi, "v1");
+    assert_eq!(raw(&multi), index.bytes);
 }

@@ -410,6 +410,10 @@ fn pull_oci_image_and_inspect_it() {
     // A second pull downloads nothing.
     let again = env.berth_ok(&["pull", &name]);
     assert!(again.contains("Image is up to date"), "{again}");
+
+    // -q prints the name only.
+    let quiet_env = TestEnv::new();
+    assert_eq!(quiet_env.berth_ok(&["pull", "-q", &name]), format!("{name}\n"));
 }
 
 #[test]
@@ -734,8 +738,8 @@ fn images_lists_filters_and_formats() {
     let mut wanted = vec![short(new.id()), short(other.id())];
     wanted.sort();
     assert_eq!(named, wanted);
-    assert_eq!(env.berth_ok(&["images", "-q", "-f", "reference=*/other"]).trim(), short(other.id()));
-    assert_eq!(env.berth_ok(&["images", "-q", "-f", "reference=*/app:latest"]).trim(), short(new.id()));
+    assert_eq!(env.berth_ok(&["images", "-q", "-f", "reference=*/tests/other"]).trim(), short(other.id()));
+    assert_eq!(env.berth_ok(&["images", "-q", "-f", "reference=*/tests/app:latest"]).trim(), short(new.id()));
     assert_eq!(env.berth_ok(&["images", "-q", "-f", "reference=nomatch*"]), "");
     let (code, stderr) = env.berth_err(&["images", "-f", "bogus=1"]);
     assert_eq!(code, 125);
@@ -761,7 +765,8 @@ fn tag_rmi_and_shared_layers() {
     registry.push(&a, "tests/a", "latest");
     registry.push(&b, "tests/b", "latest");
     let (name_a, name_b) = (registry.image("tests/a:latest"), registry.image("tests/b:latest"));
-    let env = TestEnv::new();
+    // A search registry that is never contacted: tag and lookup qualify short names with it.
+    let env = TestEnv::with_config("[registries]\nsearch = [\"registry.invalid\"]\n");
     env.berth_ok(&["pull", &name_a]);
     env.berth_ok(&["pull", &name_b]);
     assert_eq!(env.layer_dirs().len(), 3);
@@ -772,14 +777,14 @@ fn tag_rmi_and_shared_layers() {
     assert_eq!(env.inspect("myapp:v1", "{{.Id}}"), a.id());
     assert_eq!(env.inspect(&registry.image("tests/b:extra"), "{{.Id}}"), b.id());
     let tags = env.inspect_json(&name_a)["RepoTags"].clone();
-    assert!(tags.to_string().contains("myapp:v1"), "{tags}");
+    assert!(tags.to_string().contains("registry.invalid/myapp:v1"), "{tags}");
     let line = env.berth_fails_125(&["tag", "nosuchimage", "x:y"]);
     assert!(line.contains("nosuchimage"), "{line}");
     env.berth_fails_125(&["tag", &name_a, "Bad:Name!"]);
 
     // rmi of one of several names only untags.
     let out = env.berth_ok(&["rmi", "myapp:v1"]);
-    assert!(out.contains("Untagged: myapp:v1") && !out.contains("Deleted"), "{out}");
+    assert!(out.contains("Untagged: registry.invalid/myapp:v1") && !out.contains("Deleted"), "{out}");
     assert_eq!(env.image_ids().len(), 2);
     // rmi by id of an image with several names needs -f.
     let (code, _) = env.berth_err(&["rmi", b.id()]);
@@ -810,6 +815,16 @@ fn tag_rmi_and_shared_layers() {
     let (code, stderr) = env.berth_err(&["rmi", "nosuchimage"]);
     assert_ne!(code, 0);
     assert!(crate::util::assert_one_error_line(&stderr).contains("nosuchimage"));
+}
+
+/// With no search registries configured, a short name given to `tag` must still be found by
+/// the commands that look images up.
+#[test]
+fn short_name_tag_is_found_without_search_registries() {
+    let image = small_image(&[("f", "x")]).build();
+    let (registry, env) = pull_fresh(&image, "tests/short", "latest");
+    env.berth_ok(&["tag", &registry.image("tests/short:latest"), "shorty:v1"]);
+    assert_eq!(env.inspect("shorty:v1", "{{.Id}}"), image.id());
 }
 
 #[test]

@@ -1,0 +1,120 @@
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::Ctx;
+use crate::container::lifecycle::{cgroup_of, container_process, load_current};
+use crate::container::record::{Container, Status};
+use crate::container::start::StartError;
+use crate::sandbox::spec::ProcessSpec;
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Keep standard input open
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Run the command on this terminal (berth's own standard input must be one)
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Run the command in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Set environment variables (KEY=VALUE, or KEY to copy it from here)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// User (name|uid[:group|gid]); default: the container's
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory inside the container; default: the container's
+    #[arg(short, long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Container
+    pub container: String,
+    /// Command and arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+/// `-e KEY` copies KEY from berth's environment (dropped when unset), as Docker does.
+fn expand_env_entry(entry: &str) -> Option<String> {
+    if entry.contains('=') {
+        return Some(entry.to_owned());
+    }
+    std::env::var(entry).ok().map(|v| format!("{entry}={v}"))
+}
+
+fn env_key(entry: &str) -> &str {
+    entry.split_once('=').map_or(entry, |(k, _)| k)
+}
+
+/// The container's environment, then the env files', then -e's; later entries win.
+fn exec_env(container: &Container, args: &ExecArgs) -> Result<Vec<String>> {
+    let mut extra = Vec::new();
+    for file in &args.env_file {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading env file {}", file.display()))?;
+        extra.extend(
+            text.lines()
+                .map(str::trim_start)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .filter_map(expand_env_entry),
+        );
+    }
+    extra.extend(args.env.iter().filter_map(|e| expand_env_entry(e)));
+    if let Some(bad) = extra.iter().find(|e| e.starts_with('=') || e.contains('\0')) {
+        bail!("invalid environment variable {bad:?}");
+    }
+    let mut env = container.config.env.clone();
+    for entry in extra {
+        match env.iter_mut().find(|e| env_key(e) == env_key(&entry)) {
+            Some(existing) => *existing = entry,
+            None => env.push(entry),
+        }
+    }
+    Ok(env)
+}
+
+pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
+    let store = ctx.store()?;
+    let container = load_current(store, &args.container)?;
+    match container.state.status {
+        Status::Running => {}
+        Status::Paused => bail!("container {} is paused, unpause the container before exec", args.container),
+        Status::Created | Status::Exited => bail!("container {} is not running", args.container),
+    }
+    // Checks the pid is still the container's (its start time) right before joining it.
+    if container_process(&container).is_none() {
+        bail!("container {} is not running", args.container);
+    }
+    let spec = ProcessSpec {
+        args: args.command.clone(),
+        env: exec_env(&container, &args)?,
+        cwd: args.workdir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| container.config.working_dir.clone()),
+        user: args.user.clone().unwrap_or_else(|| container.config.user.clone()),
+        tty: args.tty,
+        rlimits: container.config.ulimits.clone(),
+        init: false,
+    };
+    if !spec.cwd.starts_with('/') {
+        bail!("the working directory {:?} is invalid: it needs to be an absolute path", spec.cwd);
+    }
+    if args.tty && args.interactive && !std::io::stdin().is_terminal() {
+        bail!("the input device is not a TTY");
+    }
+    if !args.interactive {
+        let null = std::fs::File::open("/dev/null").context("opening /dev/null")?;
+        nix::unistd::dup2_stdin(&null).context("closing standard input")?;
+    }
+    // The command runs under the container's limits and is frozen, killed and listed with it.
+    if let Some(cgroup) = cgroup_of(&container) {
+        let _ = cgroup.add_process(std::process::id() as i32);
+    }
+    match crate::sandbox::exec::exec_in_container(container.state.pid, container.config.rootless, &spec, args.detach) {
+        Ok(code) => Ok(code.clamp(0, 255) as u8),
+        Err(e) => Err(StartError::Failed { code: e.exit_code(), message: e.to_string() }.into()),
+    }
+}

@@ -1,0 +1,221 @@
+//! How a container is described to users: Docker's ContainerInspect document, and the human
+//! status and age texts `ps` shows ("Up 3 seconds", "Exited (0) 2 minutes ago").
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::logfile::log_path;
+use super::record::{Container, NetworkMode, Status, UsernsMode};
+use crate::store::Store;
+
+/// Go's zero time, which Docker prints for "never".
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// Docker's (go-units) HumanDuration.
+pub fn human_duration(d: chrono::Duration) -> String {
+    let seconds = d.num_seconds();
+    if seconds < 1 {
+        return "Less than a second".into();
+    }
+    if seconds == 1 {
+        return "1 second".into();
+    }
+    if seconds < 60 {
+        return format!("{seconds} seconds");
+    }
+    let minutes = d.num_minutes();
+    if minutes == 1 {
+        return "About a minute".into();
+    }
+    if minutes < 60 {
+        return format!("{minutes} minutes");
+    }
+    let hours = (d.num_seconds() as f64 / 3600.0 + 0.5) as i64;
+    match hours {
+        1 => "About an hour".into(),
+        h if h < 48 => format!("{h} hours"),
+        h if h < 24 * 7 * 2 => format!("{} days", h / 24),
+        h if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
+        h if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
+        _ => format!("{} years", d.num_hours() / 24 / 365),
+    }
+}
+
+fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text?).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// "5 seconds ago": how long ago an RFC 3339 time was.
+pub fn time_ago(text: &str, now: DateTime<Utc>) -> String {
+    match parse_time(Some(text)) {
+        Some(t) => format!("{} ago", human_duration(now - t)),
+        None => String::new(),
+    }
+}
+
+/// `ps`'s STATUS column for a container whose state was refreshed.
+pub fn status_text(container: &Container, now: DateTime<Utc>) -> String {
+    let state = &container.state;
+    match state.status {
+        Status::Created => "Created".into(),
+        Status::Running | Status::Paused => {
+            let up = parse_time(state.started_at.as_deref())
+                .map_or_else(|| "Up".to_owned(), |t| format!("Up {}", human_duration(now - t)));
+            if state.status == Status::Paused { format!("{up} (Paused)") } else { up }
+        }
+        Status::Exited => {
+            let code = state.exit_code.unwrap_or(0);
+            match parse_time(state.finished_at.as_deref()) {
+                Some(t) => format!("Exited ({code}) {} ago", human_duration(now - t)),
+                None => format!("Exited ({code})"),
+            }
+        }
+    }
+}
+
+/// The command as `ps` shows it: entrypoint and cmd joined by spaces.
+pub fn command_line(container: &Container) -> String {
+    container.config.argv().join(" ")
+}
+
+fn network_mode_name(mode: NetworkMode) -> &'static str {
+    match mode {
+        NetworkMode::Private => "default",
+        NetworkMode::None => "none",
+        NetworkMode::Host => "host",
+    }
+}
+
+/// Docker's ContainerInspect for one container whose state was refreshed.
+pub fn inspect_json(store: &Store, container: &Container) -> Value {
+    let config = &container.config;
+    let state = &container.state;
+    let live = matches!(state.status, Status::Running | Status::Paused);
+    let argv = config.argv();
+    let dir = store.container_dir(&container.id);
+    let ulimits: Option<Vec<Value>> = (!config.ulimits.is_empty())
+        .then(|| config.ulimits.iter().map(|u| json!({ "Name": u.name, "Soft": u.soft, "Hard": u.hard })).collect());
+    let mut config_json = json!({
+        "Hostname": config.hostname,
+        "Domainname": "",
+        "User": config.user,
+        "AttachStdin": false,
+        "AttachStdout": false,
+        "AttachStderr": false,
+        "Tty": config.tty,
+        "OpenStdin": config.open_stdin,
+        "StdinOnce": false,
+        "Env": config.env,
+        "Cmd": if config.cmd.is_empty() { Value::Null } else { json!(config.cmd) },
+        "Image": config.image_name,
+        "Volumes": null,
+        "WorkingDir": config.working_dir,
+        "Entrypoint": if config.entrypoint.is_empty() { Value::Null } else { json!(config.entrypoint) },
+        "OnBuild": null,
+        "Labels": config.labels,
+        "StopSignal": config.stop_signal,
+    });
+    if let Some(timeout) = config.stop_timeout {
+        config_json["StopTimeout"] = json!(timeout);
+    }
+    json!({
+        "Id": container.id,
+        "Created": container.created,
+        "Path": argv.first().cloned().unwrap_or_default(),
+        "Args": argv.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": state.status.as_str(),
+            "Running": live,
+            "Paused": state.status == Status::Paused,
+            "Restarting": false,
+            "OOMKilled": state.oom_killed,
+            "Dead": false,
+            "Pid": if live { state.pid } else { 0 },
+            "ExitCode": if live { 0 } else { state.exit_code.unwrap_or(0) },
+            "Error": state.error.clone().unwrap_or_default(),
+            "StartedAt": state.started_at.clone().unwrap_or_else(|| ZERO_TIME.into()),
+            "FinishedAt": state.finished_at.clone().filter(|_| !live).unwrap_or_else(|| ZERO_TIME.into()),
+        },
+        "Image": config.image_id,
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": log_path(&dir),
+        "Name": format!("/{}", container.name),
+        "RestartCount": state.restart_count,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "HostConfig": {
+            "NetworkMode": network_mode_name(config.network),
+            "RestartPolicy": { "Name": "no", "MaximumRetryCount": 0 },
+            "AutoRemove": config.auto_remove,
+            "Privileged": false,
+            "UsernsMode": if config.userns == UsernsMode::KeepId { "keep-id" } else { "" },
+            "Memory": config.resources.memory.unwrap_or(0),
+            "NanoCpus": config.resources.nano_cpus.unwrap_or(0),
+            "CpuShares": config.resources.cpu_shares.unwrap_or(0),
+            "PidsLimit": config.resources.pids_limit,
+            "Ulimits": ulimits,
+            "Init": config.init,
+        },
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": { "UpperDir": dir.join("upper"), "WorkDir": dir.join("work") },
+        },
+        "Mounts": [],
+        "Config": config_json,
+        "NetworkSettings": { "Networks": {}, "Ports": {}, "IPAddress": "" },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::record::{ContainerConfig, ContainerState};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn durations_read_like_dockers() {
+        let d = chrono::Duration::seconds;
+        assert_eq!(human_duration(d(0)), "Less than a second");
+        assert_eq!(human_duration(d(1)), "1 second");
+        assert_eq!(human_duration(d(59)), "59 seconds");
+        assert_eq!(human_duration(d(90)), "About a minute");
+        assert_eq!(human_duration(d(600)), "10 minutes");
+        assert_eq!(human_duration(d(3600)), "About an hour");
+        assert_eq!(human_duration(d(5 * 3600)), "5 hours");
+        assert_eq!(human_duration(d(3 * 86400)), "3 days");
+        assert_eq!(human_duration(d(21 * 86400)), "3 weeks");
+        assert_eq!(human_duration(d(90 * 86400)), "3 months");
+        assert_eq!(human_duration(d(3 * 365 * 86400)), "3 years");
+    }
+
+    #[test]
+    fn status_texts() {
+        let now = at("2024-01-01T00:01:00Z");
+        let mut c = Container {
+            id: "a".repeat(64),
+            name: "x".into(),
+            created: "2024-01-01T00:00:00Z".into(),
+            config: ContainerConfig::default(),
+            state: ContainerState::default(),
+        };
+        assert_eq!(status_text(&c, now), "Created");
+        c.state.status = Status::Running;
+        c.state.started_at = Some("2024-01-01T00:00:57Z".into());
+        assert_eq!(status_text(&c, now), "Up 3 seconds");
+        c.state.status = Status::Paused;
+        assert_eq!(status_text(&c, now), "Up 3 seconds (Paused)");
+        c.state.status = Status::Exited;
+        c.state.exit_code = Some(3);
+        c.state.finished_at = Some("2024-01-01T00:00:58.5Z".into());
+        assert_eq!(status_text(&c, now), "Exited (3) 1 second ago");
+        assert_eq!(time_ago(&c.created, now), "About a minute ago");
+    }
+}
