@@ -152,17 +152,38 @@ fn ellipsis(text: &str, max: usize) -> String {
     out
 }
 
+fn command_cell(c: &Container, no_trunc: bool) -> String {
+    let command = command_line(c);
+    go_quote(&if no_trunc { command } else { ellipsis(&command, 20) })
+}
+
+fn id_cell(c: &Container, no_trunc: bool) -> &str {
+    if no_trunc { c.id.as_str() } else { c.short_id() }
+}
+
+/// The default table's row: CONTAINER ID, IMAGE, COMMAND, CREATED, STATUS, PORTS, NAMES.
+fn table_row(c: &Container, no_trunc: bool, now: DateTime<Utc>) -> Vec<String> {
+    vec![
+        id_cell(c, no_trunc).to_owned(),
+        c.config.image_name.clone(),
+        command_cell(c, no_trunc),
+        time_ago(&c.created, now),
+        status_text(c, now),
+        String::new(),
+        c.name.clone(),
+    ]
+}
+
 /// One container as `ps --format` sees it.
 fn row_json(c: &Container, no_trunc: bool, now: DateTime<Utc>) -> Value {
-    let command = if no_trunc { command_line(c) } else { ellipsis(&command_line(c), 20) };
     let created = DateTime::parse_from_rfc3339(&c.created)
         .map(|t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
         .unwrap_or_default();
     let labels: Vec<String> = c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     json!({
-        "Command": go_quote(&command),
+        "Command": command_cell(c, no_trunc),
         "CreatedAt": created,
-        "ID": if no_trunc { c.id.as_str() } else { c.short_id() },
+        "ID": id_cell(c, no_trunc),
         "Image": c.config.image_name,
         "Labels": labels.join(","),
         "LocalVolumes": "0",
@@ -224,25 +245,22 @@ pub fn run(ctx: &Ctx, args: PsArgs) -> Result<u8> {
         return Ok(0);
     }
     let now = Utc::now();
-    let rows: Vec<Value> = containers.iter().map(|c| row_json(c, args.no_trunc, now)).collect();
+    let rows = || -> Vec<Value> { containers.iter().map(|c| row_json(c, args.no_trunc, now)).collect() };
     match args.format.as_deref() {
         None | Some("table") => {
             let header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"];
-            let keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"];
-            let table: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| keys.iter().map(|k| r[k].as_str().unwrap_or_default().to_owned()).collect())
-                .collect();
+            let table: Vec<Vec<String>> = containers.iter().map(|c| table_row(c, args.no_trunc, now)).collect();
             drop(out);
             print_table(&header, &table);
         }
         Some("json") => {
-            for row in &rows {
+            for row in rows() {
                 writeln!(out, "{row}")?;
             }
         }
         Some(format) => {
             let template = Template::parse(format)?;
+            let rows = rows();
             if template.table {
                 let split = |line: String| line.split('\t').map(str::to_owned).collect::<Vec<_>>();
                 let header = split(template.render(&header_json()));

@@ -99,6 +99,7 @@ pub fn sandbox_spec(store: &Store, container: &Container, etc_files: Vec<(std::p
         hostname: container.config.hostname.clone(),
         etc_files,
         network: container.config.network,
+        cgroup_join_files: Vec::new(),
         process: ProcessSpec {
             args: container.config.argv(),
             env: container.config.env.clone(),
@@ -224,13 +225,12 @@ fn start_container(store: &Store, id: &str, _handoff: &OwnedFd) -> Result<Runnin
     let listener = listen_for_attach(&run_dir).map_err(|e| fail(125, format!("attach socket in {}: {e}", run_dir_path.display())))?;
     let log = LogWriter::open(log_path(&store.container_dir(id)), super::logfile::DEFAULT_MAX_SIZE).map_err(|e| fail(125, format!("opening the log: {e}")))?;
     let cgroup = Cgroup::create(Path::new(CGROUP_ROOT), id, container.config.rootless, &container.config.resources).map_err(|e| fail(125, format!("creating the cgroup: {e}")))?;
+    let mut spec = spec;
+    spec.cgroup_join_files = cgroup.as_ref().map(Cgroup::self_join_files).unwrap_or_default();
     let (theirs, stdio) = make_stdio(container.config.tty, container.config.open_stdin).map_err(|e| fail(125, format!("setting up stdio: {e}")))?;
     let supervisor_pid = std::process::id() as i32;
     let supervisor_start = process_start_time(supervisor_pid).unwrap_or(0);
     let mut before_start = |pid: Pid| -> Result<(), String> {
-        if let Some(cg) = &cgroup {
-            cg.add_process(pid.as_raw()).map_err(|e| e.to_string())?;
-        }
         let start_time = process_start_time(pid.as_raw()).unwrap_or(0);
         update(store, id, |c| {
             c.state.status = Status::Running;

@@ -259,6 +259,7 @@ mod tests {
                 ("/c/resolv.conf".into(), "/etc/resolv.conf".into()),
             ],
             network,
+            cgroup_join_files: Vec::new(),
             process: ProcessSpec { args: vec!["sh".into()], ..Default::default() },
         }
     }

@@ -137,8 +137,9 @@ fn wait_for_start(start: OwnedFd) -> bool {
 fn run_container(spec: &SandboxSpec, stdio: ContainerStdio, report: &OwnedFd) -> SandboxError {
     let sys = LinuxSyscall;
     let setup = || -> Result<(), SandboxError> {
-        // Created only now that the supervisor has moved this process into the container's
-        // cgroup, so that cgroup is the namespace's root.
+        join_cgroup(&spec.cgroup_join_files)?;
+        // Created only now that this process is in the container's cgroup, so that cgroup is
+        // the namespace's root.
         unshare(CloneFlags::CLONE_NEWCGROUP).step(|| "creating the cgroup namespace".into())?;
         install_stdio(stdio, spec.process.tty)?;
         configure_namespaces(spec, &sys)?;
@@ -148,6 +149,16 @@ fn run_container(spec: &SandboxSpec, stdio: ContainerStdio, report: &OwnedFd) ->
         return e;
     }
     if spec.process.init { init::run_init(&spec.process, report) } else { process::exec_process(&spec.process) }
+}
+
+fn join_cgroup(files: &[std::path::PathBuf]) -> Result<(), SandboxError> {
+    for file in files {
+        std::fs::write(file, "0").map_err(|e| SandboxError::Sys {
+            what: format!("joining the cgroup ({})", file.display()),
+            errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })?;
+    }
+    Ok(())
 }
 
 /// What the new UTS and network namespaces need before anything runs in them.
@@ -279,6 +290,7 @@ mod tests {
             hostname: hostname.into(),
             etc_files: vec![],
             network,
+            cgroup_join_files: Vec::new(),
             process: ProcessSpec { args: vec!["sh".into()], ..Default::default() },
         }
     }

@@ -24,6 +24,9 @@ pub struct SandboxSpec {
     /// /etc/resolv.conf), created by the caller.
     pub etc_files: Vec<(PathBuf, String)>,
     pub network: NetworkMode,
+    /// Files the container's first process writes "0" into to join its cgroup itself (see
+    /// `Cgroup::self_join_files`), before it creates its cgroup namespace.
+    pub cgroup_join_files: Vec<PathBuf>,
     pub process: ProcessSpec,
 }
 

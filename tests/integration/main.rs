@@ -9,7 +9,6 @@
 mod archive;
 mod auth;
 mod cli;
-#[cfg(feature = "wip")]
 mod containers;
 mod registry;
 mod util;

@@ -148,6 +148,10 @@ impl V1Cgroup {
         Ok(())
     }
 
+    pub(super) fn self_join_files(&self) -> Vec<PathBuf> {
+        self.leaves.iter().map(|l| l.dir.join("tasks")).collect()
+    }
+
     pub(super) fn freeze(&self) -> Result<(), CgroupError> {
         let state = self.dir_for("freezer")?.join("freezer.state");
         write_file(&state, "FROZEN")?;

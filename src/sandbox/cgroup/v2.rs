@@ -73,7 +73,11 @@ impl V2Cgroup {
     }
 
     pub(super) fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
-        write_file(&self.dir.join("cgroup.procs"), &pid.to_string())
+        write_file(&self.procs_file(), &pid.to_string())
+    }
+
+    pub(super) fn procs_file(&self) -> PathBuf {
+        self.dir.join("cgroup.procs")
     }
 
     fn freeze_file(&self) -> Result<PathBuf, CgroupError> {
