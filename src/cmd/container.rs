@@ -22,8 +22,10 @@ pub enum ContainerCommand {
     /// Start stopped or created containers
     Start(super::start::StartArgs),
     /// Create a container without starting it
+    #[command(disable_help_flag = true)]
     Create(super::create::CreateArgs),
     /// Create and run a container
+    #[command(disable_help_flag = true)]
     Run(super::run::RunArgs),
     /// Show low-level information about containers
     Inspect(super::inspect::InspectArgs),

@@ -40,42 +40,10 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
-/// `-e KEY` copies KEY from berth's environment (dropped when unset), as Docker does.
-fn expand_env_entry(entry: &str) -> Option<String> {
-    if entry.contains('=') {
-        return Some(entry.to_owned());
-    }
-    std::env::var(entry).ok().map(|v| format!("{entry}={v}"))
-}
-
-fn env_key(entry: &str) -> &str {
-    entry.split_once('=').map_or(entry, |(k, _)| k)
-}
-
 /// The container's environment, then the env files', then -e's; later entries win.
 fn exec_env(container: &Container, args: &ExecArgs) -> Result<Vec<String>> {
-    let mut extra = Vec::new();
-    for file in &args.env_file {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading env file {}", file.display()))?;
-        extra.extend(
-            text.lines()
-                .map(str::trim_start)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .filter_map(expand_env_entry),
-        );
-    }
-    extra.extend(args.env.iter().filter_map(|e| expand_env_entry(e)));
-    if let Some(bad) = extra.iter().find(|e| e.starts_with('=') || e.contains('\0')) {
-        bail!("invalid environment variable {bad:?}");
-    }
-    let mut env = container.config.env.clone();
-    for entry in extra {
-        match env.iter_mut().find(|e| env_key(e) == env_key(&entry)) {
-            Some(existing) => *existing = entry,
-            None => env.push(entry),
-        }
-    }
-    Ok(env)
+    let extra = super::create::user_env(&args.env_file, &args.env)?;
+    Ok(crate::container::create::merge_env(&[&container.config.env, &extra]))
 }
 
 pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
@@ -98,6 +66,7 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
         tty: args.tty,
         rlimits: container.config.ulimits.clone(),
         init: false,
+        security: crate::container::supervisor::process_security(&container.config),
     };
     if !spec.cwd.starts_with('/') {
         bail!("the working directory {:?} is invalid: it needs to be an absolute path", spec.cwd);

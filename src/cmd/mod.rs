@@ -1,14 +1,17 @@
 //! The command line: global flags, one file per verb, and the dispatch between them.
 
 mod attach;
+mod commit;
 mod completion;
 mod container;
+mod cp;
 mod create;
 mod history;
 mod image;
 mod images;
 mod import;
 mod exec;
+mod export;
 mod info;
 mod inspect;
 mod kill;
@@ -36,6 +39,7 @@ pub(crate) mod template;
 mod top;
 mod unpause;
 mod version;
+mod volume;
 mod wait;
 
 use std::cell::OnceCell;
@@ -76,8 +80,10 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create and run a container
+    #[command(disable_help_flag = true)]
     Run(run::RunArgs),
     /// Create a container without starting it
+    #[command(disable_help_flag = true)]
     Create(create::CreateArgs),
     /// Start stopped or created containers
     Start(start::StartArgs),
@@ -109,6 +115,15 @@ pub enum Command {
     Rename(rename::RenameArgs),
     /// Restart one or more containers
     Restart(restart::RestartArgs),
+    /// Copy files between a container and the host
+    Cp(cp::CpArgs),
+    /// Write a container's filesystem as a tar archive
+    Export(export::ExportArgs),
+    /// Create an image from a container's changes
+    Commit(commit::CommitArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(container::ContainerCommand),
@@ -177,9 +192,12 @@ fn needs_user_namespace(command: &Command) -> bool {
     if let Command::Container(c) = command {
         return c.needs_user_namespace();
     }
+    if let Command::Volume(v) = command {
+        return v.needs_user_namespace();
+    }
     if matches!(
         command,
-        Command::Logs(_) | Command::Wait(_) | Command::Exec(_) | Command::Top(_) | Command::Stats(_)
+        Command::Logs(_) | Command::Wait(_) | Command::Exec(_) | Command::Top(_) | Command::Stats(_) | Command::Cp(_)
     ) {
         return false;
     }
@@ -244,6 +262,10 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Unpause(a) => unpause::run(ctx, a),
         Command::Rename(a) => rename::run(ctx, a),
         Command::Restart(a) => restart::run(ctx, a),
+        Command::Cp(a) => cp::run(ctx, a),
+        Command::Export(a) => export::run(ctx, a),
+        Command::Commit(a) => commit::run(ctx, a),
+        Command::Volume(c) => volume::run(ctx, c),
         Command::Container(c) => container::run(ctx, c),
         Command::Supervise { id } => Ok(crate::container::supervisor::run(ctx.store()?, &id) as u8),
         Command::Pull(a) => pull::run(ctx, a),

@@ -10,7 +10,7 @@ pub struct RmArgs {
     /// Kill and remove running containers
     #[arg(short, long)]
     pub force: bool,
-    /// Remove the container's anonymous volumes (berth makes none yet)
+    /// Remove the container's anonymous volumes (those no other container uses)
     #[arg(short, long)]
     pub volumes: bool,
     /// Containers to remove
@@ -19,5 +19,13 @@ pub struct RmArgs {
 }
 
 pub fn run(ctx: &Ctx, args: RmArgs) -> Result<u8> {
-    for_each_container(ctx, &args.containers, "remove", |store, container| Ok(remove(store, container, args.force)?))
+    for_each_container(ctx, &args.containers, "remove", |store, container| {
+        remove(store, container, args.force)?;
+        if args.volumes {
+            for (volume, why) in crate::container::volumes::remove_anonymous(store, container)? {
+                eprintln!("berth: removing volume {volume}: {why}");
+            }
+        }
+        Ok(())
+    })
 }

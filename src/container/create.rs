@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::record::{Container, ContainerConfig, ContainerState, NetworkMode, Resources, Ulimit, UsernsMode, generate_name, is_valid_name, new_id};
+use super::record::{Container, ContainerConfig, ContainerState, DeviceMapping, Mount, NetworkMode, Resources, Ulimit, UsernsMode, generate_name, is_valid_name, new_id};
 use super::store::{ContainerError, Index, now_rfc3339};
 use crate::image::spec::{ImageConfig, RunConfig};
 use crate::store::{ImageRecord, Store};
@@ -34,12 +34,25 @@ pub struct CreateOptions {
     pub userns: UsernsMode,
     pub resources: Resources,
     pub ulimits: Vec<Ulimit>,
+    /// Canonical capability names (see sandbox::caps::normalize).
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    /// `--security-opt no-new-privileges=false` (no_new_privs is on by default).
+    pub allow_new_privileges: bool,
+    /// As ContainerConfig::seccomp_profile: None (default), "unconfined", or a profile's text.
+    pub seccomp_profile: Option<String>,
+    pub devices: Vec<DeviceMapping>,
+    /// `-v`, `--mount` and `--tmpfs`, parsed (see container::mounts).
+    pub mounts: Vec<Mount>,
+    pub read_only: bool,
+    pub volumes_from: Vec<String>,
 }
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Later entries win; the order of first appearance is kept.
-fn merge_env(layers: &[&[String]]) -> Vec<String> {
+pub fn merge_env(layers: &[&[String]]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for list in layers {
         for entry in *list {
@@ -109,7 +122,17 @@ pub fn build_config(options: &CreateOptions, image: &ImageRecord, image_config: 
         userns: options.userns,
         resources: options.resources.clone(),
         ulimits: options.ulimits.clone(),
+        cap_add: options.cap_add.clone(),
+        cap_drop: options.cap_drop.clone(),
+        privileged: options.privileged,
+        no_new_privileges: !options.allow_new_privileges,
+        seccomp_profile: options.seccomp_profile.clone(),
+        devices: options.devices.clone(),
         rootless,
+        mounts: options.mounts.clone(),
+        read_only: options.read_only,
+        volumes_from: options.volumes_from.clone(),
+        volumes: defaults.volumes.as_ref().map(|v| v.keys().cloned().collect()).unwrap_or_default(),
     })
 }
 
@@ -141,8 +164,21 @@ pub fn add_to_index(index: &mut Index, name: Option<&str>, mut config: Container
 /// Stores a new container: record and directories. Takes the containers lock, exclusive.
 pub fn create(store: &Store, name: Option<&str>, config: ContainerConfig) -> Result<Container, ContainerError> {
     let _lock = store.lock_containers_exclusive()?;
+    {
+        // Lock order: containers, then images. An `rmi` between reading the image and taking
+        // the containers lock must not leave a container pointing at a removed image.
+        let _images = store.lock_images_shared()?;
+        if store.images()?.get(&config.image_id).is_none() {
+            return Err(ContainerError::Other(format!("image {} was removed while the container was being created", config.image_id)));
+        }
+    }
     let mut index: Index = store.containers()?;
-    let container = add_to_index(&mut index, name, config)?;
+    let mut container = add_to_index(&mut index, name, config)?;
+    // Only once the name is known to be free, so a refused create leaves no new volume behind.
+    super::volumes::prepare_mounts(store, &index, &mut container.config)?;
+    if let Some(stored) = index.containers.last_mut() {
+        stored.config.mounts = container.config.mounts.clone();
+    }
     store.create_container_dirs(&container.id)?;
     store.write_containers(&index)?;
     Ok(container)

@@ -86,6 +86,24 @@ fn network_mode_name(mode: NetworkMode) -> &'static str {
     }
 }
 
+/// Docker shows an empty list as null.
+fn strings_or_null(items: &[String]) -> Value {
+    if items.is_empty() { Value::Null } else { json!(items) }
+}
+
+/// HostConfig.SecurityOpt: what differs from berth's defaults, in `--security-opt` form (a
+/// profile given by file shows its content, as in Docker).
+pub fn security_opt(config: &super::record::ContainerConfig) -> Vec<String> {
+    let mut opts = Vec::new();
+    if !config.no_new_privileges {
+        opts.push("no-new-privileges=false".to_owned());
+    }
+    if let Some(profile) = &config.seccomp_profile {
+        opts.push(format!("seccomp={profile}"));
+    }
+    opts
+}
+
 /// Docker's ContainerInspect for one container whose state was refreshed.
 pub fn inspect_json(store: &Store, container: &Container) -> Value {
     let config = &container.config;
@@ -108,7 +126,7 @@ pub fn inspect_json(store: &Store, container: &Container) -> Value {
         "Env": config.env,
         "Cmd": if config.cmd.is_empty() { Value::Null } else { json!(config.cmd) },
         "Image": config.image_name,
-        "Volumes": null,
+        "Volumes": if config.volumes.is_empty() { Value::Null } else { config.volumes.iter().map(|v| (v.clone(), json!({}))).collect::<serde_json::Map<String, Value>>().into() },
         "WorkingDir": config.working_dir,
         "Entrypoint": if config.entrypoint.is_empty() { Value::Null } else { json!(config.entrypoint) },
         "OnBuild": null,
@@ -152,7 +170,15 @@ pub fn inspect_json(store: &Store, container: &Container) -> Value {
             "NetworkMode": network_mode_name(config.network),
             "RestartPolicy": { "Name": "no", "MaximumRetryCount": 0 },
             "AutoRemove": config.auto_remove,
-            "Privileged": false,
+            "Privileged": config.privileged,
+            "CapAdd": strings_or_null(&config.cap_add),
+            "CapDrop": strings_or_null(&config.cap_drop),
+            "SecurityOpt": strings_or_null(&security_opt(config)),
+            "Devices": config.devices.iter().map(|d| json!({
+                "PathOnHost": d.path_on_host,
+                "PathInContainer": d.path_in_container,
+                "CgroupPermissions": d.cgroup_permissions,
+            })).collect::<Vec<_>>(),
             "UsernsMode": if config.userns == UsernsMode::KeepId { "keep-id" } else { "" },
             "Memory": config.resources.memory.unwrap_or(0),
             "NanoCpus": config.resources.nano_cpus.unwrap_or(0),
@@ -160,12 +186,14 @@ pub fn inspect_json(store: &Store, container: &Container) -> Value {
             "PidsLimit": config.resources.pids_limit,
             "Ulimits": ulimits,
             "Init": config.init,
+            "ReadonlyRootfs": config.read_only,
+            "VolumesFrom": if config.volumes_from.is_empty() { Value::Null } else { json!(config.volumes_from) },
         },
         "GraphDriver": {
             "Name": "overlay",
             "Data": { "UpperDir": dir.join("upper"), "WorkDir": dir.join("work") },
         },
-        "Mounts": [],
+        "Mounts": super::mounts::inspect_mounts(store, config),
         "Config": config_json,
         "NetworkSettings": { "Networks": {}, "Ports": {}, "IPAddress": "" },
     })

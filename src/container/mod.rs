@@ -1,12 +1,16 @@
 //! Containers: records, lifecycle, supervisor.
 
 pub mod attach;
+pub mod commit;
+pub mod copy;
 pub mod create;
+pub mod export;
 pub mod inspect;
 pub mod lifecycle;
 pub mod liveness;
 pub mod logfile;
 pub mod logs;
+pub mod mounts;
 pub mod protocol;
 pub mod record;
 pub mod signals;
@@ -14,3 +18,4 @@ pub mod start;
 pub mod store;
 pub mod supervisor;
 pub mod top;
+pub mod volumes;

@@ -76,6 +76,75 @@ pub struct Ulimit {
     pub hard: u64,
 }
 
+/// What is mounted at a mount's destination.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    /// A host path (`-v /host:/ctr`, `--mount type=bind`).
+    Bind,
+    /// A volume of the store, named or anonymous (`-v name:/ctr`, `-v /ctr`, image VOLUME).
+    #[default]
+    Volume,
+    /// A fresh tmpfs (`--tmpfs`, `--mount type=tmpfs`).
+    Tmpfs,
+}
+
+/// One mount of a container (see src/container/mounts.rs for how flags become these).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct Mount {
+    pub kind: MountKind,
+    /// Bind: the absolute host path. Volume: the volume's name. Tmpfs: empty.
+    pub source: String,
+    /// Absolute path inside the container.
+    pub destination: String,
+    pub read_only: bool,
+    #[serde(default)]
+    pub options: MountOptions,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct MountOptions {
+    /// The mode string as given to `-v` ("ro,Z"), shown by inspect.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mode: String,
+    /// Bind propagation ("rprivate" when not given).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub propagation: String,
+    /// Volume: do not fill a new empty volume with the image's content at the destination.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nocopy: bool,
+    /// Tmpfs: comma-separated mount options (`size=64m,mode=1777,exec`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tmpfs: String,
+    /// Bind given with `-v` (a missing host path is created) rather than `--mount` (an error).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_host_path: bool,
+    /// Volume: labels for a volume this mount creates (`volume-label=`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volume_labels: BTreeMap<String, String>,
+    /// Volume: the local driver's options (type, device, o): asked for with `volume-opt=` when
+    /// the mount creates the volume, then the volume's own, recorded at create so that starting
+    /// the container needs no volume lookup.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volume_options: BTreeMap<String, String>,
+}
+
+/// A host device given to the container, as Docker's HostConfig.Devices has it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct DeviceMapping {
+    pub path_on_host: String,
+    pub path_in_container: String,
+    /// Some of r, w, m: what the devices cgroup allows.
+    pub cgroup_permissions: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `seccomp_profile` value of `--security-opt seccomp=unconfined`.
+pub const SECCOMP_UNCONFINED: &str = "unconfined";
+
 /// Fixed when the container is created.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct ContainerConfig {
@@ -104,7 +173,40 @@ pub struct ContainerConfig {
     pub resources: Resources,
     #[serde(default)]
     pub ulimits: Vec<Ulimit>,
+    /// `--cap-add`, canonical names ("CAP_SYS_ADMIN", "ALL").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`, canonical names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    /// `--privileged`: every capability, no seccomp, no masked paths, every host device.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+    /// no_new_privs for the container's processes: on unless `--security-opt
+    /// no-new-privileges=false`.
+    #[serde(default = "yes")]
+    pub no_new_privileges: bool,
+    /// None: Docker's default profile. Some("unconfined"): none. Otherwise the profile's JSON
+    /// text as it was at create, so later edits of the file change no existing container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<String>,
+    /// `--device`, as given (the host's node is looked up at each start).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceMapping>,
     pub rootless: bool,
+    /// Binds, volumes and tmpfs mounts, in the order they are mounted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
+    /// `--read-only`: the root filesystem is mounted read-only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    /// `--volumes-from` as given (CONTAINER[:ro|rw]); resolved into `mounts` at create.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes_from: Vec<String>,
+    /// Destinations that get an anonymous volume unless something else is mounted there: the
+    /// image's VOLUME entries (Docker's Config.Volumes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
 }
 
 impl ContainerConfig {
@@ -197,6 +299,19 @@ mod tests {
         assert!(!is_valid_name("-web"));
         assert!(!is_valid_name("we b"));
         assert!(!is_valid_name("../x"));
+    }
+
+    #[test]
+    fn records_without_security_settings_get_the_safe_defaults() {
+        let mut value = serde_json::to_value(ContainerConfig::default()).unwrap();
+        let object = value.as_object_mut().unwrap();
+        object.remove("no_new_privileges");
+        for absent in ["cap_add", "cap_drop", "privileged", "seccomp_profile", "devices"] {
+            assert!(!object.contains_key(absent), "{absent} is left out when unset");
+        }
+        let config: ContainerConfig = serde_json::from_value(value).unwrap();
+        assert!(config.no_new_privileges);
+        assert!(!config.privileged && config.seccomp_profile.is_none() && config.cap_add.is_empty());
     }
 
     #[test]

@@ -27,11 +27,11 @@ use nix::unistd::{Pid, read, write};
 use super::liveness::process_start_time;
 use super::logfile::{LogWriter, Stream, log_path};
 use super::protocol::{Message, recv_message, send_message};
-use super::record::{Container, NetworkMode, Status};
+use super::record::{Container, ContainerConfig, NetworkMode, SECCOMP_UNCONFINED, Status};
 use super::store::{ExitRecord, exit_file, now_rfc3339, update};
 use crate::sandbox::cgroup::Cgroup;
 use crate::sandbox::spawn::{ContainerStdio, spawn};
-use crate::sandbox::spec::{ProcessSpec, SandboxSpec};
+use crate::sandbox::spec::{ProcessSecurity, ProcessSpec, SandboxSpec, SeccompProfile};
 use crate::store::Store;
 
 /// The fd number on which a supervisor receives its starting client's connection.
@@ -83,6 +83,21 @@ fn write_etc_files(store: &Store, container: &Container) -> std::io::Result<Vec<
     Ok(out)
 }
 
+/// The security settings of every process of a container (its first one and each `exec`).
+pub fn process_security(config: &ContainerConfig) -> ProcessSecurity {
+    let seccomp = match config.seccomp_profile.as_deref() {
+        _ if config.privileged => SeccompProfile::Unconfined,
+        None => SeccompProfile::Default,
+        Some(SECCOMP_UNCONFINED) => SeccompProfile::Unconfined,
+        Some(profile) => SeccompProfile::Custom(profile.to_owned()),
+    };
+    ProcessSecurity {
+        capabilities: crate::sandbox::caps::capability_set(&config.cap_add, &config.cap_drop, config.privileged),
+        no_new_privileges: config.no_new_privileges,
+        seccomp,
+    }
+}
+
 pub fn sandbox_spec(store: &Store, container: &Container, etc_files: Vec<(std::path::PathBuf, String)>) -> Result<SandboxSpec, crate::store::StoreError> {
     let dir = store.container_dir(&container.id);
     let mut lower_dirs = Vec::with_capacity(container.config.layers.len());
@@ -100,6 +115,11 @@ pub fn sandbox_spec(store: &Store, container: &Container, etc_files: Vec<(std::p
         etc_files,
         network: container.config.network,
         cgroup_join_files: Vec::new(),
+        mounts: super::mounts::sandbox_mounts(store, container)?,
+        read_only_rootfs: container.config.read_only,
+        privileged: container.config.privileged,
+        device_requests: container.config.devices.clone(),
+        devices: Vec::new(),
         process: ProcessSpec {
             args: container.config.argv(),
             env: container.config.env.clone(),
@@ -108,6 +128,7 @@ pub fn sandbox_spec(store: &Store, container: &Container, etc_files: Vec<(std::p
             tty: container.config.tty,
             rlimits: container.config.ulimits.clone(),
             init: container.config.init,
+            security: process_security(&container.config),
         },
     })
 }
@@ -197,15 +218,19 @@ fn record_failed_start(store: &Store, container: &Container, code: i32, message:
     });
 }
 
+/// `--rm`: the record, the directories, then (containers lock released) the anonymous volumes.
 fn remove_container(store: &Store, id: &str) {
-    let _ = (|| -> Result<(), super::store::ContainerError> {
+    let removed = (|| -> Result<Option<Container>, super::store::ContainerError> {
         let _lock = store.lock_containers_exclusive()?;
         let mut index: super::store::Index = store.containers()?;
-        index.containers.retain(|c| c.id != id);
+        let removed = index.containers.iter().position(|c| c.id == id).map(|i| index.containers.remove(i));
         store.write_containers(&index)?;
         store.remove_container_dirs(id)?;
-        Ok(())
+        Ok(removed)
     })();
+    if let Ok(Some(container)) = removed {
+        let _ = super::volumes::remove_anonymous(store, &container);
+    }
 }
 
 fn start_container(store: &Store, id: &str, _handoff: &OwnedFd) -> Result<Running, (i32, String)> {
@@ -308,12 +333,13 @@ impl Running {
                     exit_status = exit_status.or(self.reap());
                 } else if fd == self.listener.as_raw_fd() {
                     while let Some(client) = crate::sandbox::fds::accept_client(self.listener.as_fd()) {
+                        limit_send_wait(&client);
                         clients.insert(client.as_raw_fd(), client);
                     }
                 } else if fd == self.stdio.out.as_raw_fd() {
-                    out_open = self.relay_output(Stream::Stdout, &clients);
+                    out_open = self.relay_output(Stream::Stdout, &mut clients);
                 } else if self.stdio.err.as_ref().is_some_and(|e| e.as_raw_fd() == fd) {
-                    err_open = self.relay_output(Stream::Stderr, &clients);
+                    err_open = self.relay_output(Stream::Stderr, &mut clients);
                 } else if revents.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
                     let keep = clients.get(&fd).is_some_and(|c| self.handle_client(c));
                     if !keep {
@@ -322,7 +348,7 @@ impl Running {
                 }
             }
         }
-        self.drain_output(&clients, out_open, err_open);
+        self.drain_output(&mut clients, out_open, err_open);
         let code = exit_code_of(exit_status.unwrap_or(WaitStatus::Exited(self.pid, 255)));
         self.finish(store, code, &clients);
         0
@@ -342,7 +368,7 @@ impl Running {
 
     /// Reads what is available from one output stream into the log and the clients; false once
     /// the stream has ended.
-    fn relay_output(&mut self, stream: Stream, clients: &BTreeMap<RawFd, OwnedFd>) -> bool {
+    fn relay_output(&mut self, stream: Stream, clients: &mut BTreeMap<RawFd, OwnedFd>) -> bool {
         let mut buf = [0u8; 16384];
         loop {
             let fd = match stream {
@@ -357,9 +383,9 @@ impl Running {
                         Stream::Stdout => Message::Stdout(buf[..n].to_vec()),
                         Stream::Stderr => Message::Stderr(buf[..n].to_vec()),
                     };
-                    for client in clients.values() {
-                        let _ = send_message(client.as_fd(), &message);
-                    }
+                    // A client that cannot take output within its send timeout is dropped rather
+                    // than allowed to stall the container and its log.
+                    clients.retain(|_, client| send_message(client.as_fd(), &message).is_ok());
                 }
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => return true,
@@ -403,7 +429,7 @@ impl Running {
 
     /// After the container's process ended, its other processes are gone too (its pid
     /// namespace died with it); read what they left in the pipes.
-    fn drain_output(&mut self, clients: &BTreeMap<RawFd, OwnedFd>, mut out_open: bool, mut err_open: bool) {
+    fn drain_output(&mut self, clients: &mut BTreeMap<RawFd, OwnedFd>, mut out_open: bool, mut err_open: bool) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
         while (out_open || err_open) && std::time::Instant::now() < deadline {
             if out_open {
@@ -466,6 +492,12 @@ fn write_all_blocking(fd: BorrowedFd, mut bytes: &[u8]) {
             Err(_) => return,
         }
     }
+}
+
+/// Attach clients get at most this long to take each piece of output.
+fn limit_send_wait(client: &OwnedFd) {
+    let timeout = nix::sys::time::TimeVal::new(5, 0);
+    let _ = nix::sys::socket::setsockopt(client, nix::sys::socket::sockopt::SendTimeout, &timeout);
 }
 
 /// 128+signal for a signal death, as a shell reports it.

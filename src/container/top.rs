@@ -85,10 +85,18 @@ pub fn descendants(root: i32) -> Vec<i32> {
     out
 }
 
-/// The host pids of a running container's processes.
+fn pid_namespace(pid: i32) -> Option<std::path::PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
+}
+
+/// The host pids of a running container's processes: those in its cgroup that are in its pid
+/// namespace (`exec` puts its own host-side process in the cgroup too), else its first process
+/// and that one's descendants.
 pub fn container_pids(container: &Container) -> Vec<i32> {
     if let Some(cgroup) = super::lifecycle::cgroup_of(container) {
-        let pids = cgroup.pids();
+        let namespace = pid_namespace(container.state.pid);
+        let pids: Vec<i32> =
+            cgroup.pids().into_iter().filter(|&p| namespace.is_none() || pid_namespace(p) == namespace).collect();
         if !pids.is_empty() {
             return pids;
         }

@@ -8,10 +8,11 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sched::{CloneFlags, setns};
 use nix::unistd::{ForkResult, fork, pipe2, setsid};
+use seccompiler::BpfProgram;
 
 use super::init::{block_signals, restore_signals, wait_forwarding_signals};
 use super::process::{self, SandboxError, Step};
-use super::spawn::{exit_now, read_report, reap, report_and_exit};
+use super::spawn::{compile_seccomp, exit_now, read_report, reap, report_and_exit};
 use super::spec::ProcessSpec;
 
 /// The namespaces joined, in order: the user namespace first, so the others (owned by it) can be
@@ -45,6 +46,7 @@ pub fn exec_in_container(
     if process.args.is_empty() {
         return Err(SandboxError::Invalid("no command specified".into()));
     }
+    let filters = compile_seccomp(&process.security)?;
     let namespaces = open_namespaces(target_pid, rootless)?;
     // Once in the container's namespaces this process must not be ptrace-able or have its
     // /proc/PID/exe (berth's binary) opened by container processes.
@@ -66,7 +68,11 @@ pub fn exec_in_container(
     }
     drop(namespaces);
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).step(|| "creating the report pipe".into())?;
-    if detach { run_detached(process, report_r, report_w) } else { run_attached(process, report_r, report_w) }
+    if detach {
+        run_detached(process, &filters, report_r, report_w)
+    } else {
+        run_attached(process, &filters, report_r, report_w)
+    }
 }
 
 /// Opens every namespace of `pid` to join, before joining any (joining the mount namespace
@@ -98,17 +104,22 @@ fn open_namespaces(pid: i32, rootless: bool) -> Result<Vec<(&'static str, CloneF
 
 /// The forked process's side: it is in the container's pid namespace, so it is the one that
 /// runs the program.
-fn exec_child(process: &ProcessSpec, report: &OwnedFd) -> ! {
+fn exec_child(process: &ProcessSpec, filters: &[BpfProgram], report: &OwnedFd) -> ! {
     // setns(mnt) put the root and working directory at the namespace's root already; this only
     // makes it explicit.
     let err = match nix::unistd::chdir("/").step(|| "chdir to /".into()) {
-        Ok(()) => process::exec_process(process),
+        Ok(()) => process::exec_process(process, filters),
         Err(e) => e,
     };
     report_and_exit(report, &err)
 }
 
-fn run_attached(process: &ProcessSpec, report_r: OwnedFd, report_w: OwnedFd) -> Result<i32, SandboxError> {
+fn run_attached(
+    process: &ProcessSpec,
+    filters: &[BpfProgram],
+    report_r: OwnedFd,
+    report_w: OwnedFd,
+) -> Result<i32, SandboxError> {
     let old_mask = block_signals().step(|| "blocking signals".into())?;
     // SAFETY: the caller is single-threaded (documented on exec_in_container).
     match unsafe { fork() } {
@@ -119,7 +130,7 @@ fn run_attached(process: &ProcessSpec, report_r: OwnedFd, report_w: OwnedFd) -> 
         Ok(ForkResult::Child) => {
             restore_signals(&old_mask);
             drop(report_r);
-            exec_child(process, &report_w)
+            exec_child(process, filters, &report_w)
         }
         Ok(ForkResult::Parent { child }) => {
             drop(report_w);
@@ -137,7 +148,12 @@ fn run_attached(process: &ProcessSpec, report_r: OwnedFd, report_w: OwnedFd) -> 
 
 /// Double fork: the program's parent exits at once, so it is reparented to the container's pid 1
 /// and nobody waits for it here.
-fn run_detached(process: &ProcessSpec, report_r: OwnedFd, report_w: OwnedFd) -> Result<i32, SandboxError> {
+fn run_detached(
+    process: &ProcessSpec,
+    filters: &[BpfProgram],
+    report_r: OwnedFd,
+    report_w: OwnedFd,
+) -> Result<i32, SandboxError> {
     // SAFETY: the caller is single-threaded (documented on exec_in_container).
     match unsafe { fork() } {
         Err(errno) => Err(SandboxError::Sys { what: "forking into the container".into(), errno }),
@@ -148,7 +164,7 @@ fn run_detached(process: &ProcessSpec, report_r: OwnedFd, report_w: OwnedFd) -> 
                 Ok(ForkResult::Child) => {
                     // Its own session: the caller's terminal going away must not hang it up.
                     let _ = setsid();
-                    exec_child(process, &report_w)
+                    exec_child(process, filters, &report_w)
                 }
                 Ok(ForkResult::Parent { .. }) => exit_now(0),
                 Err(errno) => report_and_exit(

@@ -48,7 +48,7 @@ pub(crate) fn restore_signals(old: &SigSet) {
 /// Runs as the container's pid 1, after the rootfs is ready: forks the real process (which sets
 /// itself up and execs, reporting failures on `report`) and stays behind to supervise it. Returns
 /// only if it could not fork; otherwise the process exits with the real process's status.
-pub fn run_init(process: &ProcessSpec, report: &OwnedFd) -> SandboxError {
+pub fn run_init(process: &ProcessSpec, seccomp: &[seccompiler::BpfProgram], report: &OwnedFd) -> SandboxError {
     // Container processes must not reach berth's binary through /proc/1/exe (CVE-2019-5736).
     // SAFETY: PR_SET_DUMPABLE takes integer arguments only.
     if unsafe {
@@ -73,7 +73,7 @@ pub fn run_init(process: &ProcessSpec, report: &OwnedFd) -> SandboxError {
         Ok(ForkResult::Child) => {
             restore_signals(&old_mask);
             let err = match become_foreground_group(process.tty) {
-                Ok(()) => process::exec_process(process),
+                Ok(()) => process::exec_process(process, seccomp),
                 Err(e) => e,
             };
             report_and_exit(report, &err)

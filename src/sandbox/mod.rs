@@ -2,13 +2,16 @@
 //! `unsafe` lives below this module.
 
 pub mod caps;
+pub mod devices;
 pub mod cgroup;
+pub mod container_fs;
 pub mod exec;
 pub mod fds;
 pub mod init;
 pub mod mounts;
 pub mod pidfd;
 pub mod process;
+pub mod seccomp;
 pub mod spawn;
 pub mod spec;
 pub mod syscall;

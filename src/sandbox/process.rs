@@ -15,6 +15,7 @@ use nix::sys::stat::{Mode, umask};
 use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
 
 use super::caps;
+use super::seccomp;
 use super::spec::ProcessSpec;
 use super::users::{ExecUser, resolve_user};
 use crate::container::record::Ulimit;
@@ -97,15 +98,16 @@ impl<T> Step<T> for io::Result<T> {
 
 /// Sets the process up and replaces it with the container's program; returns only on failure.
 /// Must run inside the container (after pivot_root or setns into its mount namespace), as root
-/// of the container's user namespace with a full capability set.
-pub fn exec_process(process: &ProcessSpec) -> SandboxError {
-    match setup_and_exec(process) {
+/// of the container's user namespace with a full capability set. `seccomp`: the filters
+/// compiled for `process.security` (see [`seccomp::compile`]).
+pub fn exec_process(process: &ProcessSpec, seccomp: &[seccompiler::BpfProgram]) -> SandboxError {
+    match setup_and_exec(process, seccomp) {
         Ok(never) => match never {},
         Err(e) => e,
     }
 }
 
-fn setup_and_exec(process: &ProcessSpec) -> Result<Infallible, SandboxError> {
+fn setup_and_exec(process: &ProcessSpec, filters: &[seccompiler::BpfProgram]) -> Result<Infallible, SandboxError> {
     let argv0 = process.args.first().ok_or_else(|| SandboxError::Invalid("no command specified".into()))?;
     umask(Mode::from_bits_truncate(0o022));
     let user = resolve_user(&process.user, &read_container_file("/etc/passwd")?, &read_container_file("/etc/group")?)?;
@@ -113,10 +115,16 @@ fn setup_and_exec(process: &ProcessSpec) -> Result<Infallible, SandboxError> {
     let cwd = if process.cwd.is_empty() { "/" } else { process.cwd.as_str() };
     create_working_dir(cwd)?;
 
-    caps::restrict_bounding_set(caps::default_mask()).step(|| "dropping capabilities".into())?;
+    let security = &process.security;
+    caps::restrict_bounding_set(security.capabilities).step(|| "dropping capabilities".into())?;
     caps::clear_ambient().step(|| "clearing ambient capabilities".into())?;
+    if !security.no_new_privileges {
+        // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN, which is still held
+        // here and not after the user switch (runc's order): the steps below run filtered.
+        seccomp::install(filters).step(|| "installing the seccomp filter".into())?;
+    }
     switch_user(&user)?;
-    caps::set_process_caps(user.uid == 0).step(|| "setting capabilities".into())?;
+    caps::set_process_caps(user.uid == 0, security.capabilities).step(|| "setting capabilities".into())?;
     nix::unistd::chdir(cwd).step(|| format!("chdir to {cwd}"))?;
 
     let hostname = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
@@ -127,6 +135,11 @@ fn setup_and_exec(process: &ProcessSpec) -> Result<Infallible, SandboxError> {
     let c_env = env.iter().map(|e| to_cstring(e.as_bytes())).collect::<Result<Vec<_>, _>>()?;
     mark_fds_cloexec().step(|| "marking inherited fds close-on-exec".into())?;
     reset_signals();
+    if security.no_new_privileges {
+        seccomp::set_no_new_privs().step(|| "setting no_new_privs".into())?;
+        // Last, so that the filter constrains the program and none of berth's own setup.
+        seccomp::install(filters).step(|| "installing the seccomp filter".into())?;
+    }
     let errno = nix::unistd::execve(&c_program, &c_args, &c_env).unwrap_err();
     Err(SandboxError::Exec { program: argv0.clone(), errno })
 }

@@ -20,7 +20,8 @@ use nix::unistd::{Pid, pipe2};
 use super::init;
 use super::mounts::prepare_rootfs;
 use super::process::{self, SandboxError, Step};
-use super::spec::SandboxSpec;
+use super::spec::{ProcessSecurity, SandboxSpec, SeccompProfile};
+use super::{devices, seccomp};
 use super::syscall::{LinuxSyscall, Syscall};
 use crate::container::record::NetworkMode;
 
@@ -62,13 +63,22 @@ pub fn spawn(
     if spec.process.args.is_empty() {
         return Err(SandboxError::Invalid("no command specified".into()));
     }
+    // Compiled here, once, so the container's process only installs it.
+    let filters = compile_seccomp(&spec.process.security)?;
+    let with_devices;
+    let spec = if spec.privileged || !spec.device_requests.is_empty() {
+        with_devices = SandboxSpec { devices: resolve_devices(spec)?, ..spec.clone() };
+        &with_devices
+    } else {
+        spec
+    };
     let (start_r, start_w) = pipe2(OFlag::O_CLOEXEC).step(|| "creating the start pipe".into())?;
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).step(|| "creating the report pipe".into())?;
     let Some(pid) = clone_process(namespace_flags(spec.network)).step(|| "creating the container process".into())?
     else {
         drop(start_w);
         drop(report_r);
-        child_main(spec, stdio, start_r, report_w)
+        child_main(spec, &filters, stdio, start_r, report_w)
     };
     drop(start_r);
     drop(report_w);
@@ -96,6 +106,32 @@ pub fn spawn(
     }
 }
 
+/// The seccomp filters for a process with `security`, ready to install (none when unconfined).
+pub fn compile_seccomp(security: &ProcessSecurity) -> Result<Vec<seccompiler::BpfProgram>, SandboxError> {
+    let profile = match &security.seccomp {
+        SeccompProfile::Unconfined => return Ok(Vec::new()),
+        SeccompProfile::Default => seccomp::DOCKER_DEFAULT,
+        SeccompProfile::Custom(json) => json.as_str(),
+    };
+    seccomp::compile(profile, security.capabilities).map_err(|e| SandboxError::Invalid(e.to_string()))
+}
+
+/// The device nodes of the container, as the host has them now: every host device when
+/// privileged, and the requested ones (which win where both name a path).
+fn resolve_devices(spec: &SandboxSpec) -> Result<Vec<super::spec::Device>, SandboxError> {
+    let mut added = Vec::new();
+    for d in &spec.device_requests {
+        added.extend(
+            devices::resolve(&d.path_on_host, &d.path_in_container, &d.cgroup_permissions)
+                .map_err(SandboxError::Invalid)?,
+        );
+    }
+    let mut all = if spec.privileged { devices::host_devices() } else { Vec::new() };
+    all.retain(|host| !added.iter().any(|d| d.path == host.path));
+    all.extend(added);
+    Ok(all)
+}
+
 /// fork() into the given new namespaces: clone3 without CLONE_VM or a stack, so the child goes
 /// on with a copy of the caller's memory and stack. Ok(None) in the child.
 pub(crate) fn clone_process(flags: CloneFlags) -> Result<Option<Pid>, Errno> {
@@ -116,12 +152,18 @@ pub(crate) fn clone_process(flags: CloneFlags) -> Result<Option<Pid>, Errno> {
 }
 
 /// The container's first process: never returns.
-fn child_main(spec: &SandboxSpec, stdio: ContainerStdio, start: OwnedFd, report: OwnedFd) -> ! {
+fn child_main(
+    spec: &SandboxSpec,
+    filters: &[seccompiler::BpfProgram],
+    stdio: ContainerStdio,
+    start: OwnedFd,
+    report: OwnedFd,
+) -> ! {
     if !wait_for_start(start) {
         // The supervisor gave up on this child (or died); it reports why, not us.
         exit_now(125);
     }
-    let err = match std::panic::catch_unwind(AssertUnwindSafe(|| run_container(spec, stdio, &report))) {
+    let err = match std::panic::catch_unwind(AssertUnwindSafe(|| run_container(spec, filters, stdio, &report))) {
         Ok(err) => err,
         Err(_) => SandboxError::Invalid("internal error: the container setup panicked".into()),
     };
@@ -134,10 +176,20 @@ fn wait_for_start(start: OwnedFd) -> bool {
     matches!(File::from(start).read(&mut byte), Ok(1))
 }
 
-fn run_container(spec: &SandboxSpec, stdio: ContainerStdio, report: &OwnedFd) -> SandboxError {
+fn run_container(
+    spec: &SandboxSpec,
+    filters: &[seccompiler::BpfProgram],
+    stdio: ContainerStdio,
+    report: &OwnedFd,
+) -> SandboxError {
     let sys = LinuxSyscall;
     let setup = || -> Result<(), SandboxError> {
         join_cgroup(&spec.cgroup_join_files)?;
+        if !spec.privileged {
+            // Before any node is made; the container cannot undo it (no cgroupfs on v1).
+            devices::restrict_cgroup(&spec.cgroup_join_files, &devices::cgroup_rules(&spec.devices))
+                .step(|| "restricting devices in the devices cgroup".into())?;
+        }
         // Created only now that this process is in the container's cgroup, so that cgroup is
         // the namespace's root.
         unshare(CloneFlags::CLONE_NEWCGROUP).step(|| "creating the cgroup namespace".into())?;
@@ -148,7 +200,11 @@ fn run_container(spec: &SandboxSpec, stdio: ContainerStdio, report: &OwnedFd) ->
     if let Err(e) = setup() {
         return e;
     }
-    if spec.process.init { init::run_init(&spec.process, report) } else { process::exec_process(&spec.process) }
+    if spec.process.init {
+        init::run_init(&spec.process, filters, report)
+    } else {
+        process::exec_process(&spec.process, filters)
+    }
 }
 
 fn join_cgroup(files: &[std::path::PathBuf]) -> Result<(), SandboxError> {
@@ -291,6 +347,11 @@ mod tests {
             etc_files: vec![],
             network,
             cgroup_join_files: Vec::new(),
+            mounts: Vec::new(),
+            read_only_rootfs: false,
+            privileged: false,
+            device_requests: Vec::new(),
+            devices: Vec::new(),
             process: ProcessSpec { args: vec!["sh".into()], ..Default::default() },
         }
     }

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::container::record::{NetworkMode, Ulimit};
+use crate::container::record::{DeviceMapping, NetworkMode, Ulimit};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SandboxSpec {
@@ -27,7 +27,93 @@ pub struct SandboxSpec {
     /// Files the container's first process writes "0" into to join its cgroup itself (see
     /// `Cgroup::self_join_files`), before it creates its cgroup namespace.
     pub cgroup_join_files: Vec<PathBuf>,
+    /// Binds, volumes and tmpfs mounts, made after /proc, /dev, /sys and the /etc files, in
+    /// order (a later mount may sit inside an earlier one).
+    pub mounts: Vec<SandboxMount>,
+    /// Remount the overlay root read-only once everything is mounted (`--read-only`).
+    pub read_only_rootfs: bool,
+    /// `--privileged`: no masked or read-only /proc and /sys paths, /sys writable, every host
+    /// device.
+    pub privileged: bool,
+    /// `--device` as given; `spawn` looks the nodes up on the host and fills in `devices`.
+    pub device_requests: Vec<DeviceMapping>,
+    /// The device nodes made beyond the default ones: the requested ones, and every host
+    /// device when privileged.
+    pub devices: Vec<Device>,
     pub process: ProcessSpec,
+}
+
+/// A device node to create in the container, as the host has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    /// The node on the host (bind-mounted where no node can be made).
+    pub host_path: PathBuf,
+    /// Absolute path inside the container.
+    pub path: String,
+    pub block: bool,
+    pub major: u64,
+    pub minor: u64,
+    /// Permission bits of the host's node.
+    pub mode: u32,
+    /// The access the devices cgroup grants: some of r (read), w (write), m (mknod).
+    pub cgroup_permissions: String,
+}
+
+/// The security settings of a container process (its first one and every `exec`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSecurity {
+    /// Capabilities kept (bit n = capability n): the bounding set, and for uid 0 the permitted
+    /// and effective sets, as far as berth itself has them.
+    pub capabilities: u64,
+    /// Set no_new_privs before execve (Docker's `no-new-privileges`).
+    pub no_new_privileges: bool,
+    pub seccomp: SeccompProfile,
+}
+
+/// Docker's defaults: its capability set, no_new_privs, its seccomp profile.
+impl Default for ProcessSecurity {
+    fn default() -> Self {
+        ProcessSecurity {
+            capabilities: super::caps::default_mask(),
+            no_new_privileges: true,
+            seccomp: SeccompProfile::Default,
+        }
+    }
+}
+
+/// Which seccomp filter a process runs under; compiled by whoever starts the process.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum SeccompProfile {
+    /// Docker's default profile, built in.
+    #[default]
+    Default,
+    /// No filter (`seccomp=unconfined`, `--privileged`).
+    Unconfined,
+    /// A profile in Docker's JSON format (its text).
+    Custom(String),
+}
+
+/// One mount the user asked for, as the sandbox makes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxMount {
+    /// Bind: the host path (a volume's `_data` directory for a volume). Tmpfs: unused.
+    pub source: PathBuf,
+    /// Absolute path inside the container, resolved inside the rootfs.
+    pub destination: String,
+    pub kind: SandboxMountKind,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SandboxMountKind {
+    /// A recursive bind mount of `source`. `copy_up`: when `source` is an empty directory and
+    /// the image has a directory at the destination, its content is copied into `source` first
+    /// (what Docker does for a new volume). `propagation`: "" (private) or one of shared,
+    /// rshared, slave, rslave, private, rprivate.
+    Bind { copy_up: bool, propagation: String },
+    /// A new tmpfs with Docker's `--tmpfs` options (flags such as `exec`, `ro`, and data such as
+    /// `size=64m`, `mode=1777`); nosuid, nodev and noexec unless the options say otherwise.
+    Tmpfs { options: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -44,4 +130,5 @@ pub struct ProcessSpec {
     /// Run berth's minimal init as pid 1 (reaps zombies, forwards signals) with the process as
     /// its child.
     pub init: bool,
+    pub security: ProcessSecurity,
 }

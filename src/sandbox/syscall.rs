@@ -7,13 +7,15 @@ use std::collections::VecDeque;
 use std::ffi::{CString, OsString};
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags};
+use nix::sys::stat::Mode;
 
 /// The few calls mounts.rs and the container's first process need, each one a single step of
 /// the plan (so the recording reads like the plan).
@@ -60,6 +62,24 @@ pub trait Syscall {
     /// Whether the host's /sys/fs/cgroup is a cgroup2 mount (unified hierarchy only).
     fn host_cgroup_is_v2(&self) -> bool;
     fn read_link(&self, path: &Path) -> Result<PathBuf, Errno>;
+    /// Whether `path` (symlinks followed: a bind source as the user named it) is a directory.
+    fn is_dir(&self, path: &Path) -> Result<bool, Errno>;
+    /// mount(2) onto `target`, a path inside `root` as [`Syscall::resolve_in_root`] gave it.
+    /// The target is opened again with openat2(RESOLVE_IN_ROOT) and mounted on through its fd,
+    /// so a symlink swapped into the path meanwhile can never send the mount outside `root`.
+    fn mount_in_root(
+        &self,
+        root: &Path,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<(), Errno>;
+    /// Fills the empty directory `volume` with a copy of the directory `image_dir` (inside the
+    /// rootfs), owners, modes and times kept, symlinks never followed; does nothing when
+    /// `volume` is not empty or `image_dir` is not a directory. Docker's volume copy-up.
+    fn copy_up(&self, image_dir: &Path, volume: &Path) -> Result<(), Errno>;
 
     fn bind_mount(&self, source: &Path, target: &Path, recursive: bool) -> Result<(), Errno> {
         let flags = if recursive { MsFlags::MS_BIND | MsFlags::MS_REC } else { MsFlags::MS_BIND };
@@ -266,6 +286,75 @@ impl Syscall for LinuxSyscall {
         nix::sys::statfs::statfs("/sys/fs/cgroup")
             .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
     }
+
+    fn is_dir(&self, path: &Path) -> Result<bool, Errno> {
+        fs::metadata(path).map(|m| m.is_dir()).map_err(io_errno)
+    }
+
+    fn mount_in_root(
+        &self,
+        root: &Path,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<(), Errno> {
+        let relative = target.strip_prefix(root).map_err(|_| Errno::EXDEV)?;
+        let root_fd = nix::fcntl::open(root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+        let target_fd = match openat2_in_root(root_fd.as_fd(), relative, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
+            Ok(fd) => fd,
+            // Before Linux 5.6: the path as resolved is all there is.
+            Err(Errno::ENOSYS) => return nix::mount::mount(source, target, fstype, flags, data),
+            Err(e) => return Err(e),
+        };
+        // A final component that became a symlink would be mounted over, not followed: refuse.
+        if nix::sys::stat::fstat(&target_fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            return Err(Errno::ELOOP);
+        }
+        let through_fd = PathBuf::from(format!("/proc/self/fd/{}", target_fd.as_raw_fd()));
+        nix::mount::mount(source, &through_fd, fstype, flags, data)
+    }
+
+    fn copy_up(&self, image_dir: &Path, volume: &Path) -> Result<(), Errno> {
+        crate::container::copy::copy_up(image_dir, volume).map_err(io_errno)
+    }
+}
+
+/// The kernel's `struct open_how` (libc's is non_exhaustive).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// openat2() of `path` below `root` with RESOLVE_IN_ROOT: every lookup, absolute symlink
+/// targets and ".." included, treats `root` as "/", so the result is never outside `root`.
+/// Magic links (/proc/self/fd/...) are refused. An empty path opens `root` itself. Retries the
+/// EAGAIN a concurrent rename can cause.
+pub fn openat2_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+    let bytes = path.as_os_str().as_bytes();
+    let path = cstring(if bytes.is_empty() { b"." } else { bytes })?;
+    let how = OpenHow {
+        flags: (flags | OFlag::O_CLOEXEC).bits() as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    };
+    for _ in 0..16 {
+        // SAFETY: `path` is NUL-terminated and `how` is a live open_how whose exact size is
+        // passed; the kernel keeps neither pointer.
+        let ret = unsafe {
+            libc::syscall(libc::SYS_openat2, root.as_raw_fd(), path.as_ptr(), &how as *const OpenHow, size_of::<OpenHow>())
+        };
+        match check(ret) {
+            // SAFETY: a non-negative openat2 result is a new fd that nothing else owns.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
+            Err(Errno::EAGAIN | Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Errno::EAGAIN)
 }
 
 /// Resolves `path` inside `root` the way the kernel's RESOLVE_IN_ROOT does: every symlink is
@@ -328,6 +417,7 @@ pub struct RecordingSyscall {
     failures: Vec<(String, Errno)>,
     resolve_for_real: bool,
     cgroup_v1: bool,
+    files: Vec<PathBuf>,
 }
 
 impl RecordingSyscall {
@@ -345,6 +435,12 @@ impl RecordingSyscall {
     /// joining them.
     pub fn resolving_for_real(mut self) -> Self {
         self.resolve_for_real = true;
+        self
+    }
+
+    /// Makes [`Syscall::is_dir`] say `paths` are files.
+    pub fn with_files(mut self, paths: &[&str]) -> Self {
+        self.files.extend(paths.iter().map(PathBuf::from));
         self
     }
 
@@ -476,6 +572,28 @@ impl Syscall for RecordingSyscall {
     /// Every link reads as "/dev/pts/7" (the tty's path, the one link mounts.rs reads).
     fn read_link(&self, _path: &Path) -> Result<PathBuf, Errno> {
         Ok(PathBuf::from("/dev/pts/7"))
+    }
+
+    /// Everything is a directory but the paths given to [`RecordingSyscall::with_files`].
+    fn is_dir(&self, path: &Path) -> Result<bool, Errno> {
+        Ok(!self.files.iter().any(|f| f == path))
+    }
+
+    /// Recorded as the plain mount it amounts to.
+    fn mount_in_root(
+        &self,
+        _root: &Path,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<(), Errno> {
+        self.mount(source, target, fstype, flags, data)
+    }
+
+    fn copy_up(&self, image_dir: &Path, volume: &Path) -> Result<(), Errno> {
+        self.record(format!("copy-up {} -> {}", image_dir.display(), volume.display()))
     }
 }
 

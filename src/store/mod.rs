@@ -12,6 +12,9 @@
 //! containers.lock          the containers lock (see lock order)
 //! containers.json          every container's configuration and last recorded state
 //! containers/<id>/         upper/ work/ rootfs/ (overlay), ctr.log, exit, etc files
+//! volumes.lock             the volumes lock (see lock order)
+//! volumes.json             every volume's record (name, driver, labels, options, anonymous)
+//! volumes/<name>/_data     a volume's content, mounted into the containers that use it
 //! tmp/<random>/            staging areas; each holds its own `lock` while its owner lives
 //!
 //! Under the runroot: containers/<id>/attach.sock (the supervisor's attach socket).
@@ -27,7 +30,12 @@
 //!    holds the containers or image lock;
 //! 2. the containers lock (`containers.lock`): shared to read `containers.json`, exclusive to
 //!    create, change or remove a container record;
-//! 3. the image lock (`images.lock`): shared to read `images.json`, blobs and layers; exclusive for
+//! 3. the volumes lock (`volumes.lock`): shared to read `volumes.json`, exclusive to create or
+//!    remove a volume. After the containers lock because whether a volume is in use is a
+//!    question about container records: `volume rm` holds the containers lock (shared) while it
+//!    removes, `create` holds it (exclusive) while it creates the volumes a new container names,
+//!    and `rm -v` removes the container, then its anonymous volumes;
+//! 4. the image lock (`images.lock`): shared to read `images.json`, blobs and layers; exclusive for
 //!    the short critical section that commits or removes them.
 //!
 //! Downloads and unpacking happen in a staging directory under `tmp/` outside the image lock;
@@ -41,6 +49,7 @@ mod gc;
 mod images;
 mod layers;
 mod lock;
+mod volumes;
 
 use std::fs;
 use std::io;
@@ -50,10 +59,10 @@ use serde::{Deserialize, Serialize};
 
 pub use atomic::{sync_dir, write_file_atomically};
 pub use containers::{ContainerIndex, read_optional};
-pub use gc::GcReport;
 pub use images::{ImageIndex, ImageRecord};
 pub use layers::{LayerRecord, chain_ids};
 pub use lock::LockGuard;
+pub use volumes::{VolumeIndex, VolumeRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -237,12 +246,12 @@ impl Store {
         Ok(Staging { dir, _lock: lock })
     }
 
-    /// Lock order 2, shared: for reading images.json, blobs and layers.
+    /// Lock order 4, shared: for reading images.json, blobs and layers.
     pub fn lock_images_shared(&self) -> Result<LockGuard, StoreError> {
         lock::lock_shared(&self.root.join("images.lock"))
     }
 
-    /// Lock order 2, exclusive: for committing or removing images, blobs and layers.
+    /// Lock order 4, exclusive: for committing or removing images, blobs and layers.
     pub fn lock_images_exclusive(&self) -> Result<LockGuard, StoreError> {
         lock::lock_exclusive(&self.root.join("images.lock"))
     }

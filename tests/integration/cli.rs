@@ -137,3 +137,19 @@ fn man_pages_are_fresh() {
         assert!(new_text == old_text, "man/{page} is stale; {regenerate}");
     }
 }
+
+/// `berth … | head` must not end in a panic and a backtrace when the reader goes away.
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    let env = TestEnv::new();
+    let mut child = env
+        .command(["completion", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running berth");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("waiting for berth");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "berth panicked writing to a closed pipe:\n{stderr}");
+}

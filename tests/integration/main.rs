@@ -4,14 +4,18 @@
 //!
 //! Areas, one module each: `cli` (flags, help, completion, man pages, version, info),
 //! `registry` (pull and everything that manages pulled images), `auth` (login, logout,
-//! credentials) and `archive` (save, load, import). Tests of the harness itself are below.
+//! credentials), `archive` (save, load, import) and `containers` (create, run, exec, …).
+//! Tests of the harness itself are below.
 
 mod archive;
 mod auth;
 mod cli;
 mod containers;
+mod copy;
 mod registry;
+mod security;
 mod util;
+mod volumes;
 
 /// The harness itself: a registry starts, takes a pushed image, and berth pulls it.
 #[test]

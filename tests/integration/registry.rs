@@ -631,6 +631,55 @@ fn hard_links_stay_hard_links() {
     env.assert_store_ok();
 }
 
+/// Shapes real layer tarballs have: "./"-prefixed paths and a "./" entry, files whose parent
+/// directories have no entry of their own, absolute and dangling symlinks (legitimate as long as
+/// nothing is written through them), setuid modes, mtimes, and empty and repeated layers.
+#[test]
+fn real_world_tar_shapes_unpack() {
+    let empty = LayerSpec::new(Vec::new(), Compression::Gzip);
+    let image = OciImageBuilder::new()
+        .layer(empty.clone())
+        .layer_entries(
+            vec![
+                TarEntry::Dir { path: "./".into(), mode: 0o755 },
+                TarEntry::dir("./bin"),
+                TarEntry::file_mode("./bin/tool", 0o4755, "#!/bin/sh\n"),
+                TarEntry::symlink("./bin/abs", "/bin/tool"),
+                TarEntry::symlink("./bin/dangling", "/nonexistent/target"),
+                TarEntry::symlink("./etc-link", "/etc"),
+                TarEntry::file("usr/local/share/deep/file", "implicit parents"),
+            ],
+            Compression::Gzip,
+        )
+        .layer(empty)
+        .build();
+    assert_eq!(image.layers[0].digest, image.layers[2].digest, "the two empty layers should be one blob");
+    let (registry, env) = pull_fresh(&image, "tests/shapes", "latest");
+    let chains = image.chain_ids();
+    assert_eq!(chains.len(), 3);
+    let diff = env.layer_diff(&chains[1]);
+    let tool = std::fs::metadata(diff.join("bin/tool")).unwrap();
+    assert_eq!(tool.mode() & 0o7777, 0o4755, "setuid mode lost");
+    assert_eq!(tool.mtime(), 0, "mtime not preserved");
+    assert_eq!(std::fs::read_link(diff.join("bin/abs")).unwrap(), Path::new("/bin/tool"));
+    assert_eq!(std::fs::read_link(diff.join("bin/dangling")).unwrap(), Path::new("/nonexistent/target"));
+    assert_eq!(std::fs::read_link(diff.join("etc-link")).unwrap(), Path::new("/etc"));
+    assert_eq!(std::fs::read_to_string(diff.join("usr/local/share/deep/file")).unwrap(), "implicit parents");
+    assert_eq!(std::fs::metadata(&diff).unwrap().mode() & 0o7777, 0o755);
+    for chain in [&chains[0], &chains[2]] {
+        assert_eq!(crate::util::list_dir(&env.layer_diff(chain)), Vec::<String>::new(), "empty layer not empty");
+    }
+    let inspect = env.inspect_json(&registry.image("tests/shapes"));
+    assert_eq!(inspect["RootFS"]["Layers"], serde_json::json!(image.diff_ids()));
+    env.assert_store_ok();
+
+    // Removing the image removes all three layers and the shared blob.
+    env.berth_ok(&["rmi", &registry.image("tests/shapes")]);
+    assert_eq!(env.layer_dirs(), Vec::<String>::new());
+    assert_eq!(crate::util::list_dir(&env.root.join("blobs/sha256")), Vec::<String>::new());
+    env.assert_store_ok();
+}
+
 #[test]
 fn pull_by_digest_then_by_tag() {
     let image = small_image(&[("f", "by digest")]).build();
@@ -913,7 +962,8 @@ fn malformed_references_are_rejected() {
     let env = TestEnv::new();
     for bad in [
         "",
-        "UPPER/case",
+        "upper/Case",
+        "UPPERCASE",
         "has space",
         "name:",
         "name:-tag",
@@ -923,8 +973,9 @@ fn malformed_references_are_rejected() {
         "a//b",
         &format!("x:{}", "t".repeat(200)),
     ] {
+        // Rejected while parsing, before any network access.
         let line = env.berth_fails_125(&["pull", bad]);
-        assert!(!line.contains('\n'), "{line}");
+        assert!(line.contains("invalid reference format"), "{bad:?}: {line}");
     }
     assert_nothing_half_made(&env);
 }
@@ -1004,6 +1055,78 @@ fn corrupt_config_blob_is_rejected() {
     let env = TestEnv::new();
     let line = env.berth_fails_125(&["pull", &fake.image("tests/corrupt:latest")]);
     assert!(line.contains("digest"), "{line}");
+    assert_nothing_half_made(&env);
+}
+
+/// `image` with its config replaced by `edit(config)`, and the manifest updated to match.
+fn with_edited_config(image: &BuiltImage, edit: impl FnOnce(&mut Value)) -> BuiltImage {
+    let mut config: Value = serde_json::from_slice(&image.config).unwrap();
+    edit(&mut config);
+    let config = serde_json::to_vec(&config).unwrap();
+    let config_digest = crate::util::sha256_digest(&config);
+    let mut manifest: Value = serde_json::from_slice(&image.manifest).unwrap();
+    manifest["config"]["digest"] = Value::from(config_digest.clone());
+    manifest["config"]["size"] = Value::from(config.len());
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    BuiltImage {
+        config,
+        config_digest,
+        manifest_digest: crate::util::sha256_digest(&manifest),
+        manifest,
+        ..image.clone()
+    }
+}
+
+#[test]
+fn layer_not_matching_its_diff_id_is_rejected() {
+    let image = small_image(&[("f", "x")]).build();
+    let wrong = format!("sha256:{}", "1".repeat(64));
+    let image = with_edited_config(&image, |c| c["rootfs"]["diff_ids"][0] = Value::from(wrong.clone()));
+    let fake = FakeRegistry::start();
+    fake.add_image(&image, "latest");
+    let env = TestEnv::new();
+    let line = env.berth_fails_125(&["pull", &fake.image("tests/diffid:latest")]);
+    assert!(line.contains("diff id") || line.contains(&wrong), "{line}");
+    assert_nothing_half_made(&env);
+}
+
+#[test]
+fn config_listing_fewer_layers_than_the_manifest_is_rejected() {
+    let image = small_image(&[("f", "x")]).layer_entries(vec![TarEntry::file("g", "y")], Compression::Gzip).build();
+    let image = with_edited_config(&image, |c| {
+        c["rootfs"]["diff_ids"].as_array_mut().unwrap().pop();
+    });
+    let fake = FakeRegistry::start();
+    fake.add_image(&image, "latest");
+    let env = TestEnv::new();
+    env.berth_fails_125(&["pull", &fake.image("tests/short:latest")]);
+    assert_nothing_half_made(&env);
+}
+
+#[test]
+fn missing_layer_blob_fails_cleanly() {
+    let image = small_image(&[("f", "x")]).layer_entries(vec![TarEntry::file("g", "y")], Compression::Gzip).build();
+    let fake = FakeRegistry::start();
+    fake.add_image(&image, "latest");
+    fake.state.lock().unwrap().blobs.remove(&image.layers[1].digest);
+    let env = TestEnv::new();
+    let start = Instant::now();
+    let line = env.berth_fails_125(&["pull", &fake.image("tests/missing:latest")]);
+    assert!(line.contains(&image.layers[1].digest), "the error should name the missing blob: {line}");
+    assert!(start.elapsed() < Duration::from_secs(30), "a 404 should not be retried for long");
+    assert_nothing_half_made(&env);
+}
+
+#[test]
+fn garbage_manifest_is_rejected() {
+    let fake = FakeRegistry::start();
+    fake.state
+        .lock()
+        .unwrap()
+        .manifests
+        .insert("latest".into(), (crate::util::OCI_MANIFEST.into(), b"<html>surprise</html>".to_vec()));
+    let env = TestEnv::new();
+    env.berth_fails_125(&["pull", &fake.image("tests/garbage:latest")]);
     assert_nothing_half_made(&env);
 }
 

@@ -8,10 +8,10 @@
 //!   kernel offers them) are enabled in `<root>/cgroup.subtree_control` and
 //!   `<root>/berth/cgroup.subtree_control`.
 //! - root, v1: `<root>/<controller>/berth/<id>` for each mounted one of memory, cpu, cpuacct,
-//!   pids, freezer, cpuset and blkio (co-mounted controllers such as `cpu,cpuacct` share one
-//!   directory). cpuset directories start with empty `cpuset.cpus`/`cpuset.mems`, which would
-//!   refuse every process, so both are copied from the parent. The devices controller is left
-//!   alone: joining it without writing a device policy would restrict nothing.
+//!   pids, freezer, cpuset, blkio and devices (co-mounted controllers such as `cpu,cpuacct`
+//!   share one directory). cpuset directories start with empty `cpuset.cpus`/`cpuset.mems`,
+//!   which would refuse every process, so both are copied from the parent. The devices policy
+//!   is written by the container's first process after it joins (sandbox::devices).
 //! - rootless, v2: `<delegated>/berth/<id>`, where `<delegated>` is the HIGHEST cgroup above the
 //!   caller's own (from /proc/self/cgroup) in an unbroken chain of cgroups delegated to the caller
 //!   (owned by it: systemd chowns `user@UID.service` and everything below it to the user). Why

@@ -10,9 +10,9 @@ use super::{
     read_limit, read_trimmed, read_u64, remove_tree, wait_until, write_file,
 };
 
-/// The controllers a container joins. Not `devices`: joining it without writing a device
-/// policy restricts nothing.
-const CONTROLLERS: [&str; 7] = ["memory", "cpu", "cpuacct", "pids", "freezer", "cpuset", "blkio"];
+/// The controllers a container joins. The device policy of `devices` is written by the
+/// container's first process once it has joined (see sandbox::devices::restrict_cgroup).
+const CONTROLLERS: [&str; 8] = ["memory", "cpu", "cpuacct", "pids", "freezer", "cpuset", "blkio", "devices"];
 
 /// One mounted hierarchy and the controllers it carries.
 #[derive(Debug, Clone)]
