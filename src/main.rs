@@ -13,6 +13,7 @@ use std::process::ExitCode;
 pub const EXIT_TOOL_ERROR: u8 = 125;
 
 fn main() -> ExitCode {
+    sandbox::fds::die_on_sigpipe();
     match cmd::main() {
         Ok(code) => ExitCode::from(code),
         Err(error) => {

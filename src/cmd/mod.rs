@@ -309,3 +309,12 @@ pub fn lookup_image(ctx: &Ctx, input: &str) -> Result<crate::store::ImageRecord>
 pub fn is_not_found(e: &ImageError) -> bool {
     matches!(e, ImageError::Store(StoreError::ImageNotFound(_)))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_definitions_are_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -108,11 +108,13 @@ fn create(ctx: &Ctx, args: CreateArgs) -> Result<u8> {
     }
     let mut options = BTreeMap::new();
     for opt in &args.opt {
-        let (key, value) = opt.split_once('=').with_context(|| format!("invalid option {opt:?}: expected KEY=VALUE"))?;
+        let (key, value) =
+            opt.split_once('=').with_context(|| format!("invalid option {opt:?}: expected KEY=VALUE"))?;
         options.insert(key.to_owned(), value.to_owned());
     }
     let what = || format!("creating volume {}", args.name.as_deref().unwrap_or("(random name)"));
-    let volume = volumes::create(ctx.store()?, args.name.as_deref(), parse_labels(&args.label), options).with_context(what)?;
+    let volume =
+        volumes::create(ctx.store()?, args.name.as_deref(), parse_labels(&args.label), options).with_context(what)?;
     println!("{}", volume.name);
     Ok(0)
 }
@@ -127,7 +129,8 @@ fn parse_filters(filters: &[String]) -> Result<Vec<Filter>> {
     filters
         .iter()
         .map(|f| {
-            let (key, value) = f.split_once('=').with_context(|| format!("invalid filter {f:?}: expected KEY=VALUE"))?;
+            let (key, value) =
+                f.split_once('=').with_context(|| format!("invalid filter {f:?}: expected KEY=VALUE"))?;
             if !matches!(key, "name" | "label" | "dangling" | "driver") {
                 bail!("invalid filter {key:?}: use name, label, dangling or driver");
             }

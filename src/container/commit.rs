@@ -44,7 +44,11 @@ pub struct CommitRequest<'a> {
 
 /// The new image's runtime defaults: the container's configuration (which already holds what
 /// it took from its image), the image's ports and volumes, then the `changes`.
-pub fn committed_run_config(container: &Container, image: &RunConfig, changes: &[String]) -> Result<RunConfig, ArchiveError> {
+pub fn committed_run_config(
+    container: &Container,
+    image: &RunConfig,
+    changes: &[String],
+) -> Result<RunConfig, ArchiveError> {
     let c = &container.config;
     let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     let mut config = RunConfig {
@@ -80,10 +84,20 @@ fn manifest_bytes(config: &[u8], layers: &[LayerRecord]) -> Vec<u8> {
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(spec::OCI_MANIFEST.to_owned()),
-        config: Descriptor { media_type: spec::OCI_CONFIG.to_owned(), digest: sha256_digest(config), size: config.len() as u64, ..Default::default() },
+        config: Descriptor {
+            media_type: spec::OCI_CONFIG.to_owned(),
+            digest: sha256_digest(config),
+            size: config.len() as u64,
+            ..Default::default()
+        },
         layers: layers
             .iter()
-            .map(|l| Descriptor { media_type: oci_media_type(&l.blob_media_type), digest: l.blob_digest.clone(), size: l.blob_size, ..Default::default() })
+            .map(|l| Descriptor {
+                media_type: oci_media_type(&l.blob_media_type),
+                digest: l.blob_digest.clone(),
+                size: l.blob_size,
+                ..Default::default()
+            })
             .collect(),
         annotations: None,
     };
@@ -114,7 +128,12 @@ fn freeze(store: &Store, container: &Container) -> Frozen {
 }
 
 /// Packs the container's upper dir into a gzipped layer file in `staging`.
-fn pack_changes(store: &Store, container: &Container, staging: &crate::store::Staging, pause: bool) -> Result<std::path::PathBuf, CommitError> {
+fn pack_changes(
+    store: &Store,
+    container: &Container,
+    staging: &crate::store::Staging,
+    pause: bool,
+) -> Result<std::path::PathBuf, CommitError> {
     let path = staging.path().join("layer.tar.gz");
     let io = |what: &str| {
         let what = what.to_owned();
@@ -124,9 +143,14 @@ fn pack_changes(store: &Store, container: &Container, staging: &crate::store::St
     let mut gz = flate2::write::GzEncoder::new(BufWriter::with_capacity(1 << 20, file), flate2::Compression::fast());
     {
         let _frozen = if pause { freeze(store, container) } else { Frozen(None) };
-        layer::pack_upper_dir(&store.container_dir(&container.id).join("upper"), &mut gz, &unpack_options(store)).map_err(ImageError::from)?;
+        layer::pack_upper_dir(&store.container_dir(&container.id).join("upper"), &mut gz, &unpack_options(store))
+            .map_err(ImageError::from)?;
     }
-    let file = gz.finish().map_err(io("compressing the layer"))?.into_inner().map_err(|e| CommitError::Io { what: "writing the layer".into(), source: e.into_error() })?;
+    let file = gz
+        .finish()
+        .map_err(io("compressing the layer"))?
+        .into_inner()
+        .map_err(|e| CommitError::Io { what: "writing the layer".into(), source: e.into_error() })?;
     file.sync_all().map_err(io("writing the layer"))?;
     Ok(path)
 }
@@ -138,15 +162,20 @@ pub fn commit(store: &Store, container: &Container, request: &CommitRequest) -> 
     let image_config: ImageConfig = {
         let _lock = store.lock_images_shared()?;
         let index = store.images()?;
-        let image = index.get(&container.config.image_id).cloned().ok_or_else(|| StoreError::ImageNotFound(container.config.image_id.clone()))?;
+        let image = index
+            .get(&container.config.image_id)
+            .cloned()
+            .ok_or_else(|| StoreError::ImageNotFound(container.config.image_id.clone()))?;
         serde_json::from_slice(&store.read_blob(&image.id)?)
             .map_err(|e| CommitError::Invalid(format!("reading the config of image {}: {e}", image.id)))?
     };
-    let run_config = committed_run_config(container, &image_config.config.clone().unwrap_or_default(), request.changes)?;
+    let run_config =
+        committed_run_config(container, &image_config.config.clone().unwrap_or_default(), request.changes)?;
 
     let packed = store.new_staging()?;
     let layer_file = pack_changes(store, container, &packed, request.pause)?;
-    let reader = File::open(&layer_file).map_err(|source| CommitError::Io { what: "reading the layer".into(), source })?;
+    let reader =
+        File::open(&layer_file).map_err(|source| CommitError::Io { what: "reading the layer".into(), source })?;
     let staged = ingest::stage_layer(store, store.new_staging()?, reader, spec::OCI_LAYER_GZIP)?;
     let mut diff_ids = image_config.rootfs.diff_ids.clone();
     diff_ids.push(staged.diff_id.clone());
@@ -208,8 +237,10 @@ mod tests {
             },
             ..Default::default()
         };
-        let image = RunConfig { volumes: Some([("/v".to_string(), serde_json::json!({}))].into()), ..Default::default() };
-        let config = committed_run_config(&container, &image, &["CMD [\"echo\",\"hi\"]".into(), "ENV B=2".into()]).unwrap();
+        let image =
+            RunConfig { volumes: Some([("/v".to_string(), serde_json::json!({}))].into()), ..Default::default() };
+        let config =
+            committed_run_config(&container, &image, &["CMD [\"echo\",\"hi\"]".into(), "ENV B=2".into()]).unwrap();
         assert_eq!(config.cmd, Some(vec!["echo".to_string(), "hi".to_string()]));
         assert_eq!(config.env, Some(vec!["PATH=/bin".to_string(), "A=1".to_string(), "B=2".to_string()]));
         assert_eq!(config.working_dir, None);

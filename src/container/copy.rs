@@ -21,7 +21,9 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat};
-use nix::sys::stat::{FileStat, Mode, SFlag, UtimensatFlags, fchmod, fstat, fstatat, futimens, mkdirat, mknodat, utimensat};
+use nix::sys::stat::{
+    FileStat, Mode, SFlag, UtimensatFlags, fchmod, fstat, fstatat, futimens, mkdirat, mknodat, utimensat,
+};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, linkat, symlinkat, unlinkat};
 
@@ -84,7 +86,8 @@ fn open_dir_nofollow(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd>
 /// through a duplicate of the fd, never through /proc (which in a joined mount namespace
 /// belongs to another pid namespace).
 fn dir_names(dir: BorrowedFd<'_>) -> io::Result<Vec<CString>> {
-    let mut listing = nix::dir::Dir::openat(dir, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let mut listing =
+        nix::dir::Dir::openat(dir, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
     let mut names = Vec::new();
     for entry in listing.iter() {
         let name = entry?.file_name().to_owned();
@@ -182,7 +185,12 @@ fn copy_dir_contents(
                     }
                     links.insert((st.st_dev, st.st_ino), target_path.clone());
                 }
-                let mut from = File::from(openat(src, name.as_c_str(), OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?);
+                let mut from = File::from(openat(
+                    src,
+                    name.as_c_str(),
+                    OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )?);
                 let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
                 let mut to = File::from(openat(dst, name.as_c_str(), flags, Mode::from_bits_truncate(0o600))?);
                 io::copy(&mut from, &mut to)?;
@@ -192,7 +200,13 @@ fn copy_dir_contents(
             libc::S_IFLNK => {
                 let target = nix::fcntl::readlinkat(src, name.as_c_str())?;
                 symlinkat(target.as_os_str(), dst, name.as_c_str())?;
-                fchownat(dst, name.as_c_str(), Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)), AtFlags::AT_SYMLINK_NOFOLLOW)?;
+                fchownat(
+                    dst,
+                    name.as_c_str(),
+                    Some(Uid::from_raw(st.st_uid)),
+                    Some(Gid::from_raw(st.st_gid)),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )?;
                 utimensat(dst, name.as_c_str(), &times[0], &times[1], UtimensatFlags::NoFollowSymlink)?;
             }
             libc::S_IFIFO | libc::S_IFCHR | libc::S_IFBLK => {
@@ -202,7 +216,13 @@ fn copy_dir_contents(
                     Err(Errno::EPERM) => continue,
                     other => other?,
                 }
-                fchownat(dst, name.as_c_str(), Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)), AtFlags::AT_SYMLINK_NOFOLLOW)?;
+                fchownat(
+                    dst,
+                    name.as_c_str(),
+                    Some(Uid::from_raw(st.st_uid)),
+                    Some(Gid::from_raw(st.st_gid)),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )?;
             }
             // Sockets belong to a running program, not to content.
             _ => {}
@@ -217,17 +237,17 @@ fn copy_dir_contents(
 /// Filesystems whose directories an archive does not descend into when it reaches them from
 /// another filesystem: a running container's /proc, /sys, its cgroup and pty mounts.
 const PSEUDO_FILESYSTEMS: [i64; 7] = [
-    0x9fa0,     // proc
+    0x9fa0,      // proc
     0x6265_6572, // sysfs
-    0x27e0eb,   // cgroup
+    0x27e0eb,    // cgroup
     0x6367_7270, // cgroup2
-    0x1cd1,     // devpts
+    0x1cd1,      // devpts
     0x1980_0202, // mqueue
     0x7363_6673, // securityfs
 ];
 
 fn fs_type(fd: BorrowedFd<'_>) -> i64 {
-    nix::sys::statfs::fstatfs(fd).map(|s| s.filesystem_type().0 as i64).unwrap_or(0)
+    nix::sys::statfs::fstatfs(fd).map(|s| s.filesystem_type().0).unwrap_or(0)
 }
 
 /// Yields exactly `remaining` bytes: tar headers carry the size up front, so a file that
@@ -291,7 +311,14 @@ impl<W: Write> TarWriter<W> {
         self.entry(parent, name, &st, path, parent_fs)
     }
 
-    fn entry(&mut self, parent: BorrowedFd<'_>, name: &CStr, st: &FileStat, path: &[u8], parent_fs: i64) -> Result<(), CopyError> {
+    fn entry(
+        &mut self,
+        parent: BorrowedFd<'_>,
+        name: &CStr,
+        st: &FileStat,
+        path: &[u8],
+        parent_fs: i64,
+    ) -> Result<(), CopyError> {
         match kind_of(st) {
             libc::S_IFDIR => {
                 let dir = open_dir_nofollow(parent, name).map_err(Self::io(path))?;
@@ -302,7 +329,10 @@ impl<W: Write> TarWriter<W> {
                     let key = (st.st_dev, st.st_ino);
                     if let Some(first) = self.hardlinks.get(&key).cloned() {
                         let mut header = header_for(st, tar::EntryType::Link);
-                        return self.builder.append_link(&mut header, OsStr::from_bytes(path), OsStr::from_bytes(&first)).map_err(Self::io(path));
+                        return self
+                            .builder
+                            .append_link(&mut header, OsStr::from_bytes(path), OsStr::from_bytes(&first))
+                            .map_err(Self::io(path));
                     }
                     self.hardlinks.insert(key, path.to_vec());
                 }
@@ -313,7 +343,13 @@ impl<W: Write> TarWriter<W> {
             libc::S_IFLNK => {
                 let target = nix::fcntl::readlinkat(parent, name).map_err(Self::io(path))?;
                 let mut header = header_for(st, tar::EntryType::Symlink);
-                self.builder.append_link(&mut header, OsStr::from_bytes(path), &target).map_err(Self::io(path))
+                if target.len() < header.as_old().linkname.len() {
+                    // Verbatim: the tar crate's path cleaning would turn "/" into "//".
+                    header.set_link_name_literal(target.as_bytes()).map_err(Self::io(path))?;
+                    self.builder.append_data(&mut header, OsStr::from_bytes(path), io::empty()).map_err(Self::io(path))
+                } else {
+                    self.builder.append_link(&mut header, OsStr::from_bytes(path), &target).map_err(Self::io(path))
+                }
             }
             kind @ (libc::S_IFIFO | libc::S_IFCHR | libc::S_IFBLK) => {
                 let entry_type = match kind {
@@ -341,7 +377,9 @@ impl<W: Write> TarWriter<W> {
         let size = u64::try_from(st.st_size).unwrap_or(0);
         let mut header = header_for(&st, tar::EntryType::Regular);
         header.set_size(size);
-        self.builder.append_data(&mut header, OsStr::from_bytes(path), ExactSize { inner: file, remaining: size }).map_err(Self::io(path))
+        self.builder
+            .append_data(&mut header, OsStr::from_bytes(path), ExactSize { inner: file, remaining: size })
+            .map_err(Self::io(path))
     }
 
     /// A directory entry (unless `path` is empty: the archive's root) and its content.
@@ -371,7 +409,13 @@ impl<W: Write> TarWriter<W> {
 /// a symlink at `path` itself is followed (inside the root). An empty `name` archives a
 /// directory's content without an entry for the directory (`export`). Returns whether `path`
 /// was a directory.
-pub fn write_tar<W: Write>(root: BorrowedFd<'_>, path: &Path, name: &str, follow: bool, out: W) -> Result<bool, CopyError> {
+pub fn write_tar<W: Write>(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    name: &str,
+    follow: bool,
+    out: W,
+) -> Result<bool, CopyError> {
     let shown = || format!("/{}", path.display());
     let mut flags = OFlag::O_PATH;
     if !follow {
@@ -388,26 +432,36 @@ pub fn write_tar<W: Write>(root: BorrowedFd<'_>, path: &Path, name: &str, follow
     let is_dir = kind_of(&st) == libc::S_IFDIR;
     match kind_of(&st) {
         libc::S_IFDIR => {
-            let dir = openat(&top, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(errno_err(format!("opening {}", shown())))?;
+            let dir = openat(&top, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(errno_err(format!("opening {}", shown())))?;
             let name = if name == "." { b"./".as_slice() } else { name_bytes };
             writer.dir(dir.as_fd(), &st, name, fs_type(dir.as_fd()))?;
         }
         libc::S_IFREG => {
             // Opened again to read (an O_PATH fd cannot be), by the same safe resolution.
-            let read_flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | if follow { OFlag::empty() } else { OFlag::O_NOFOLLOW };
+            let read_flags =
+                OFlag::O_RDONLY | OFlag::O_NONBLOCK | if follow { OFlag::empty() } else { OFlag::O_NOFOLLOW };
             let file = openat2_in_root(root, path, read_flags).map_err(errno_err(format!("opening {}", shown())))?;
             writer.file(File::from(file), name_bytes)?;
         }
         _ => {
             // A symlink, fifo or device: described by its parent directory's entry for it.
-            let parent = openat2_in_root(root, path.parent().unwrap_or(Path::new("")), OFlag::O_PATH | OFlag::O_DIRECTORY)
-                .map_err(errno_err(format!("opening the directory of {}", shown())))?;
+            let parent =
+                openat2_in_root(root, path.parent().unwrap_or(Path::new("")), OFlag::O_PATH | OFlag::O_DIRECTORY)
+                    .map_err(errno_err(format!("opening the directory of {}", shown())))?;
             let base = cstr(path.file_name().unwrap_or_default()).map_err(io_err("archiving"))?;
-            let st = lstat_at(parent.as_fd(), &base).map_err(io_err(format!("reading {}", shown())))?.ok_or_else(|| CopyError::Invalid(format!("could not find the file {}", shown())))?;
+            let st = lstat_at(parent.as_fd(), &base)
+                .map_err(io_err(format!("reading {}", shown())))?
+                .ok_or_else(|| CopyError::Invalid(format!("could not find the file {}", shown())))?;
             writer.entry(parent.as_fd(), &base, &st, name_bytes, 0)?;
         }
     }
-    writer.builder.into_inner().map_err(io_err("finishing the archive"))?.flush().map_err(io_err("writing the archive"))?;
+    writer
+        .builder
+        .into_inner()
+        .map_err(io_err("finishing the archive"))?
+        .flush()
+        .map_err(io_err("writing the archive"))?;
     Ok(is_dir)
 }
 
@@ -451,8 +505,15 @@ fn member_components(raw: &[u8]) -> Result<Vec<OsString>, CopyError> {
     for part in raw.split(|b| *b == b'/') {
         match part {
             b"" | b"." => {}
-            b".." => return Err(CopyError::Invalid(format!("archive member {:?} points outside the destination", String::from_utf8_lossy(raw)))),
-            name if name.contains(&0) => return Err(CopyError::Invalid("archive member name contains a NUL byte".into())),
+            b".." => {
+                return Err(CopyError::Invalid(format!(
+                    "archive member {:?} points outside the destination",
+                    String::from_utf8_lossy(raw)
+                )));
+            }
+            name if name.contains(&0) => {
+                return Err(CopyError::Invalid("archive member name contains a NUL byte".into()));
+            }
             name => out.push(OsString::from_vec(name.to_vec())),
         }
     }
@@ -494,7 +555,8 @@ impl Extractor<'_> {
         let rel: PathBuf = parts.iter().collect();
         let shown = rel.display().to_string();
         let parent_rel = rel.parent().unwrap_or(Path::new("")).to_owned();
-        let parent = ensure_dir(self.root, &parent_rel).map_err(io_err(format!("creating the directory of {shown}")))?;
+        let parent =
+            ensure_dir(self.root, &parent_rel).map_err(io_err(format!("creating the directory of {shown}")))?;
         let name = cstr(&last).map_err(io_err(shown.clone()))?;
         let header = entry.header().clone();
         let kind = header.entry_type();
@@ -506,7 +568,8 @@ impl Extractor<'_> {
             Owner::Caller => None,
         };
         let existing = lstat_at(parent.as_fd(), &name).map_err(io_err(format!("reading {shown}")))?;
-        let keep_dir = kind == tar::EntryType::Directory && existing.as_ref().is_some_and(|st| kind_of(st) == libc::S_IFDIR);
+        let keep_dir =
+            kind == tar::EntryType::Directory && existing.as_ref().is_some_and(|st| kind_of(st) == libc::S_IFDIR);
         if existing.is_some() && !keep_dir {
             remove_tree_at(parent.as_fd(), &name).map_err(io_err(format!("replacing {shown}")))?;
         }
@@ -523,7 +586,8 @@ impl Extractor<'_> {
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-                let mut file = File::from(openat(&parent, name.as_c_str(), flags, Mode::from_bits_truncate(0o600)).map_err(at)?);
+                let mut file =
+                    File::from(openat(&parent, name.as_c_str(), flags, Mode::from_bits_truncate(0o600)).map_err(at)?);
                 io::copy(entry, &mut file).map_err(io_err(format!("extracting {shown}")))?;
                 set_owner_and_mode(file.as_fd(), owner, mode).map_err(io_err(format!("extracting {shown}")))?;
                 futimens(&file, &times[0], &times[1]).map_err(at)?;
@@ -532,9 +596,17 @@ impl Extractor<'_> {
                 let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
                 symlinkat(OsStr::from_bytes(&target), &parent, name.as_c_str()).map_err(at)?;
                 if let Some((uid, gid)) = owner {
-                    fchownat(&parent, name.as_c_str(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), AtFlags::AT_SYMLINK_NOFOLLOW).map_err(at)?;
+                    fchownat(
+                        &parent,
+                        name.as_c_str(),
+                        Some(Uid::from_raw(uid)),
+                        Some(Gid::from_raw(gid)),
+                        AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(at)?;
                 }
-                utimensat(&parent, name.as_c_str(), &times[0], &times[1], UtimensatFlags::NoFollowSymlink).map_err(at)?;
+                utimensat(&parent, name.as_c_str(), &times[0], &times[1], UtimensatFlags::NoFollowSymlink)
+                    .map_err(at)?;
             }
             tar::EntryType::Link => {
                 let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
@@ -543,8 +615,14 @@ impl Extractor<'_> {
                     return Err(CopyError::Invalid(format!("hard link {shown} has no target")));
                 };
                 let target_rel: PathBuf = target_parts.iter().collect();
-                let target_parent = openat2_in_root(self.root, target_rel.parent().unwrap_or(Path::new("")), OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(at)?;
-                linkat(&target_parent, target_name.as_os_str(), &parent, name.as_c_str(), AtFlags::empty()).map_err(at)?;
+                let target_parent = openat2_in_root(
+                    self.root,
+                    target_rel.parent().unwrap_or(Path::new("")),
+                    OFlag::O_PATH | OFlag::O_DIRECTORY,
+                )
+                .map_err(at)?;
+                linkat(&target_parent, target_name.as_os_str(), &parent, name.as_c_str(), AtFlags::empty())
+                    .map_err(at)?;
             }
             tar::EntryType::Fifo | tar::EntryType::Char | tar::EntryType::Block => {
                 let (sflag, dev) = match kind {
@@ -558,7 +636,14 @@ impl Extractor<'_> {
                     other => other.map_err(at)?,
                 }
                 if let Some((uid, gid)) = owner {
-                    fchownat(&parent, name.as_c_str(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), AtFlags::AT_SYMLINK_NOFOLLOW).map_err(at)?;
+                    fchownat(
+                        &parent,
+                        name.as_c_str(),
+                        Some(Uid::from_raw(uid)),
+                        Some(Gid::from_raw(gid)),
+                        AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(at)?;
                 }
             }
             // PAX and GNU long-name headers are consumed by the tar reader; anything else is
@@ -570,7 +655,11 @@ impl Extractor<'_> {
 
     fn finish(self) -> Result<(), CopyError> {
         for (rel, mtime) in self.dir_times.iter().rev() {
-            let Ok(parent) = openat2_in_root(self.root, rel.parent().unwrap_or(Path::new("")), OFlag::O_PATH | OFlag::O_DIRECTORY) else { continue };
+            let Ok(parent) =
+                openat2_in_root(self.root, rel.parent().unwrap_or(Path::new("")), OFlag::O_PATH | OFlag::O_DIRECTORY)
+            else {
+                continue;
+            };
             let t = timespec(*mtime, 0);
             let _ = utimensat(&parent, rel.file_name().unwrap_or_default(), &t, &t, UtimensatFlags::NoFollowSymlink);
         }
@@ -624,15 +713,25 @@ pub struct CopyPlan {
 }
 
 /// `destination_is_dir`: None when nothing is at the destination.
-pub fn plan_copy(source_is_dir: bool, source_name: &str, destination: &str, destination_is_dir: Option<bool>) -> Result<CopyPlan, CopyError> {
+pub fn plan_copy(
+    source_is_dir: bool,
+    source_name: &str,
+    destination: &str,
+    destination_is_dir: Option<bool>,
+) -> Result<CopyPlan, CopyError> {
     let (dst_dir, dst_base) = split_dir_entry(destination);
-    let renamed = |dir: String| Ok(CopyPlan { extract_dir: dir, rename: Some((source_name.to_owned(), dst_base.clone())) });
+    let renamed =
+        |dir: String| Ok(CopyPlan { extract_dir: dir, rename: Some((source_name.to_owned(), dst_base.clone())) });
     match destination_is_dir {
         Some(true) => Ok(CopyPlan { extract_dir: destination.to_owned(), rename: None }),
-        Some(false) if source_is_dir => Err(CopyError::Invalid(format!("cannot copy a directory to a file: {destination} is a file"))),
+        Some(false) if source_is_dir => {
+            Err(CopyError::Invalid(format!("cannot copy a directory to a file: {destination} is a file")))
+        }
         Some(false) => renamed(dst_dir),
         None if source_is_dir => renamed(dst_dir),
-        None if asserts_directory(destination) => Err(CopyError::Invalid(format!("destination directory {destination} does not exist"))),
+        None if asserts_directory(destination) => {
+            Err(CopyError::Invalid(format!("destination directory {destination} does not exist")))
+        }
         None => renamed(dst_dir),
     }
 }
@@ -650,7 +749,13 @@ fn stat_in_root(root: BorrowedFd<'_>, path: &str) -> Result<Option<bool>, CopyEr
 /// Receives an archive of one source (its first member is the source itself) into `destination`
 /// below `root`, with Docker's rules; `as_is`: the archive came from `-` and is extracted into
 /// the destination directory unchanged.
-pub fn receive<R: Read>(root: BorrowedFd<'_>, destination: &str, reader: R, owner: Owner, as_is: bool) -> Result<(), CopyError> {
+pub fn receive<R: Read>(
+    root: BorrowedFd<'_>,
+    destination: &str,
+    reader: R,
+    owner: Owner,
+    as_is: bool,
+) -> Result<(), CopyError> {
     let destination_is_dir = stat_in_root(root, destination)?;
     if as_is && destination_is_dir != Some(true) {
         return Err(CopyError::Invalid(format!("destination {destination:?} must be a directory")));
@@ -701,7 +806,9 @@ pub struct CopyOptions {
 fn access_for(store: &Store, container: &Container) -> Result<FsAccess, CopyError> {
     let mut current = container.clone();
     match refresh(store, &mut current) {
-        Status::Running | Status::Paused => Ok(FsAccess::Running { pid: current.state.pid, rootless: current.config.rootless }),
+        Status::Running | Status::Paused => {
+            Ok(FsAccess::Running { pid: current.state.pid, rootless: current.config.rootless })
+        }
         Status::Created | Status::Exited => {
             let _lock = store.lock_images_shared()?;
             let spec = super::supervisor::sandbox_spec(store, &current, Vec::new())?;
@@ -717,8 +824,8 @@ pub fn needs_mount(store: &Store, container: &Container) -> bool {
     !matches!(refresh(store, &mut current), Status::Running | Status::Paused)
 }
 
+/// A copy of stdin (0) or stdout (1), for the helper to read or write the tar stream itself.
 fn dup_stdio(fd: i32) -> Result<OwnedFd, CopyError> {
-    // SAFETY-free: BorrowedFd of the process's standard stream, which stays open for its life.
     let borrowed = match fd {
         0 => io::stdin().as_fd().try_clone_to_owned(),
         _ => io::stdout().as_fd().try_clone_to_owned(),
@@ -733,7 +840,8 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), CopyError> {
 /// The host's root directory, so that host paths go through the same code (RESOLVE_IN_ROOT at
 /// the real root is ordinary resolution).
 fn host_root() -> Result<OwnedFd, CopyError> {
-    nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(errno_err("opening /"))
+    nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(errno_err("opening /"))
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, CopyError> {
@@ -754,9 +862,19 @@ fn with_trailing(original: &str, absolute: &Path) -> String {
     text
 }
 
+fn is_broken_pipe(e: &CopyError) -> bool {
+    matches!(e, CopyError::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+}
+
 /// `cp CONTAINER:SRC DEST`: the helper archives SRC inside the container into a pipe; here the
 /// archive is extracted at DEST (or passed to stdout as it is, for `-`).
-pub fn copy_from_container(store: &Store, container: &Container, source: &str, destination: &HostEnd, options: CopyOptions) -> Result<(), CopyError> {
+pub fn copy_from_container(
+    store: &Store,
+    container: &Container,
+    source: &str,
+    destination: &HostEnd,
+    options: CopyOptions,
+) -> Result<(), CopyError> {
     let access = access_for(store, container)?;
     let name = archive_name(source);
     let follow = options.follow_link || asserts_directory(source);
@@ -773,11 +891,13 @@ pub fn copy_from_container(store: &Store, container: &Container, source: &str, d
     let mut writer = Some(writer);
     let helper = spawn_helper(&access, &close_in_child, &mut |root| {
         let out = File::from(writer.take().expect("the writer is used once"));
-        let is_dir = write_tar(root.as_fd(), &source_rel, &name, follow, out).map_err(|e| e.to_string())?;
-        if must_be_dir && !is_dir {
-            return Err(format!("{source}: not a directory"));
+        match write_tar(root.as_fd(), &source_rel, &name, follow, out) {
+            Ok(is_dir) if must_be_dir && !is_dir => Err(format!("{source}: not a directory")),
+            Ok(_) => Ok(()),
+            // The reader stopped: it reports why (or, for stdout, was simply done).
+            Err(e) if is_broken_pipe(&e) => Ok(()),
+            Err(e) => Err(e.to_string()),
         }
-        Ok(())
     })?;
     drop(writer);
     let extracted = match (reader, destination) {
@@ -795,7 +915,13 @@ pub fn copy_from_container(store: &Store, container: &Container, source: &str, d
 
 /// `cp SRC CONTAINER:DEST`: SRC is archived here into a pipe (or `-` is stdin's tar stream);
 /// the helper extracts it at DEST inside the container.
-pub fn copy_into_container(store: &Store, container: &Container, source: &HostEnd, destination: &str, options: CopyOptions) -> Result<(), CopyError> {
+pub fn copy_into_container(
+    store: &Store,
+    container: &Container,
+    source: &HostEnd,
+    destination: &str,
+    options: CopyOptions,
+) -> Result<(), CopyError> {
     let access = access_for(store, container)?;
     let owner = if options.archive { Owner::FromArchive } else { Owner::Root };
     let (reader, writer, as_is) = match source {
@@ -809,9 +935,13 @@ pub fn copy_into_container(store: &Store, container: &Container, source: &HostEn
     let mut reader = Some(reader);
     let destination = destination.to_owned();
     let helper = spawn_helper(&access, &close_in_child, &mut |root| {
-        let input = File::from(reader.take().expect("the reader is used once"));
-        receive(root.as_fd(), &destination, input, owner, as_is).map_err(|e| e.to_string())?;
-        // Whatever follows the archive's end is not ours to leave unread in the pipe.
+        let mut input = File::from(reader.take().expect("the reader is used once"));
+        receive(root.as_fd(), &destination, &mut input, owner, as_is).map_err(|e| e.to_string())?;
+        if !as_is {
+            // The archive's end marker may be followed by padding the writer is still sending:
+            // read it, so the writer never sees a broken pipe after a good copy.
+            io::copy(&mut input, &mut io::sink()).map_err(|e| e.to_string())?;
+        }
         Ok(())
     })?;
     drop(reader);
@@ -868,13 +998,27 @@ mod tests {
         assert_eq!(plan(false, "f", "/d", Some(true)).unwrap(), CopyPlan { extract_dir: "/d".into(), rename: None });
         assert_eq!(plan(true, ".", "/d", Some(true)).unwrap().rename, None);
         // Over an existing file: renamed.
-        assert_eq!(plan(false, "f", "/d/g", Some(false)).unwrap(), CopyPlan { extract_dir: "/d".into(), rename: Some(("f".into(), "g".into())) });
-        assert!(plan(true, "dir", "/d/g", Some(false)).unwrap_err().to_string().contains("cannot copy a directory to a file"));
+        assert_eq!(
+            plan(false, "f", "/d/g", Some(false)).unwrap(),
+            CopyPlan { extract_dir: "/d".into(), rename: Some(("f".into(), "g".into())) }
+        );
+        assert!(
+            plan(true, "dir", "/d/g", Some(false))
+                .unwrap_err()
+                .to_string()
+                .contains("cannot copy a directory to a file")
+        );
         // To a new name: renamed, a directory made of the source's content.
         assert_eq!(plan(true, "dir", "/d/new", None).unwrap().rename, Some(("dir".into(), "new".into())));
-        assert_eq!(plan(true, ".", "/d/new/", None).unwrap(), CopyPlan { extract_dir: "/d".into(), rename: Some((".".into(), "new".into())) });
+        assert_eq!(
+            plan(true, ".", "/d/new/", None).unwrap(),
+            CopyPlan { extract_dir: "/d".into(), rename: Some((".".into(), "new".into())) }
+        );
         assert!(plan(false, "f", "/d/new/", None).unwrap_err().to_string().contains("does not exist"));
-        assert_eq!(plan(false, "f", "g", None).unwrap(), CopyPlan { extract_dir: ".".into(), rename: Some(("f".into(), "g".into())) });
+        assert_eq!(
+            plan(false, "f", "g", None).unwrap(),
+            CopyPlan { extract_dir: ".".into(), rename: Some(("f".into(), "g".into())) }
+        );
     }
 
     #[test]
@@ -901,6 +1045,8 @@ mod tests {
         std::fs::set_permissions(tree.join("sub/file"), std::fs::Permissions::from_mode(0o640)).unwrap();
         std::fs::hard_link(tree.join("sub/file"), tree.join("hard")).unwrap();
         symlink("/etc/passwd", tree.join("abs")).unwrap();
+        symlink("/", tree.join("root")).unwrap();
+        symlink("./x//y", tree.join("odd")).unwrap();
         let mut archive = Vec::new();
         let is_dir = write_tar(root_fd(src.path()).as_fd(), Path::new("tree"), "tree", false, &mut archive).unwrap();
         assert!(is_dir);
@@ -909,8 +1055,14 @@ mod tests {
         let copy = dst.path().join("copy");
         assert_eq!(std::fs::read_to_string(copy.join("sub/file")).unwrap(), "content");
         assert_eq!(std::fs::metadata(copy.join("sub/file")).unwrap().permissions().mode() & 0o777, 0o640);
-        assert_eq!(std::fs::metadata(copy.join("hard")).unwrap().ino(), std::fs::metadata(copy.join("sub/file")).unwrap().ino());
+        assert_eq!(
+            std::fs::metadata(copy.join("hard")).unwrap().ino(),
+            std::fs::metadata(copy.join("sub/file")).unwrap().ino()
+        );
         assert_eq!(std::fs::read_link(copy.join("abs")).unwrap(), PathBuf::from("/etc/passwd"));
+        // Link targets are kept byte for byte.
+        assert_eq!(std::fs::read_link(copy.join("root")).unwrap().as_os_str(), "/");
+        assert_eq!(std::fs::read_link(copy.join("odd")).unwrap().as_os_str(), "./x//y");
         // Into an existing directory: the source directory lands inside it.
         receive(root.as_fd(), "/copy", archive.as_slice(), Owner::Caller, false).unwrap();
         assert!(copy.join("tree/sub/file").is_file());

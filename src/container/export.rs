@@ -24,7 +24,8 @@ pub fn export(store: &Store, container: &Container, out: File) -> Result<(), Cop
     if layers.len() < 2 {
         // overlayfs wants two lower dirs when it has no upper dir.
         let empty = staging.path().join("empty");
-        std::fs::create_dir(&empty).map_err(|source| CopyError::Io { what: format!("creating {}", empty.display()), source })?;
+        std::fs::create_dir(&empty)
+            .map_err(|source| CopyError::Io { what: format!("creating {}", empty.display()), source })?;
         layers.push(empty);
     }
     let access = FsAccess::Snapshot { layers, mountpoint: staging.path().join("rootfs"), userxattr: store.rootless() };

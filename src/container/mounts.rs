@@ -31,8 +31,28 @@ const PROPAGATIONS: [&str; 6] = ["shared", "rshared", "slave", "rslave", "privat
 
 /// Docker's tmpfs mount flags (`--tmpfs /x:exec,ro`), as the mount(8) words.
 const TMPFS_FLAGS: [&str; 22] = [
-    "rw", "ro", "exec", "noexec", "suid", "nosuid", "dev", "nodev", "sync", "async", "dirsync", "atime", "noatime",
-    "diratime", "nodiratime", "relatime", "norelatime", "strictatime", "nostrictatime", "mand", "nomand", "remount",
+    "rw",
+    "ro",
+    "exec",
+    "noexec",
+    "suid",
+    "nosuid",
+    "dev",
+    "nodev",
+    "sync",
+    "async",
+    "dirsync",
+    "atime",
+    "noatime",
+    "diratime",
+    "nodiratime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "mand",
+    "nomand",
+    "remount",
 ];
 
 /// tmpfs's own options (`size=64m`, `mode=1777`).
@@ -225,14 +245,19 @@ pub fn parse_mount_flag(spec: &str) -> Result<Mount, MountSpecError> {
             Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.to_owned())),
             None => (field.trim().to_ascii_lowercase(), None),
         };
-        let needs_value = || value.clone().ok_or_else(|| bad(format!("invalid field {field:?}: must be a key=value pair")));
+        let needs_value =
+            || value.clone().ok_or_else(|| bad(format!("invalid field {field:?}: must be a key=value pair")));
         match key.as_str() {
             "type" => {
                 kind = match needs_value()?.as_str() {
                     "bind" => MountKind::Bind,
                     "volume" => MountKind::Volume,
                     "tmpfs" => MountKind::Tmpfs,
-                    other => return Err(bad(format!("unsupported mount type {other:?} in 'type': use bind, volume or tmpfs"))),
+                    other => {
+                        return Err(bad(format!(
+                            "unsupported mount type {other:?} in 'type': use bind, volume or tmpfs"
+                        )));
+                    }
                 }
             }
             "source" | "src" => source = needs_value()?,
@@ -241,7 +266,10 @@ pub fn parse_mount_flag(spec: &str) -> Result<Mount, MountSpecError> {
             "bind-propagation" => {
                 let p = needs_value()?;
                 if !PROPAGATIONS.contains(&p.as_str()) {
-                    return Err(bad(format!("invalid value {p:?} for 'bind-propagation': use one of {}", PROPAGATIONS.join(", "))));
+                    return Err(bad(format!(
+                        "invalid value {p:?} for 'bind-propagation': use one of {}",
+                        PROPAGATIONS.join(", ")
+                    )));
                 }
                 options.propagation = p;
                 families.push(("bind", key.clone()));
@@ -256,7 +284,9 @@ pub fn parse_mount_flag(spec: &str) -> Result<Mount, MountSpecError> {
             "volume-driver" => {
                 let driver = needs_value()?;
                 if driver != "local" {
-                    return Err(bad(format!("volume driver {driver:?} in 'volume-driver' is not supported: only local")));
+                    return Err(bad(format!(
+                        "volume driver {driver:?} in 'volume-driver' is not supported: only local"
+                    )));
                 }
                 families.push(("volume", key.clone()));
             }
@@ -278,10 +308,9 @@ pub fn parse_mount_flag(spec: &str) -> Result<Mount, MountSpecError> {
             }
             "tmpfs-mode" => {
                 let text = needs_value()?;
-                let mode = u32::from_str_radix(&text, 8)
-                    .ok()
-                    .filter(|m| *m <= 0o7777)
-                    .ok_or_else(|| bad(format!("invalid value {text:?} for 'tmpfs-mode': expected octal permissions")))?;
+                let mode = u32::from_str_radix(&text, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
+                    bad(format!("invalid value {text:?} for 'tmpfs-mode': expected octal permissions"))
+                })?;
                 tmpfs_mode = Some(mode);
                 families.push(("tmpfs", key.clone()));
             }
@@ -513,7 +542,10 @@ pub fn volume_names(config: &ContainerConfig) -> impl Iterator<Item = &str> {
 
 /// Labels given as KEY=VALUE (or KEY), as `volume create --label` takes them.
 pub fn parse_labels(labels: &[String]) -> BTreeMap<String, String> {
-    labels.iter().map(|l| l.split_once('=').map_or((l.clone(), String::new()), |(k, v)| (k.to_owned(), v.to_owned()))).collect()
+    labels
+        .iter()
+        .map(|l| l.split_once('=').map_or((l.clone(), String::new()), |(k, v)| (k.to_owned(), v.to_owned())))
+        .collect()
 }
 
 #[cfg(test)]
@@ -523,10 +555,16 @@ mod tests {
     #[test]
     fn volume_flags_follow_dockers_forms() {
         let m = parse_volume_flag("data:/srv/data").unwrap();
-        assert_eq!((m.kind, m.source.as_str(), m.destination.as_str(), m.read_only), (MountKind::Volume, "data", "/srv/data", false));
+        assert_eq!(
+            (m.kind, m.source.as_str(), m.destination.as_str(), m.read_only),
+            (MountKind::Volume, "data", "/srv/data", false)
+        );
         assert_eq!(m.options.mode, "z");
         let m = parse_volume_flag("/host/dir/:/c//d/:ro,Z").unwrap();
-        assert_eq!((m.kind, m.source.as_str(), m.destination.as_str(), m.read_only), (MountKind::Bind, "/host/dir", "/c/d", true));
+        assert_eq!(
+            (m.kind, m.source.as_str(), m.destination.as_str(), m.read_only),
+            (MountKind::Bind, "/host/dir", "/c/d", true)
+        );
         assert!(m.options.create_host_path);
         assert_eq!(m.options.mode, "ro,Z");
         let m = parse_volume_flag("/scratch").unwrap();
@@ -566,7 +604,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().display().to_string();
         let m = parse_mount_flag(&format!("type=bind,src={src},dst=/in,readonly,bind-propagation=rslave")).unwrap();
-        assert_eq!((m.kind, m.source.as_str(), m.destination.as_str(), m.read_only), (MountKind::Bind, src.as_str(), "/in", true));
+        assert_eq!(
+            (m.kind, m.source.as_str(), m.destination.as_str(), m.read_only),
+            (MountKind::Bind, src.as_str(), "/in", true)
+        );
         assert_eq!(m.options.propagation, "rslave");
         assert!(!m.options.create_host_path);
         let m = parse_mount_flag("type=volume,source=v1,target=/v,volume-nocopy,volume-label=a=b,\"volume-opt=o=size=1m,uid=1\",volume-opt=type=tmpfs,volume-opt=device=tmpfs").unwrap();
@@ -574,7 +615,10 @@ mod tests {
         assert_eq!(m.options.volume_labels.get("a").map(String::as_str), Some("b"));
         assert_eq!(m.options.volume_options.get("o").map(String::as_str), Some("size=1m,uid=1"));
         let m = parse_mount_flag("type=tmpfs,dst=/t,tmpfs-size=64m,tmpfs-mode=1770,ro=true").unwrap();
-        assert_eq!((m.kind, m.options.tmpfs.as_str(), m.read_only), (MountKind::Tmpfs, "size=67108864,mode=1770", true));
+        assert_eq!(
+            (m.kind, m.options.tmpfs.as_str(), m.read_only),
+            (MountKind::Tmpfs, "size=67108864,mode=1770", true)
+        );
         // The default type is volume; no source makes it anonymous.
         let m = parse_mount_flag("dst=/anon").unwrap();
         assert_eq!((m.kind, m.source.as_str()), (MountKind::Volume, ""));
@@ -609,7 +653,10 @@ mod tests {
     #[test]
     fn tmpfs_flags_check_their_options() {
         let m = parse_tmpfs_flag("/run:size=64m,mode=1777,exec").unwrap();
-        assert_eq!((m.destination.as_str(), m.options.tmpfs.as_str(), m.read_only), ("/run", "size=64m,mode=1777,exec", false));
+        assert_eq!(
+            (m.destination.as_str(), m.options.tmpfs.as_str(), m.read_only),
+            ("/run", "size=64m,mode=1777,exec", false)
+        );
         assert!(parse_tmpfs_flag("/ro:ro").unwrap().read_only);
         assert_eq!(parse_tmpfs_flag("/t").unwrap().options.tmpfs, "");
         for bad in ["/t:size=lots", "/t:mode=9", "/t:bogus", "t", "/t:size=1mm"] {

@@ -183,6 +183,7 @@ fn io_errno(e: std::io::Error) -> Errno {
 
 /// The supervisor's whole life; returns its own exit status.
 pub fn run(store: &Store, id: &str) -> i32 {
+    crate::sandbox::fds::ignore_sigpipe();
     let Some(handoff) = crate::sandbox::fds::take_inherited_fd(HANDOFF_FD) else { return 1 };
     match start_container(store, id, &handoff) {
         Ok(running) => running.supervise(store, handoff),

@@ -69,10 +69,10 @@ pub fn check_options(options: &BTreeMap<String, String>) -> Result<(), VolumeErr
     }
     let required: [(&str, &[&str]); 3] = [("device", &["type"]), ("type", &["device"]), ("o", &["device", "type"])];
     for (key, needs) in required {
-        if options.contains_key(key) {
-            if let Some(missing) = needs.iter().find(|n| !options.contains_key(**n)) {
-                return bad(format!("missing required option: {missing:?}"));
-            }
+        if options.contains_key(key)
+            && let Some(missing) = needs.iter().find(|n| !options.contains_key(**n))
+        {
+            return bad(format!("missing required option: {missing:?}"));
         }
     }
     let o = options.get("o").map(String::as_str).unwrap_or("");
@@ -93,7 +93,12 @@ pub fn check_options(options: &BTreeMap<String, String>) -> Result<(), VolumeErr
     }
 }
 
-fn new_record(name: &str, labels: BTreeMap<String, String>, options: BTreeMap<String, String>, anonymous: bool) -> VolumeRecord {
+fn new_record(
+    name: &str,
+    labels: BTreeMap<String, String>,
+    options: BTreeMap<String, String>,
+    anonymous: bool,
+) -> VolumeRecord {
     VolumeRecord {
         name: name.to_owned(),
         driver: "local".into(),
@@ -153,9 +158,12 @@ pub fn list(store: &Store) -> Result<Vec<VolumeRecord>, VolumeError> {
     Ok(store.volumes()?.volumes)
 }
 
+/// Volume name → ids of the containers whose mounts use it.
+pub type Users = BTreeMap<String, Vec<String>>;
+
 /// For each volume name, the ids of the containers whose mounts use it.
-pub fn users(index: &Index) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+pub fn users(index: &Index) -> Users {
+    let mut out = Users::new();
     for container in &index.containers {
         let names: BTreeSet<&str> = super::mounts::volume_names(&container.config).collect();
         for name in names {
@@ -167,7 +175,7 @@ pub fn users(index: &Index) -> BTreeMap<String, Vec<String>> {
 
 /// Every volume with the containers using it, read consistently: containers lock (shared), then
 /// volumes lock (shared).
-pub fn list_with_users(store: &Store) -> Result<(Vec<VolumeRecord>, BTreeMap<String, Vec<String>>), VolumeError> {
+pub fn list_with_users(store: &Store) -> Result<(Vec<VolumeRecord>, Users), VolumeError> {
     let _containers = store.lock_containers_shared()?;
     let index: Index = store.containers()?;
     let _volumes = store.lock_volumes_shared()?;
@@ -256,7 +264,8 @@ pub fn disk_usage(path: &std::path::Path) -> u64 {
 pub fn prepare_mounts(store: &Store, index: &Index, config: &mut ContainerConfig) -> Result<(), ContainerError> {
     let mut mounts = std::mem::take(&mut config.mounts);
     for spec in &config.volumes_from {
-        let (source, read_only) = super::mounts::parse_volumes_from(spec).map_err(|e| ContainerError::Other(e.to_string()))?;
+        let (source, read_only) =
+            super::mounts::parse_volumes_from(spec).map_err(|e| ContainerError::Other(e.to_string()))?;
         let from = find(index, &source)?;
         for mount in from.config.mounts.iter().filter(|m| m.kind != MountKind::Tmpfs) {
             if mounts.iter().any(|m| m.destination == mount.destination) {

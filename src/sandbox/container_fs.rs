@@ -103,7 +103,9 @@ pub fn spawn_helper(
             match result {
                 Ok(Ok(())) => exit_now(0),
                 Ok(Err(e)) => report_and_exit(&report_w, &e),
-                Err(_) => report_and_exit(&report_w, &SandboxError::Invalid("internal error: the helper panicked".into())),
+                Err(_) => {
+                    report_and_exit(&report_w, &SandboxError::Invalid("internal error: the helper panicked".into()))
+                }
             }
         }
         Ok(ForkResult::Parent { child }) => {
@@ -124,11 +126,17 @@ fn open_namespaces(pid: i32, rootless: bool) -> Result<Vec<(&'static str, CloneF
     for (name, flag) in wanted {
         let path = format!("/proc/{pid}/ns/{name}");
         let file = File::open(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => SandboxError::Sys { what: format!("container process {pid}"), errno: Errno::ESRCH },
-            _ => SandboxError::Sys { what: format!("opening {path}"), errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)) },
+            std::io::ErrorKind::NotFound => {
+                SandboxError::Sys { what: format!("container process {pid}"), errno: Errno::ESRCH }
+            }
+            _ => SandboxError::Sys {
+                what: format!("opening {path}"),
+                errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            },
         })?;
         let theirs = file.metadata().step(|| format!("reading {path}"))?;
-        let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).step(|| format!("reading /proc/self/ns/{name}"))?;
+        let ours =
+            std::fs::metadata(format!("/proc/self/ns/{name}")).step(|| format!("reading /proc/self/ns/{name}"))?;
         if (theirs.st_dev(), theirs.st_ino()) != (ours.st_dev(), ours.st_ino()) {
             opened.push((name, flag, file));
         }
@@ -143,7 +151,16 @@ fn enter(access: &FsAccess, namespaces: Vec<(&'static str, CloneFlags, File)>) -
         FsAccess::Running { .. } => {
             // Container processes must not be able to ptrace a process that holds host fds.
             // SAFETY: PR_SET_DUMPABLE takes integer arguments only.
-            if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) } < 0 {
+            if unsafe {
+                libc::prctl(
+                    libc::PR_SET_DUMPABLE,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                )
+            } < 0
+            {
                 return Err(Errno::last()).step(|| "making the helper non-dumpable".into());
             }
             for (name, flag, file) in &namespaces {
@@ -164,7 +181,9 @@ fn enter(access: &FsAccess, namespaces: Vec<(&'static str, CloneFlags, File)>) -
             sys.mkdir_all(mountpoint, 0o755).step(|| format!("creating {}", mountpoint.display()))?;
             let options = read_only_overlay_options(layers, *userxattr);
             sys.mount(Some(Path::new("overlay")), mountpoint, Some("overlay"), MsFlags::MS_RDONLY, Some(&options))
-                .step(|| format!("mounting a read-only overlay of {} layers on {}", layers.len(), mountpoint.display()))?;
+                .step(|| {
+                    format!("mounting a read-only overlay of {} layers on {}", layers.len(), mountpoint.display())
+                })?;
             mountpoint.clone()
         }
     };
@@ -175,7 +194,8 @@ fn enter(access: &FsAccess, namespaces: Vec<(&'static str, CloneFlags, File)>) -
 /// A mount namespace of the helper's own, whose mounts never propagate anywhere.
 fn private_mount_namespace(sys: &dyn Syscall) -> Result<(), SandboxError> {
     unshare(CloneFlags::CLONE_NEWNS).step(|| "creating a mount namespace".into())?;
-    sys.mount(None, Path::new("/"), None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None).step(|| "making / private".into())
+    sys.mount(None, Path::new("/"), None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)
+        .step(|| "making / private".into())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The container's filesystem, built by its first process once its namespaces exist: the
-//! overlay root, /proc, /dev, /sys, the bind-mounted /etc files, then pivot_root into it.
+//! overlay root, /proc, /dev (with any added devices), /sys, the bind-mounted /etc files,
+//! Docker's masked and read-only /proc and /sys paths (unless privileged), then pivot_root.
 //!
 //! Every mount target inside the rootfs is resolved with [`Syscall::resolve_in_root`], so
 //! symlinks an image ships (say /dev → /../../host) stay inside the rootfs.

@@ -21,8 +21,8 @@ use super::init;
 use super::mounts::prepare_rootfs;
 use super::process::{self, SandboxError, Step};
 use super::spec::{ProcessSecurity, SandboxSpec, SeccompProfile};
-use super::{devices, seccomp};
 use super::syscall::{LinuxSyscall, Syscall};
+use super::{devices, seccomp};
 use crate::container::record::NetworkMode;
 
 /// The container's standard streams, consumed by [`spawn`]. For a tty all three are (dups of)

@@ -345,7 +345,13 @@ pub fn openat2_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> Resul
         // SAFETY: `path` is NUL-terminated and `how` is a live open_how whose exact size is
         // passed; the kernel keeps neither pointer.
         let ret = unsafe {
-            libc::syscall(libc::SYS_openat2, root.as_raw_fd(), path.as_ptr(), &how as *const OpenHow, size_of::<OpenHow>())
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_raw_fd(),
+                path.as_ptr(),
+                &how as *const OpenHow,
+                size_of::<OpenHow>(),
+            )
         };
         match check(ret) {
             // SAFETY: a non-negative openat2 result is a new fd that nothing else owns.

@@ -13,6 +13,7 @@ mod cli;
 mod containers;
 mod copy;
 mod registry;
+mod rootless;
 mod security;
 mod util;
 mod volumes;

@@ -67,13 +67,14 @@ int main(int argc, char **argv) {
         return report(socket(40 /* AF_VSOCK */, SOCK_STREAM, 0));
     if (!strcmp(call, "personality")) /* READ_IMPLIES_EXEC: not among the allowed values */
         return report(personality(READ_IMPLIES_EXEC));
-    if (!strcmp(call, "mknod-block")) { /* mknod PATH MAJOR:MINOR, then open it for reading */
+    if (!strcmp(call, "mknod-open")) { /* mknod PATH b|c MAJOR:MINOR, then open it for reading */
         unsigned maj = 0, min = 0;
-        if (argc < 4 || sscanf(argv[3], "%u:%u", &maj, &min) != 2)
+        if (argc < 5 || sscanf(argv[4], "%u:%u", &maj, &min) != 2)
             return 2;
-        if (mknod(arg, S_IFBLK | 0600, makedev(maj, min)) < 0)
+        mode_t type = argv[3][0] == 'b' ? S_IFBLK : S_IFCHR;
+        if (mknod(arg, type | 0600, makedev(maj, min)) < 0)
             return report(-1);
-        return report(open(arg, O_RDONLY));
+        return report(open(arg, O_RDONLY | O_NONBLOCK));
     }
     fprintf(stderr, "probe: unknown call %s\n", call);
     return 2;

@@ -95,6 +95,27 @@ pub struct TestEnv {
     /// `--config`: by default it lists no search registries (short names never go to the
     /// internet) and no insecure registries (loopback registries are plain HTTP anyway).
     pub config: PathBuf,
+    /// Set for a rootless environment: berth runs as this (uid, gid), the unprivileged test user.
+    pub run_as: Option<(u32, u32)>,
+}
+
+/// The unprivileged user rootless tests run berth as (created by .ci/run / scripts/setup).
+pub const ROOTLESS_USER: &str = "berthtest";
+
+/// The uid and gid of [`ROOTLESS_USER`], if the user exists and has subordinate ids.
+pub fn rootless_user() -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    let line = passwd.lines().find(|l| l.starts_with(&format!("{ROOTLESS_USER}:")))?;
+    let fields: Vec<&str> = line.split(':').collect();
+    let has_subids = ["/etc/subuid", "/etc/subgid"]
+        .iter()
+        .all(|f| std::fs::read_to_string(f).is_ok_and(|t| t.lines().any(|l| l.starts_with(&format!("{ROOTLESS_USER}:")))));
+    has_subids.then(|| Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))).flatten()
+}
+
+fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    let status = Command::new("chown").arg("-R").arg(format!("{uid}:{gid}")).arg(path).status().expect("running chown");
+    assert!(status.success(), "chown -R {}", path.display());
 }
 
 /// The default config of a [`TestEnv`]: nothing trusted beyond berth's built-in loopback rule,
@@ -119,7 +140,32 @@ impl TestEnv {
         std::fs::set_permissions(home.join("run"), std::fs::Permissions::from_mode(0o700)).expect("chmod run");
         let config = dir.path().join("config.toml");
         std::fs::write(&config, config_toml).expect("writing the test config");
-        TestEnv { dir, root, runroot, home, config }
+        TestEnv { dir, root, runroot, home, config, run_as: None }
+    }
+
+    /// An environment whose berth runs as the unprivileged [`ROOTLESS_USER`] (rootless mode:
+    /// berth's own user namespace with the user's subordinate ids). None — after a skip, or a
+    /// failure in CI — when the tests are not root or the user is missing.
+    pub fn rootless() -> Option<TestEnv> {
+        if !require_root("rootless tests switch to the berthtest user, which needs root") {
+            return None;
+        }
+        let Some((uid, gid)) = rootless_user() else {
+            skip_or_fail("the berthtest user with subordinate ids is missing (run scripts/setup)");
+            return None;
+        };
+        let mut env = TestEnv::new();
+        std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod test dir");
+        chown_tree(env.dir.path(), uid, gid);
+        env.run_as = Some((uid, gid));
+        Some(env)
+    }
+
+    /// Makes a file or tree the test wrote readable and writable by berth in this environment.
+    pub fn give(&self, path: &Path) {
+        if let Some((uid, gid)) = self.run_as {
+            chown_tree(path, uid, gid);
+        }
     }
 
     /// Replaces the config file's contents.
@@ -139,12 +185,24 @@ impl TestEnv {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut cmd = Command::new(BERTH);
+        let mut cmd = self.base_command();
         cmd.arg("--root").arg(&self.root).arg("--runroot").arg(&self.runroot).arg("--config").arg(&self.config);
         cmd.args(args);
         self.apply_env(&mut cmd);
         cmd.stdin(Stdio::null());
         cmd
+    }
+
+    /// berth itself, or berth run as the rootless test user through setpriv.
+    fn base_command(&self) -> Command {
+        match self.run_as {
+            None => Command::new(BERTH),
+            Some((uid, gid)) => {
+                let mut cmd = Command::new("setpriv");
+                cmd.arg(format!("--reuid={uid}")).arg(format!("--regid={gid}")).arg("--init-groups").arg("--").arg(BERTH);
+                cmd
+            }
+        }
     }
 
     /// A `Command` for berth in this environment without the `--root/--runroot/--config` flags
@@ -154,7 +212,7 @@ impl TestEnv {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut cmd = Command::new(BERTH);
+        let mut cmd = self.base_command();
         cmd.args(args);
         self.apply_env(&mut cmd);
         cmd.env("BERTH_ROOT", &self.root).env("BERTH_RUNROOT", &self.runroot).env("BERTH_CONFIG", &self.config);

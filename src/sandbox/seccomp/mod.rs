@@ -25,7 +25,9 @@ mod syscalls;
 use std::collections::BTreeMap;
 
 use nix::errno::Errno;
-use seccompiler::{BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule, sock_filter};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule, sock_filter,
+};
 use serde::{Deserialize, Deserializer};
 
 /// Docker's default profile (moby profiles/seccomp/default.json), unchanged.
@@ -118,7 +120,8 @@ pub struct Target {
 impl Target {
     /// This machine, for a container with `capabilities`.
     pub fn current(capabilities: u64) -> Target {
-        let release = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+        let release =
+            nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
         Target { arch: native_arch(), kernel: parse_kernel_release(&release).unwrap_or((0, 0)), capabilities }
     }
 }
@@ -519,7 +522,12 @@ pub fn install(filters: &[BpfProgram]) -> Result<(), Errno> {
         // u8, u32), the same as libc's; the kernel copies `len` instructions from `filter`,
         // which lives for the call, and reads `prog` only during it.
         let ret = unsafe {
-            libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0 as libc::c_ulong, &prog as *const libc::sock_fprog)
+            libc::syscall(
+                libc::SYS_seccomp,
+                SECCOMP_SET_MODE_FILTER,
+                0 as libc::c_ulong,
+                &prog as *const libc::sock_fprog,
+            )
         };
         if ret < 0 {
             return Err(Errno::last());
@@ -533,7 +541,13 @@ pub fn install(filters: &[BpfProgram]) -> Result<(), Errno> {
 pub fn set_no_new_privs() -> Result<(), Errno> {
     // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
     let ret = unsafe {
-        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong)
+        libc::prctl(
+            libc::PR_SET_NO_NEW_PRIVS,
+            1 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
     };
     if ret < 0 { Err(Errno::last()) } else { Ok(()) }
 }
@@ -570,10 +584,10 @@ mod tests {
         let nr = syscalls::number(name).unwrap_or_else(|| panic!("{name} is not in the table"));
         let mut found = (r.default.clone(), None);
         for (action, chains) in &r.groups {
-            if let Some(chain) = chains.get(&nr) {
-                if *action != SeccompAction::Allow || found.1.is_none() {
-                    found = (action.clone(), Some(*chain != Chain::Always));
-                }
+            if let Some(chain) = chains.get(&nr)
+                && (*action != SeccompAction::Allow || found.1.is_none())
+            {
+                found = (action.clone(), Some(*chain != Chain::Always));
             }
         }
         found
@@ -700,7 +714,10 @@ mod tests {
         assert!(resolve(no_default, &amd64(0)).is_err());
         // An empty profile disables seccomp, as in Docker.
         assert_eq!(resolve("{}", &amd64(0)).unwrap(), None);
-        assert_eq!(check_profile("[1, 2]").unwrap_err().to_string().split(':').next(), Some("decoding seccomp profile failed"));
+        assert_eq!(
+            check_profile("[1, 2]").unwrap_err().to_string().split(':').next(),
+            Some("decoding seccomp profile failed")
+        );
     }
 
     #[test]
@@ -726,7 +743,7 @@ mod tests {
                 4 => arch,
                 16..=63 => {
                     let arg = args[((offset - 16) / 8) as usize];
-                    if (offset - 16) % 8 == 0 { arg as u32 } else { (arg >> 32) as u32 }
+                    if (offset - 16).is_multiple_of(8) { arg as u32 } else { (arg >> 32) as u32 }
                 }
                 other => panic!("load at {other}"),
             }
@@ -763,7 +780,9 @@ mod tests {
         assert!(program.len() < MAX_INSTRUCTIONS);
         let call = |name: &str, args: [u64; 6]| run(&program, X86_64, nr(name), args);
         let none = [0; 6];
-        for allowed in ["read", "write", "openat", "execve", "exit_group", "arch_prctl", "chroot", "ptrace", "futex_waitv"] {
+        for allowed in
+            ["read", "write", "openat", "execve", "exit_group", "arch_prctl", "chroot", "ptrace", "futex_waitv"]
+        {
             assert_eq!(call(allowed, none), ALLOW, "{allowed}");
         }
         for denied in ["keyctl", "add_key", "unshare", "mount", "setns", "init_module", "bpf", "reboot", "kcmp"] {
@@ -821,8 +840,14 @@ mod tests {
         // A leaf longer than a conditional jump reaches (255 instructions) still works.
         let many: Vec<String> =
             (0..120).map(|v| format!(r#"{{"index": 0, "value": {v}, "op": "SCMP_CMP_EQ"}}"#)).collect();
-        let rules: Vec<String> = many.iter().map(|a| format!(r#"{{"names": ["ioctl"], "action": "SCMP_ACT_ALLOW", "args": [{a}]}}"#)).collect();
-        let big = format!(r#"{{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{}, {{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}}]}}"#, rules.join(","));
+        let rules: Vec<String> = many
+            .iter()
+            .map(|a| format!(r#"{{"names": ["ioctl"], "action": "SCMP_ACT_ALLOW", "args": [{a}]}}"#))
+            .collect();
+        let big = format!(
+            r#"{{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{}, {{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}}]}}"#,
+            rules.join(",")
+        );
         let program = build(resolved(&big, &amd64(0)), X86_64).unwrap();
         assert!(program.len() > 255, "{}", program.len());
         assert_eq!(run(&program, X86_64, nr("ioctl"), [119, 0, 0, 0, 0, 0]), ALLOW);
