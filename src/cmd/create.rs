@@ -134,7 +134,9 @@ pub fn parse_memory(text: &str) -> Result<i64> {
         Some('t') => (&lower[..lower.len() - 1], 1 << 40),
         _ => (lower, 1),
     };
-    let value: f64 = number.parse().with_context(|| format!("invalid size {text:?}: expected a number with an optional unit b, k, m or g"))?;
+    let value: f64 = number
+        .parse()
+        .with_context(|| format!("invalid size {text:?}: expected a number with an optional unit b, k, m or g"))?;
     if value <= 0.0 || !value.is_finite() {
         bail!("invalid size {text:?}: must be positive");
     }
@@ -142,7 +144,8 @@ pub fn parse_memory(text: &str) -> Result<i64> {
 }
 
 fn parse_ulimit(text: &str) -> Result<Ulimit> {
-    let (name, values) = text.split_once('=').with_context(|| format!("invalid ulimit {text:?}: expected NAME=SOFT[:HARD]"))?;
+    let (name, values) =
+        text.split_once('=').with_context(|| format!("invalid ulimit {text:?}: expected NAME=SOFT[:HARD]"))?;
     let parse = |v: &str| -> Result<u64> {
         if v == "-1" || v == "unlimited" {
             return Ok(u64::MAX);
@@ -156,7 +159,24 @@ fn parse_ulimit(text: &str) -> Result<Ulimit> {
     if soft > hard {
         bail!("invalid ulimit {text:?}: soft limit above hard limit");
     }
-    const KNOWN: [&str; 16] = ["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"];
+    const KNOWN: [&str; 16] = [
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+        "as",
+    ];
     if !KNOWN.contains(&name) {
         bail!("invalid ulimit {text:?}: unknown limit {name:?}");
     }
@@ -173,7 +193,12 @@ fn expand_env_entry(entry: &str) -> Option<String> {
 
 fn read_env_file(path: &std::path::Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading env file {}", path.display()))?;
-    Ok(text.lines().map(str::trim_start).filter(|l| !l.is_empty() && !l.starts_with('#')).filter_map(expand_env_entry).collect())
+    Ok(text
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(expand_env_entry)
+        .collect())
 }
 
 /// What `--env-file` and `-e` ask for, in that order (later entries win when merged).
@@ -190,7 +215,10 @@ pub(crate) fn user_env(env_files: &[std::path::PathBuf], env: &[String]) -> Resu
 }
 
 fn parse_labels(labels: &[String]) -> BTreeMap<String, String> {
-    labels.iter().map(|l| l.split_once('=').map_or((l.clone(), String::new()), |(k, v)| (k.to_owned(), v.to_owned()))).collect()
+    labels
+        .iter()
+        .map(|l| l.split_once('=').map_or((l.clone(), String::new()), |(k, v)| (k.to_owned(), v.to_owned())))
+        .collect()
 }
 
 fn normalize_capabilities(names: &[String]) -> Result<Vec<String>> {
@@ -213,15 +241,21 @@ fn parse_security_opts(opts: &[String]) -> Result<SecurityOpts> {
         match (key, value) {
             ("no-new-privileges", "" | "true") => parsed.allow_new_privileges = false,
             ("no-new-privileges", "false") => parsed.allow_new_privileges = true,
-            ("no-new-privileges", other) => bail!("invalid --security-opt {opt:?}: no-new-privileges takes true or false, not {other:?}"),
+            ("no-new-privileges", other) => {
+                bail!("invalid --security-opt {opt:?}: no-new-privileges takes true or false, not {other:?}")
+            }
             ("seccomp", "") => bail!("invalid --security-opt {opt:?}: give seccomp=unconfined or seccomp=PROFILE.json"),
-            ("seccomp", crate::container::record::SECCOMP_UNCONFINED) => parsed.seccomp_profile = Some(crate::container::record::SECCOMP_UNCONFINED.into()),
+            ("seccomp", crate::container::record::SECCOMP_UNCONFINED) => {
+                parsed.seccomp_profile = Some(crate::container::record::SECCOMP_UNCONFINED.into())
+            }
             ("seccomp", path) => {
                 let text = std::fs::read_to_string(path).with_context(|| format!("opening seccomp profile {path}"))?;
                 crate::sandbox::seccomp::check_profile(&text).with_context(|| format!("seccomp profile {path}"))?;
                 parsed.seccomp_profile = Some(text);
             }
-            _ => bail!("invalid --security-opt {opt:?}: use no-new-privileges[=false] or seccomp=unconfined|PROFILE.json"),
+            _ => bail!(
+                "invalid --security-opt {opt:?}: use no-new-privileges[=false] or seccomp=unconfined|PROFILE.json"
+            ),
         }
     }
     Ok(parsed)
@@ -256,10 +290,10 @@ pub fn options_from_args(args: &CreateArgs) -> Result<CreateOptions> {
         Some("keep-id") => UsernsMode::KeepId,
         Some(other) => bail!("unsupported --userns {other:?}: use keep-id"),
     };
-    if let Some(cpus) = args.cpus {
-        if !(cpus > 0.0) || !cpus.is_finite() {
-            bail!("invalid --cpus {cpus}: must be a positive number");
-        }
+    if let Some(cpus) = args.cpus
+        && (cpus.is_nan() || cpus <= 0.0 || cpus.is_infinite())
+    {
+        bail!("invalid --cpus {cpus}: must be a positive number");
     }
     let resources = Resources {
         memory: args.memory.as_deref().map(parse_memory).transpose()?,
@@ -332,7 +366,10 @@ fn ensure_image(ctx: &Ctx, args: &CreateArgs) -> Result<crate::store::ImageRecor
         "always" => pull(true),
         _ => match super::lookup_image(ctx, &args.image) {
             Ok(image) => Ok(image),
-            Err(e) if args.pull == "missing" && e.downcast_ref::<crate::image::ImageError>().is_some_and(super::is_not_found) => {
+            Err(e)
+                if args.pull == "missing"
+                    && e.downcast_ref::<crate::image::ImageError>().is_some_and(super::is_not_found) =>
+            {
                 eprintln!("Unable to find image '{}' locally", args.image);
                 pull(false)
             }
@@ -391,7 +428,11 @@ mod tests {
         assert!(format!("{missing:#}").contains("/nonexistent/profile.json"), "{missing:#}");
         let dir = tempfile::tempdir().unwrap();
         let profile = dir.path().join("p.json");
-        std::fs::write(&profile, r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO"}]}"#).unwrap();
+        std::fs::write(
+            &profile,
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO"}]}"#,
+        )
+        .unwrap();
         let given = format!("seccomp={}", profile.display());
         assert!(opts(&[&given]).unwrap().seccomp_profile.unwrap().contains("keyctl"));
         std::fs::write(&profile, "{ broken").unwrap();
@@ -405,8 +446,16 @@ mod tests {
         assert_eq!(caps(&["net_admin", "CAP_SYS_PTRACE", "all"]).unwrap(), ["CAP_NET_ADMIN", "CAP_SYS_PTRACE", "ALL"]);
         assert_eq!(caps(&["FLY"]).unwrap_err().to_string(), r#"unknown capability: "CAP_FLY""#);
         let devices = parse_devices(&["/dev/null:/dev/mynull:rw".to_string()]).unwrap();
-        assert_eq!((devices[0].path_in_container.as_str(), devices[0].cgroup_permissions.as_str()), ("/dev/mynull", "rw"));
-        assert!(parse_devices(&["/dev/berth-missing".to_string()]).unwrap_err().to_string().contains("no such file or directory"));
+        assert_eq!(
+            (devices[0].path_in_container.as_str(), devices[0].cgroup_permissions.as_str()),
+            ("/dev/mynull", "rw")
+        );
+        assert!(
+            parse_devices(&["/dev/berth-missing".to_string()])
+                .unwrap_err()
+                .to_string()
+                .contains("no such file or directory")
+        );
     }
 
     #[test]

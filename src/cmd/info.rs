@@ -14,7 +14,10 @@ pub struct InfoArgs {
 
 /// "v2" (unified), "v1" (legacy or hybrid) — from what is mounted at /sys/fs/cgroup.
 pub fn cgroup_version() -> &'static str {
-    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "v2" } else { "v1" }
+    match crate::sandbox::cgroup::detect() {
+        crate::sandbox::cgroup::CgroupVersion::V2 => "v2",
+        crate::sandbox::cgroup::CgroupVersion::V1 => "v1",
+    }
 }
 
 pub fn run(ctx: &Ctx, args: InfoArgs) -> Result<u8> {

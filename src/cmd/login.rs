@@ -10,8 +10,8 @@ use clap::Args;
 use nix::sys::termios::{self, LocalFlags, SetArg, Termios};
 
 use super::Ctx;
-use crate::image::login_probe::{LoginError, verify_credentials};
 use crate::image::auth::{self, normalize_registry};
+use crate::image::login_probe::{LoginError, verify_credentials};
 use crate::image::reference::DOCKER_HUB;
 
 #[derive(Args, Debug)]

@@ -42,7 +42,13 @@ pub fn parse_detach_keys(keys: Option<&str>) -> Result<Vec<u8>> {
 
 /// Relays the terminal to a started container until it exits; returns its exit code, or 0
 /// after a detach.
-pub fn attach_until_exit(started: crate::container::start::Started, stdin: bool, tty: bool, sig_proxy: bool, detach_keys: Vec<u8>) -> Result<u8> {
+pub fn attach_until_exit(
+    started: crate::container::start::Started,
+    stdin: bool,
+    tty: bool,
+    sig_proxy: bool,
+    detach_keys: Vec<u8>,
+) -> Result<u8> {
     let options = AttachOptions { stdin, tty, proxy_signals_to: sig_proxy.then_some(started.pid), detach_keys };
     match attach(started.connection, &options)? {
         AttachEnd::Exited(code) => Ok(code.clamp(0, 255) as u8),

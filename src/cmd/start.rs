@@ -28,11 +28,19 @@ pub fn run(ctx: &Ctx, args: StartArgs) -> Result<u8> {
     let detach_keys = super::run::parse_detach_keys(args.detach_keys.as_deref())?;
     let mut failed = false;
     for name in &args.containers {
-        let result = load(store, name).map_err(anyhow::Error::from).and_then(|c| Ok((crate::container::start::start(store, &c)?, c)));
+        let result = load(store, name)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| Ok((crate::container::start::start(store, &c)?, c)));
         match result {
             Ok((started, container)) => {
                 if args.attach {
-                    return super::run::attach_until_exit(started, args.interactive && container.config.open_stdin, container.config.tty, true, detach_keys);
+                    return super::run::attach_until_exit(
+                        started,
+                        args.interactive && container.config.open_stdin,
+                        container.config.tty,
+                        true,
+                        detach_keys,
+                    );
                 }
                 println!("{name}");
             }

@@ -60,10 +60,12 @@ impl Drop for RawTerminal {
 }
 
 fn terminal_size() -> Option<(u16, u16)> {
-    crate::sandbox::fds::window_size(std::io::stdout().as_fd()).or_else(|| crate::sandbox::fds::window_size(std::io::stdin().as_fd()))
+    crate::sandbox::fds::window_size(std::io::stdout().as_fd())
+        .or_else(|| crate::sandbox::fds::window_size(std::io::stdin().as_fd()))
 }
 
-const PROXIED: [Signal; 6] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2];
+const PROXIED: [Signal; 6] =
+    [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2];
 
 /// Watches for the detach sequence in what the user types.
 struct DetachMatcher {
@@ -100,18 +102,20 @@ pub fn attach(connection: OwnedFd, options: &AttachOptions) -> std::io::Result<A
     mask.thread_block()?;
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
     let _raw = if options.tty && options.stdin { RawTerminal::enter() } else { None };
-    if options.tty {
-        if let Some((rows, cols)) = terminal_size() {
-            let _ = send_message(connection.as_fd(), &Message::Resize { rows, cols });
-        }
+    if options.tty
+        && let Some((rows, cols)) = terminal_size()
+    {
+        let _ = send_message(connection.as_fd(), &Message::Resize { rows, cols });
     }
-    let mut detach = DetachMatcher { keys: if options.tty { options.detach_keys.clone() } else { Vec::new() }, matched: 0 };
+    let mut detach =
+        DetachMatcher { keys: if options.tty { options.detach_keys.clone() } else { Vec::new() }, matched: 0 };
     let stdin = std::io::stdin();
     let mut stdin_open = options.stdin;
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
     loop {
-        let mut fds = vec![PollFd::new(connection.as_fd(), PollFlags::POLLIN), PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        let mut fds =
+            vec![PollFd::new(connection.as_fd(), PollFlags::POLLIN), PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
         if stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }

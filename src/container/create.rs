@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use super::record::{Container, ContainerConfig, ContainerState, DeviceMapping, Mount, NetworkMode, Resources, Ulimit, UsernsMode, generate_name, is_valid_name, new_id};
+use super::record::{
+    Container, ContainerConfig, ContainerState, DeviceMapping, Mount, NetworkMode, Resources, Ulimit, UsernsMode,
+    generate_name, is_valid_name, new_id,
+};
 use super::store::{ContainerError, Index, now_rfc3339};
 use crate::image::spec::{ImageConfig, RunConfig};
 use crate::store::{ImageRecord, Store};
@@ -68,7 +71,11 @@ pub fn merge_env(layers: &[&[String]]) -> Vec<String> {
 
 /// Docker's rules: `--entrypoint` replaces the image's entrypoint and drops the image's Cmd;
 /// arguments after the image replace its Cmd.
-pub fn resolve_command(image: &RunConfig, entrypoint: Option<&Vec<String>>, cmd: &[String]) -> (Vec<String>, Vec<String>) {
+pub fn resolve_command(
+    image: &RunConfig,
+    entrypoint: Option<&Vec<String>>,
+    cmd: &[String],
+) -> (Vec<String>, Vec<String>) {
     let entry = match entrypoint {
         Some(e) => e.iter().filter(|s| !s.is_empty()).cloned().collect(),
         None => image.entrypoint.clone().unwrap_or_default(),
@@ -83,18 +90,34 @@ pub fn resolve_command(image: &RunConfig, entrypoint: Option<&Vec<String>>, cmd:
     (entry, cmd)
 }
 
-pub fn build_config(options: &CreateOptions, image: &ImageRecord, image_config: &ImageConfig, rootless: bool) -> Result<ContainerConfig, ContainerError> {
+pub fn build_config(
+    options: &CreateOptions,
+    image: &ImageRecord,
+    image_config: &ImageConfig,
+    rootless: bool,
+) -> Result<ContainerConfig, ContainerError> {
     let defaults = image_config.config.clone().unwrap_or_default();
     let (entrypoint, cmd) = resolve_command(&defaults, options.entrypoint.as_ref(), &options.cmd);
     if entrypoint.is_empty() && cmd.is_empty() {
-        return Err(ContainerError::Other("no command specified: the image has no Entrypoint or Cmd; give a command after the image name".into()));
+        return Err(ContainerError::Other(
+            "no command specified: the image has no Entrypoint or Cmd; give a command after the image name".into(),
+        ));
     }
     let image_env = defaults.env.clone().unwrap_or_default();
-    let base: Vec<String> = if image_env.iter().any(|e| e.starts_with("PATH=")) { Vec::new() } else { vec![DEFAULT_PATH.to_owned()] };
+    let base: Vec<String> =
+        if image_env.iter().any(|e| e.starts_with("PATH=")) { Vec::new() } else { vec![DEFAULT_PATH.to_owned()] };
     let env = merge_env(&[&base, &image_env, &options.env]);
-    let working_dir = options.working_dir.clone().filter(|w| !w.is_empty()).or(defaults.working_dir.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+    let working_dir = options
+        .working_dir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .or(defaults.working_dir.clone())
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".into());
     if !working_dir.starts_with('/') {
-        return Err(ContainerError::Other(format!("the working directory {working_dir:?} is invalid: it needs to be an absolute path")));
+        return Err(ContainerError::Other(format!(
+            "the working directory {working_dir:?} is invalid: it needs to be an absolute path"
+        )));
     }
     let mut labels = defaults.labels.clone().unwrap_or_default();
     labels.extend(options.labels.clone());
@@ -138,7 +161,11 @@ pub fn build_config(options: &CreateOptions, image: &ImageRecord, image_config: 
 
 /// Adds a new container to the index with a unique name (the caller holds the containers lock,
 /// exclusive, and writes the index back).
-pub fn add_to_index(index: &mut Index, name: Option<&str>, mut config: ContainerConfig) -> Result<Container, ContainerError> {
+pub fn add_to_index(
+    index: &mut Index,
+    name: Option<&str>,
+    mut config: ContainerConfig,
+) -> Result<Container, ContainerError> {
     let name = match name {
         Some(n) => {
             if !is_valid_name(n) {
@@ -169,7 +196,10 @@ pub fn create(store: &Store, name: Option<&str>, config: ContainerConfig) -> Res
         // the containers lock must not leave a container pointing at a removed image.
         let _images = store.lock_images_shared()?;
         if store.images()?.get(&config.image_id).is_none() {
-            return Err(ContainerError::Other(format!("image {} was removed while the container was being created", config.image_id)));
+            return Err(ContainerError::Other(format!(
+                "image {} was removed while the container was being created",
+                config.image_id
+            )));
         }
     }
     let mut index: Index = store.containers()?;
@@ -211,8 +241,14 @@ mod tests {
     fn names_are_unique() {
         let mut index = Index::default();
         add_to_index(&mut index, Some("web"), ContainerConfig::default()).unwrap();
-        assert!(matches!(add_to_index(&mut index, Some("web"), ContainerConfig::default()), Err(ContainerError::NameInUse { .. })));
-        assert!(matches!(add_to_index(&mut index, Some("-bad"), ContainerConfig::default()), Err(ContainerError::InvalidName(_))));
+        assert!(matches!(
+            add_to_index(&mut index, Some("web"), ContainerConfig::default()),
+            Err(ContainerError::NameInUse { .. })
+        ));
+        assert!(matches!(
+            add_to_index(&mut index, Some("-bad"), ContainerConfig::default()),
+            Err(ContainerError::InvalidName(_))
+        ));
         let generated = add_to_index(&mut index, None, ContainerConfig::default()).unwrap();
         assert_eq!(generated.config.hostname, generated.id[..12]);
     }

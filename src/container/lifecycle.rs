@@ -15,7 +15,7 @@ use super::record::{Container, Status};
 use super::store::{
     ContainerError, Index, find, find_index, load_all, now_rfc3339, read_exit_record, refresh, supervisor_alive, update,
 };
-use super::supervisor::{CGROUP_ROOT, attach_socket_name};
+use super::supervisor::attach_socket_name;
 use crate::sandbox::cgroup::Cgroup;
 use crate::sandbox::pidfd::PidFd;
 use crate::store::Store;
@@ -77,7 +77,7 @@ fn supervisor_process(container: &Container) -> Option<PidFd> {
 }
 
 pub fn cgroup_of(container: &Container) -> Option<Cgroup> {
-    Cgroup::open(Path::new(CGROUP_ROOT), &container.id, container.config.rootless)
+    Cgroup::open(Path::new(DEFAULT_ROOT), &container.id, container.config.rootless)
 }
 
 /// One container, with its state as it really is (see [`refresh`]).

@@ -130,7 +130,8 @@ mod tests {
         w.write(Stream::Stdout, b"o\n").unwrap();
         w.write(Stream::Stderr, b"err with spaces\n").unwrap();
         let records = read_all(&path).unwrap();
-        let text: Vec<u8> = records.iter().filter(|r| r.stream == Stream::Stdout).flat_map(|r| r.text.clone()).collect();
+        let text: Vec<u8> =
+            records.iter().filter(|r| r.stream == Stream::Stdout).flat_map(|r| r.text.clone()).collect();
         assert_eq!(text, b"one\ntwo\n");
         assert_eq!(records.last().unwrap().text, b"err with spaces\n");
     }

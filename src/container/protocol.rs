@@ -25,7 +25,10 @@ pub enum Message {
     /// Client → supervisor: no more stdin.
     StdinClose,
     /// Client → supervisor: the terminal's new size.
-    Resize { rows: u16, cols: u16 },
+    Resize {
+        rows: u16,
+        cols: u16,
+    },
 }
 
 impl Message {

@@ -264,13 +264,40 @@ impl Container {
 pub fn is_valid_name(name: &str) -> bool {
     let name = name.strip_prefix('/').unwrap_or(name);
     let b = name.as_bytes();
-    b.len() >= 2 && b.len() <= 128 && b[0].is_ascii_alphanumeric() && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    b.len() >= 2
+        && b.len() <= 128
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// A random name in Docker's adjective_noun style.
 pub fn generate_name(taken: impl Fn(&str) -> bool) -> String {
-    const LEFT: &[&str] = &["brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nimble", "proud", "quirky", "sharp", "steady", "tender", "upbeat", "vivid", "wise", "zealous"];
-    const RIGHT: &[&str] = &["albatross", "badger", "cormorant", "dolphin", "egret", "falcon", "gannet", "heron", "ibis", "jackdaw", "kestrel", "lapwing", "merlin", "nightjar", "osprey", "petrel", "quail", "raven", "sandpiper", "tern"];
+    const LEFT: &[&str] = &[
+        "brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nimble", "proud",
+        "quirky", "sharp", "steady", "tender", "upbeat", "vivid", "wise", "zealous",
+    ];
+    const RIGHT: &[&str] = &[
+        "albatross",
+        "badger",
+        "cormorant",
+        "dolphin",
+        "egret",
+        "falcon",
+        "gannet",
+        "heron",
+        "ibis",
+        "jackdaw",
+        "kestrel",
+        "lapwing",
+        "merlin",
+        "nightjar",
+        "osprey",
+        "petrel",
+        "quail",
+        "raven",
+        "sandpiper",
+        "tern",
+    ];
     loop {
         let name = format!("{}_{}", LEFT[rand::random_range(0..LEFT.len())], RIGHT[rand::random_range(0..RIGHT.len())]);
         if !taken(&name) {

@@ -40,7 +40,15 @@ impl StartError {
 }
 
 fn supervisor_args(store: &Store, id: &str) -> Vec<String> {
-    vec!["berth".into(), "--root".into(), store.root().display().to_string(), "--runroot".into(), store.runroot().display().to_string(), "__supervise".into(), id.to_owned()]
+    vec![
+        "berth".into(),
+        "--root".into(),
+        store.root().display().to_string(),
+        "--runroot".into(),
+        store.runroot().display().to_string(),
+        "__supervise".into(),
+        id.to_owned(),
+    ]
 }
 
 /// Starts a created or exited container. Refuses one that is running.
@@ -48,12 +56,24 @@ pub fn start(store: &Store, container: &Container) -> Result<Started, StartError
     let mut current = container.clone();
     match refresh(store, &mut current) {
         Status::Running | Status::Paused => {
-            return Err(ContainerError::WrongState { id: current.short_id().to_owned(), status: current.state.status.as_str(), what: "it is already running".into() }.into());
+            return Err(ContainerError::WrongState {
+                id: current.short_id().to_owned(),
+                status: current.state.status.as_str(),
+                what: "it is already running".into(),
+            }
+            .into());
         }
         Status::Created | Status::Exited => {}
     }
-    let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).map_err(|e| StartError::Launch(e.to_string()))?;
-    crate::sandbox::fds::spawn_daemon("/proc/self/exe", &supervisor_args(store, &container.id), theirs.as_fd(), HANDOFF_FD).map_err(|e| StartError::Launch(e.to_string()))?;
+    let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| StartError::Launch(e.to_string()))?;
+    crate::sandbox::fds::spawn_daemon(
+        "/proc/self/exe",
+        &supervisor_args(store, &container.id),
+        theirs.as_fd(),
+        HANDOFF_FD,
+    )
+    .map_err(|e| StartError::Launch(e.to_string()))?;
     drop(theirs);
     loop {
         match recv_message(ours.as_fd()) {

@@ -18,7 +18,9 @@ pub enum ContainerError {
     NotFound(String),
     #[error("container name {0:?} is ambiguous: several containers start with it")]
     Ambiguous(String),
-    #[error("the container name \"/{name}\" is already in use by container {id}: remove (or rename) that container to reuse the name")]
+    #[error(
+        "the container name \"/{name}\" is already in use by container {id}: remove (or rename) that container to reuse the name"
+    )]
     NameInUse { name: String, id: String },
     #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
     InvalidName(String),
@@ -82,7 +84,11 @@ pub fn load(store: &Store, input: &str) -> Result<Container, ContainerError> {
 
 /// Runs `change` on one container's record and writes the index back, returning what `change`
 /// returned. Takes the containers lock, exclusive.
-pub fn update<T>(store: &Store, id: &str, change: impl FnOnce(&mut Container) -> Result<T, ContainerError>) -> Result<T, ContainerError> {
+pub fn update<T>(
+    store: &Store,
+    id: &str,
+    change: impl FnOnce(&mut Container) -> Result<T, ContainerError>,
+) -> Result<T, ContainerError> {
     let _lock = store.lock_containers_exclusive()?;
     let mut index: Index = store.containers()?;
     let i = index.containers.iter().position(|c| c.id == id).ok_or_else(|| ContainerError::NotFound(id.to_owned()))?;

@@ -36,7 +36,6 @@ use crate::store::Store;
 
 /// The fd number on which a supervisor receives its starting client's connection.
 pub const HANDOFF_FD: RawFd = 3;
-pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The attach socket, bound and connected through /proc/self/fd/DIR so its path stays under
 /// the 108-byte limit of unix socket addresses whatever the runroot.
@@ -75,7 +74,11 @@ fn write_etc_files(store: &Store, container: &Container) -> std::io::Result<Vec<
             .collect()
     };
     let mut out = Vec::new();
-    for (name, content, target) in [("hostname", format!("{hostname}\n"), "/etc/hostname"), ("hosts", hosts, "/etc/hosts"), ("resolv.conf", resolv, "/etc/resolv.conf")] {
+    for (name, content, target) in [
+        ("hostname", format!("{hostname}\n"), "/etc/hostname"),
+        ("hosts", hosts, "/etc/hosts"),
+        ("resolv.conf", resolv, "/etc/resolv.conf"),
+    ] {
         let path = dir.join(name);
         std::fs::write(&path, content)?;
         out.push((path, target.to_owned()));
@@ -98,7 +101,11 @@ pub fn process_security(config: &ContainerConfig) -> ProcessSecurity {
     }
 }
 
-pub fn sandbox_spec(store: &Store, container: &Container, etc_files: Vec<(std::path::PathBuf, String)>) -> Result<SandboxSpec, crate::store::StoreError> {
+pub fn sandbox_spec(
+    store: &Store,
+    container: &Container,
+    etc_files: Vec<(std::path::PathBuf, String)>,
+) -> Result<SandboxSpec, crate::store::StoreError> {
     let dir = store.container_dir(&container.id);
     let mut lower_dirs = Vec::with_capacity(container.config.layers.len());
     for chain in container.config.layers.iter().rev() {
@@ -158,7 +165,11 @@ fn make_stdio(tty: bool, open_stdin: bool) -> nix::Result<(ContainerStdio, Stdio
         let master = pty.master;
         fcntl(master.as_fd(), FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
         let slave = pty.slave;
-        let theirs = ContainerStdio { stdin: slave.try_clone().map_err(io_errno)?, stdout: slave.try_clone().map_err(io_errno)?, stderr: slave };
+        let theirs = ContainerStdio {
+            stdin: slave.try_clone().map_err(io_errno)?,
+            stdout: slave.try_clone().map_err(io_errno)?,
+            stderr: slave,
+        };
         set_nonblocking(master.as_fd())?;
         let input = master.try_clone().map_err(io_errno)?;
         let pty_fd = master.try_clone().map_err(io_errno)?;
@@ -174,7 +185,10 @@ fn make_stdio(tty: bool, open_stdin: bool) -> nix::Result<(ContainerStdio, Stdio
     };
     set_nonblocking(out_r.as_fd())?;
     set_nonblocking(err_r.as_fd())?;
-    Ok((ContainerStdio { stdin, stdout: out_w, stderr: err_w }, Stdio { out: out_r, err: Some(err_r), input, pty: None }))
+    Ok((
+        ContainerStdio { stdin, stdout: out_w, stderr: err_w },
+        Stdio { out: out_r, err: Some(err_r), input, pty: None },
+    ))
 }
 
 fn io_errno(e: std::io::Error) -> Errno {
@@ -248,12 +262,21 @@ fn start_container(store: &Store, id: &str, _handoff: &OwnedFd) -> Result<Runnin
     let run_dir_path = store.container_run_dir(id);
     std::fs::create_dir_all(&run_dir_path).map_err(|e| fail(125, format!("{}: {e}", run_dir_path.display())))?;
     let run_dir = File::open(&run_dir_path).map_err(|e| fail(125, format!("{}: {e}", run_dir_path.display())))?;
-    let listener = listen_for_attach(&run_dir).map_err(|e| fail(125, format!("attach socket in {}: {e}", run_dir_path.display())))?;
-    let log = LogWriter::open(log_path(&store.container_dir(id)), super::logfile::DEFAULT_MAX_SIZE).map_err(|e| fail(125, format!("opening the log: {e}")))?;
-    let cgroup = Cgroup::create(Path::new(CGROUP_ROOT), id, container.config.rootless, &container.config.resources).map_err(|e| fail(125, format!("creating the cgroup: {e}")))?;
+    let listener = listen_for_attach(&run_dir)
+        .map_err(|e| fail(125, format!("attach socket in {}: {e}", run_dir_path.display())))?;
+    let log = LogWriter::open(log_path(&store.container_dir(id)), super::logfile::DEFAULT_MAX_SIZE)
+        .map_err(|e| fail(125, format!("opening the log: {e}")))?;
+    let cgroup = Cgroup::create(
+        Path::new(crate::sandbox::cgroup::DEFAULT_ROOT),
+        id,
+        container.config.rootless,
+        &container.config.resources,
+    )
+    .map_err(|e| fail(125, format!("creating the cgroup: {e}")))?;
     let mut spec = spec;
     spec.cgroup_join_files = cgroup.as_ref().map(Cgroup::self_join_files).unwrap_or_default();
-    let (theirs, stdio) = make_stdio(container.config.tty, container.config.open_stdin).map_err(|e| fail(125, format!("setting up stdio: {e}")))?;
+    let (theirs, stdio) = make_stdio(container.config.tty, container.config.open_stdin)
+        .map_err(|e| fail(125, format!("setting up stdio: {e}")))?;
     let supervisor_pid = std::process::id() as i32;
     let supervisor_start = process_start_time(supervisor_pid).unwrap_or(0);
     let mut before_start = |pid: Pid| -> Result<(), String> {
@@ -287,8 +310,13 @@ fn start_container(store: &Store, id: &str, _handoff: &OwnedFd) -> Result<Runnin
 
 fn listen_for_attach(run_dir: &File) -> nix::Result<OwnedFd> {
     let addr = short_socket_addr(run_dir)?;
-    let _ = nix::unistd::unlinkat(run_dir.as_fd(), Path::new(attach_socket_name()).as_os_str().as_bytes(), nix::unistd::UnlinkatFlags::NoRemoveDir);
-    let sock = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)?;
+    let _ = nix::unistd::unlinkat(
+        run_dir.as_fd(),
+        Path::new(attach_socket_name()).as_os_str().as_bytes(),
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    );
+    let sock =
+        socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)?;
     bind(sock.as_raw_fd(), &addr)?;
     listen(&sock, Backlog::new(16)?)?;
     Ok(sock)
@@ -312,7 +340,10 @@ impl Running {
         let mut out_open = true;
         let mut err_open = self.stdio.err.is_some();
         while exit_status.is_none() {
-            let mut fds: Vec<PollFd> = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN), PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
+            let mut fds: Vec<PollFd> = vec![
+                PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
+            ];
             if out_open {
                 fds.push(PollFd::new(self.stdio.out.as_fd(), PollFlags::POLLIN));
             }
@@ -326,7 +357,11 @@ impl Running {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(_) => break,
             }
-            let ready: Vec<(RawFd, PollFlags)> = fds.iter().map(|p| (p.as_fd().as_raw_fd(), p.revents().unwrap_or(PollFlags::empty()))).filter(|(_, r)| !r.is_empty()).collect();
+            let ready: Vec<(RawFd, PollFlags)> = fds
+                .iter()
+                .map(|p| (p.as_fd().as_raw_fd(), p.revents().unwrap_or(PollFlags::empty())))
+                .filter(|(_, r)| !r.is_empty())
+                .collect();
             drop(fds);
             for (fd, revents) in ready {
                 if fd == signals.as_raw_fd() {
@@ -457,7 +492,10 @@ impl Running {
         let code = if oom_killed && code == 0 { 137 } else { code };
         let id = &self.container.id;
         let record = ExitRecord { exit_code: code, finished_at: now_rfc3339(), oom_killed };
-        let _ = crate::store::write_file_atomically(&exit_file(store, id), &serde_json::to_vec(&record).expect("serializable"));
+        let _ = crate::store::write_file_atomically(
+            &exit_file(store, id),
+            &serde_json::to_vec(&record).expect("serializable"),
+        );
         if let Some(cg) = &self.cgroup {
             let _ = cg.remove();
         }

@@ -1076,7 +1076,7 @@ fn resolve_image_manifest(
     match spec::parse_manifest(&bytes, Some(&descriptor.media_type))
         .map_err(|e| ArchiveError::Invalid(format!("{what}: {e}")))?
     {
-        ManifestKind::Image(manifest) => Ok((bytes, manifest)),
+        ManifestKind::Image(manifest) => Ok((bytes, *manifest)),
         ManifestKind::Index(index) => {
             let chosen = spec::select_platform(&index, host).ok_or_else(|| no_platform(&index, host))?;
             resolve_image_manifest(archive, chosen, host, depth + 1)

@@ -22,7 +22,6 @@ use serde_json::{Map, Value};
 
 use super::reference::DOCKER_HUB;
 
-
 /// The key Docker files Docker Hub's credentials under.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 /// The user name Docker pairs with an identity token.

@@ -47,7 +47,7 @@ impl<R: Read> Read for TeeToBlob<R> {
 }
 
 pub fn unpack_options(store: &Store) -> UnpackOptions {
-    UnpackOptions { overlay_xattr_prefix: store.overlay_xattr_prefix(), in_user_namespace: store.rootless() }
+    if store.rootless() { UnpackOptions::ROOTLESS } else { UnpackOptions::ROOTFUL }
 }
 
 /// Reads a whole compressed (or plain) layer blob from `reader` into `staging`: `blob` holds the
@@ -97,23 +97,23 @@ impl StagedLayer {
         expected_diff_id: Option<&str>,
         what: &str,
     ) -> Result<(), ImageError> {
-        if let Some(expected) = expected_blob {
-            if expected != self.blob_digest {
-                return Err(ImageError::DigestMismatch {
-                    what: format!("{what} blob"),
-                    expected: expected.into(),
-                    actual: self.blob_digest.clone(),
-                });
-            }
+        if let Some(expected) = expected_blob
+            && expected != self.blob_digest
+        {
+            return Err(ImageError::DigestMismatch {
+                what: format!("{what} blob"),
+                expected: expected.into(),
+                actual: self.blob_digest.clone(),
+            });
         }
-        if let Some(expected) = expected_diff_id {
-            if expected != self.diff_id {
-                return Err(ImageError::DigestMismatch {
-                    what: format!("{what} uncompressed content (diff id)"),
-                    expected: expected.into(),
-                    actual: self.diff_id.clone(),
-                });
-            }
+        if let Some(expected) = expected_diff_id
+            && expected != self.diff_id
+        {
+            return Err(ImageError::DigestMismatch {
+                what: format!("{what} uncompressed content (diff id)"),
+                expected: expected.into(),
+                actual: self.diff_id.clone(),
+            });
         }
         Ok(())
     }

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat};
 use nix::sys::stat::{
-    FchmodatFlags, FileStat, Mode, SFlag, UtimensatFlags, fchmod, fchmodat, fstat, fstatat,
-    futimens, mkdirat, mknodat, utimensat,
+    FchmodatFlags, FileStat, Mode, SFlag, UtimensatFlags, fchmod, fchmodat, fstat, fstatat, futimens, mkdirat, mknodat,
+    utimensat,
 };
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, linkat, symlinkat, unlinkat};
@@ -54,10 +54,6 @@ pub enum LayerError {
     },
     #[error("unsafe path in layer: {0}")]
     UnsafePath(String),
-    #[error("layer digest mismatch: expected {expected}, got {actual}")]
-    DigestMismatch { expected: String, actual: String },
-    #[error("unsupported digest {0}: only sha256 is supported")]
-    UnsupportedDigest(String),
     #[error("bad layer archive: {0}")]
     BadArchive(String),
     #[error("unknown layer compression: stream is neither gzip, zstd nor tar")]
@@ -76,24 +72,11 @@ pub struct UnpackOptions {
 
 impl UnpackOptions {
     /// Real root on the host: trusted.* overlay xattrs, device nodes allowed.
-    pub const ROOTFUL: UnpackOptions = UnpackOptions {
-        overlay_xattr_prefix: "trusted.overlay.",
-        in_user_namespace: false,
-    };
+    pub const ROOTFUL: UnpackOptions =
+        UnpackOptions { overlay_xattr_prefix: "trusted.overlay.", in_user_namespace: false };
     /// Inside a user namespace: user.* overlay xattrs (mount with `userxattr`), no devices.
-    pub const ROOTLESS: UnpackOptions = UnpackOptions {
-        overlay_xattr_prefix: "user.overlay.",
-        in_user_namespace: true,
-    };
-
-    /// ROOTFUL when the process is root with the identity uid map, else ROOTLESS.
-    pub fn detect() -> UnpackOptions {
-        if nix::unistd::geteuid().is_root() && !running_in_user_namespace() {
-            UnpackOptions::ROOTFUL
-        } else {
-            UnpackOptions::ROOTLESS
-        }
-    }
+    pub const ROOTLESS: UnpackOptions =
+        UnpackOptions { overlay_xattr_prefix: "user.overlay.", in_user_namespace: true };
 
     fn overlay_xattr(&self, suffix: &str) -> io::Result<CString> {
         CString::new(format!("{}{suffix}", self.overlay_xattr_prefix))
@@ -102,6 +85,7 @@ impl UnpackOptions {
 }
 
 /// The initial user namespace maps every uid to itself; anything else is a child namespace.
+#[cfg(test)]
 fn running_in_user_namespace() -> bool {
     match std::fs::read_to_string("/proc/self/uid_map") {
         Ok(map) => map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"],
@@ -131,18 +115,14 @@ pub struct UnpackStats {
 ///
 /// The lifetime is generic so a caller can pass `&mut DigestingReader<_>` and
 /// read the digest back afterwards; `'static` readers work as well.
-pub fn decompress<'a>(
-    mut reader: impl Read + Send + 'a,
-) -> Result<Box<dyn Read + Send + 'a>, LayerError> {
+pub fn decompress<'a>(mut reader: impl Read + Send + 'a) -> Result<Box<dyn Read + Send + 'a>, LayerError> {
     // 512 bytes is one tar header block: enough to recognise plain tar too.
     let head = read_head(&mut reader, 512).map_err(stream_error)?;
     let format = sniff_format(&head);
     let stream = io::Cursor::new(head).chain(reader);
     match format {
         Some(Compression::Gzip) => Ok(Box::new(flate2::read::MultiGzDecoder::new(stream))),
-        Some(Compression::Zstd) => Ok(Box::new(
-            zstd::stream::read::Decoder::new(stream).map_err(stream_error)?,
-        )),
+        Some(Compression::Zstd) => Ok(Box::new(zstd::stream::read::Decoder::new(stream).map_err(stream_error)?)),
         Some(Compression::None) => Ok(Box::new(stream)),
         None => Err(LayerError::UnknownCompression),
     }
@@ -156,10 +136,7 @@ enum Compression {
 }
 
 fn stream_error(source: io::Error) -> LayerError {
-    LayerError::Io {
-        path: PathBuf::from("<layer stream>"),
-        source,
-    }
+    LayerError::Io { path: PathBuf::from("<layer stream>"), source }
 }
 
 fn read_head(reader: &mut impl Read, len: u64) -> io::Result<Vec<u8>> {
@@ -196,12 +173,8 @@ fn tar_checksum_matches(block: &[u8]) -> bool {
     let Some(field) = block.get(148..156) else {
         return false;
     };
-    let digits: Vec<u8> = field
-        .iter()
-        .copied()
-        .skip_while(|b| *b == b' ')
-        .take_while(|b| (b'0'..=b'7').contains(b))
-        .collect();
+    let digits: Vec<u8> =
+        field.iter().copied().skip_while(|b| *b == b' ').take_while(|b| (b'0'..=b'7').contains(b)).collect();
     let Ok(text) = std::str::from_utf8(&digits) else {
         return false;
     };
@@ -228,14 +201,11 @@ pub struct DigestingReader<R> {
 
 impl<R> DigestingReader<R> {
     pub fn new(inner: R) -> Self {
-        DigestingReader {
-            inner,
-            hasher: Sha256::new(),
-            bytes: 0,
-        }
+        DigestingReader { inner, hasher: Sha256::new(), bytes: 0 }
     }
 
     /// ("sha256:<hex>", byte count) of everything read so far.
+    #[cfg(test)]
     pub fn digest_so_far(&self) -> (String, u64) {
         (format_sha256(self.hasher.clone()), self.bytes)
     }
@@ -267,40 +237,6 @@ fn format_sha256(hasher: Sha256) -> String {
     format!("sha256:{}", hex::encode(hasher.finalize()))
 }
 
-/// Verify, decompress and unpack a layer blob in one pass.
-///
-/// `expected_digest` is the blob (compressed) digest from the manifest, e.g.
-/// "sha256:...". The whole blob is read even after the tar end marker. On
-/// `DigestMismatch` the files are already in `dest`: the caller must discard it.
-pub fn unpack_blob(
-    blob: impl Read + Send,
-    dest: &Path,
-    opts: &UnpackOptions,
-    expected_digest: Option<&str>,
-) -> Result<UnpackStats, LayerError> {
-    if let Some(expected) = expected_digest
-        && !expected.starts_with("sha256:")
-    {
-        return Err(LayerError::UnsupportedDigest(expected.to_owned()));
-    }
-    let mut digesting = DigestingReader::new(blob);
-    let stats = {
-        let tar = decompress(&mut digesting)?;
-        unpack_layer(tar, dest, opts)?
-    };
-    digesting.drain().map_err(stream_error)?;
-    let (actual, _) = digesting.finish();
-    match expected_digest {
-        Some(expected) if !expected.eq_ignore_ascii_case(&actual) => {
-            Err(LayerError::DigestMismatch {
-                expected: expected.to_owned(),
-                actual,
-            })
-        }
-        _ => Ok(stats),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Layer paths
 // ---------------------------------------------------------------------------
@@ -312,10 +248,7 @@ type RelPath = Vec<Vec<u8>>;
 /// to the layer root), ".." is resolved lexically and must not climb out.
 fn normalize_layer_path(raw: &[u8]) -> Result<RelPath, LayerError> {
     if raw.contains(&0) {
-        return Err(LayerError::BadArchive(format!(
-            "{}: path contains a NUL byte",
-            String::from_utf8_lossy(raw)
-        )));
+        return Err(LayerError::BadArchive(format!("{}: path contains a NUL byte", String::from_utf8_lossy(raw))));
     }
     let mut out: RelPath = Vec::new();
     for component in raw.split(|b| *b == b'/') {
@@ -352,10 +285,7 @@ fn bytes_to_cstring(bytes: &[u8]) -> io::Result<CString> {
 
 fn io_err_at<E: Into<io::Error>>(dest: &Path, rel: &[Vec<u8>]) -> impl FnOnce(E) -> LayerError {
     let path = dest.join(OsStr::from_bytes(&rel.join(&b'/')));
-    move |e| LayerError::Io {
-        path,
-        source: e.into(),
-    }
+    move |e| LayerError::Io { path, source: e.into() }
 }
 
 // ---------------------------------------------------------------------------
@@ -373,11 +303,8 @@ struct OpenHow {
 /// openat2() relative to `root`, treating it as "/" for every lookup, including
 /// absolute symlink targets and "..".
 fn openat2_in_root(root: BorrowedFd<'_>, path: &CStr, flags: OFlag) -> nix::Result<OwnedFd> {
-    let how = OpenHow {
-        flags: flags.bits() as u64,
-        mode: 0,
-        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
-    };
+    let how =
+        OpenHow { flags: flags.bits() as u64, mode: 0, resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS };
     for _ in 0..OPENAT2_RETRIES {
         // SAFETY: `path` is NUL-terminated and `how` is a live open_how whose exact size is passed; the kernel keeps neither pointer.
         let rc = unsafe {
@@ -420,12 +347,7 @@ fn is_dir(st: &FileStat) -> bool {
 
 /// Opens a directory for reading without following a symlink in its place.
 fn open_dir_nofollow(parent: BorrowedFd<'_>, name: &CStr) -> nix::Result<OwnedFd> {
-    openat(
-        parent,
-        name,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
+    openat(parent, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
 }
 
 /// mkdir honours the umask, so the final mode is set explicitly afterwards.
@@ -469,10 +391,7 @@ fn remove_tree_at(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
 #[derive(Clone, Copy)]
 enum Node<'a> {
     Fd(BorrowedFd<'a>),
-    At {
-        parent: BorrowedFd<'a>,
-        name: &'a CStr,
-    },
+    At { parent: BorrowedFd<'a>, name: &'a CStr },
 }
 
 impl Node<'_> {
@@ -488,9 +407,7 @@ impl Node<'_> {
         let (uid, gid) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
         match self {
             Node::Fd(fd) => fchown(fd, uid, gid),
-            Node::At { parent, name } => {
-                fchownat(parent, name, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW)
-            }
+            Node::At { parent, name } => fchownat(parent, name, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW),
         }
     }
 
@@ -519,9 +436,7 @@ impl Node<'_> {
     fn set_times(self, atime: &TimeSpec, mtime: &TimeSpec) -> nix::Result<()> {
         match self {
             Node::Fd(fd) => futimens(fd, atime, mtime),
-            Node::At { parent, name } => {
-                utimensat(parent, name, atime, mtime, UtimensatFlags::NoFollowSymlink)
-            }
+            Node::At { parent, name } => utimensat(parent, name, atime, mtime, UtimensatFlags::NoFollowSymlink),
         }
     }
 
@@ -529,35 +444,15 @@ impl Node<'_> {
         let rc = match self {
             Node::Fd(fd) => {
                 // SAFETY: key is NUL-terminated and value points to value.len() readable bytes for the duration of the call.
-                unsafe {
-                    libc::fsetxattr(
-                        fd.as_raw_fd(),
-                        key.as_ptr(),
-                        value.as_ptr().cast(),
-                        value.len(),
-                        0,
-                    )
-                }
+                unsafe { libc::fsetxattr(fd.as_raw_fd(), key.as_ptr(), value.as_ptr().cast(), value.len(), 0) }
             }
             Node::At { parent, name } => {
                 let path = Self::proc_path(parent, name)?;
                 // SAFETY: path and key are NUL-terminated and value points to value.len() readable bytes for the duration of the call.
-                unsafe {
-                    libc::lsetxattr(
-                        path.as_ptr(),
-                        key.as_ptr(),
-                        value.as_ptr().cast(),
-                        value.len(),
-                        0,
-                    )
-                }
+                unsafe { libc::lsetxattr(path.as_ptr(), key.as_ptr(), value.as_ptr().cast(), value.len(), 0) }
             }
         };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
     }
 
     /// getxattr into `buf`; an empty buf asks only for the value's size.
@@ -635,11 +530,7 @@ impl Node<'_> {
             match self.list_xattrs_raw(&mut buf) {
                 Ok(n) => {
                     buf.truncate(n);
-                    return buf
-                        .split(|b| *b == 0)
-                        .filter(|name| !name.is_empty())
-                        .map(bytes_to_cstring)
-                        .collect();
+                    return buf.split(|b| *b == 0).filter(|name| !name.is_empty()).map(bytes_to_cstring).collect();
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ERANGE) => continue,
                 Err(e) => return Err(e),
@@ -687,43 +578,23 @@ enum WhiteoutStyle {
 ///
 /// The stream is read to its very end, so a digest wrapper around it sees
 /// every byte. On error, `dest` holds a partial layer and should be discarded.
-pub fn unpack_layer(
-    tar: impl Read,
-    dest: &Path,
-    opts: &UnpackOptions,
-) -> Result<UnpackStats, LayerError> {
+pub fn unpack_layer(tar: impl Read, dest: &Path, opts: &UnpackOptions) -> Result<UnpackStats, LayerError> {
     let root = open_layer_root(dest)?;
     let resolver = detect_resolver(root.as_fd(), dest)?;
     unpack_with(tar, dest, root, opts, resolver, WhiteoutStyle::Device)
 }
 
 fn open_layer_root(dest: &Path) -> Result<OwnedFd, LayerError> {
-    nix::fcntl::open(
-        dest,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| LayerError::Io {
-        path: dest.to_owned(),
-        source: e.into(),
-    })
+    nix::fcntl::open(dest, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| LayerError::Io { path: dest.to_owned(), source: e.into() })
 }
 
 /// ENOSYS on old kernels; EPERM where a seccomp filter blocks the syscall.
 fn detect_resolver(root: BorrowedFd<'_>, dest: &Path) -> Result<Resolver, LayerError> {
-    match openat2_in_root(
-        root,
-        c".",
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-    ) {
+    match openat2_in_root(root, c".", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC) {
         Ok(_) => Ok(Resolver::Openat2),
-        Err(Errno::ENOSYS | Errno::EPERM | Errno::EINVAL | Errno::E2BIG) => {
-            Ok(Resolver::NoSymlinkWalk)
-        }
-        Err(e) => Err(LayerError::Io {
-            path: dest.to_owned(),
-            source: e.into(),
-        }),
+        Err(Errno::ENOSYS | Errno::EPERM | Errno::EINVAL | Errno::E2BIG) => Ok(Resolver::NoSymlinkWalk),
+        Err(e) => Err(LayerError::Io { path: dest.to_owned(), source: e.into() }),
     }
 }
 
@@ -749,14 +620,11 @@ fn unpack_with(
     };
     {
         let mut archive = tar::Archive::new(&mut reader);
-        let entries = archive
-            .entries()
-            .map_err(|e| LayerError::BadArchive(e.to_string()))?;
+        let entries = archive.entries().map_err(|e| LayerError::BadArchive(e.to_string()))?;
         let mut last_path = String::from("<start of archive>");
         for entry in entries {
-            let mut entry = entry.map_err(|e| {
-                LayerError::BadArchive(format!("reading the entry after {last_path}: {e}"))
-            })?;
+            let mut entry =
+                entry.map_err(|e| LayerError::BadArchive(format!("reading the entry after {last_path}: {e}")))?;
             last_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             unpacker.unpack_entry(&mut entry)?;
             unpacker.entries += 1;
@@ -766,12 +634,7 @@ fn unpack_with(
     // Bytes after the end-of-archive blocks still belong to the blob's digest.
     reader.drain().map_err(stream_error)?;
     let (diff_id, uncompressed_size) = reader.finish();
-    Ok(UnpackStats {
-        uncompressed_size,
-        diff_id,
-        entries: unpacker.entries,
-        warnings: unpacker.warnings.into_vec(),
-    })
+    Ok(UnpackStats { uncompressed_size, diff_id, entries: unpacker.entries, warnings: unpacker.warnings.into_vec() })
 }
 
 #[derive(Default)]
@@ -799,8 +662,7 @@ impl Warnings {
 
     fn into_vec(mut self) -> Vec<String> {
         if self.suppressed > 0 {
-            self.list
-                .push(format!("{} further warnings suppressed", self.suppressed));
+            self.list.push(format!("{} further warnings suppressed", self.suppressed));
         }
         self.list
     }
@@ -892,21 +754,13 @@ impl Unpacker<'_> {
                     ));
                     return Ok(());
                 }
-                let kind = if entry_type == tar::EntryType::Char {
-                    SFlag::S_IFCHR
-                } else {
-                    SFlag::S_IFBLK
-                };
+                let kind = if entry_type == tar::EntryType::Char { SFlag::S_IFCHR } else { SFlag::S_IFBLK };
                 let dev = device_number(entry.header(), &rel)?;
                 self.create_special(&rel, kind, dev, &meta)
             }
             tar::EntryType::XGlobalHeader => Ok(()),
             other => {
-                self.warnings.push(format!(
-                    "skipped {}: unsupported tar entry type {:?}",
-                    display_rel(&rel),
-                    other
-                ));
+                self.warnings.push(format!("skipped {}: unsupported tar entry type {:?}", display_rel(&rel), other));
                 Ok(())
             }
         }
@@ -941,11 +795,7 @@ impl Unpacker<'_> {
     /// The outer Result is for paths that cannot be expressed; the inner one is the syscall's.
     fn resolve_in_root(&self, dir: &[Vec<u8>]) -> Result<nix::Result<OwnedFd>, LayerError> {
         let path = rel_to_cstring(dir).map_err(self.io_err(dir))?;
-        Ok(openat2_in_root(
-            self.root.as_fd(),
-            &path,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        ))
+        Ok(openat2_in_root(self.root.as_fd(), &path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC))
     }
 
     /// Creates the missing tail of `dir` one level at a time; every prefix is
@@ -987,18 +837,14 @@ impl Unpacker<'_> {
             let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
             current = match openat(current.as_fd(), name.as_c_str(), flags, Mode::empty()) {
                 Ok(fd) => fd,
-                Err(Errno::ENOENT) if create => {
-                    make_dir(current.as_fd(), &name, 0o755).map_err(self.io_err(prefix))?
-                }
+                Err(Errno::ENOENT) if create => make_dir(current.as_fd(), &name, 0o755).map_err(self.io_err(prefix))?,
                 Err(Errno::ENOTDIR | Errno::ELOOP) => {
                     let st = lstat_at(current.as_fd(), &name).map_err(self.io_err(prefix))?;
                     return Err(match st {
-                        Some(st) if file_type(&st) == libc::S_IFLNK => {
-                            LayerError::UnsafePath(format!(
-                                "{}: refusing to follow a symlink in a parent path",
-                                display_rel(prefix)
-                            ))
-                        }
+                        Some(st) if file_type(&st) == libc::S_IFLNK => LayerError::UnsafePath(format!(
+                            "{}: refusing to follow a symlink in a parent path",
+                            display_rel(prefix)
+                        )),
                         _ => self.resolution_error(prefix, Errno::ENOTDIR),
                     });
                 }
@@ -1010,28 +856,20 @@ impl Unpacker<'_> {
 
     fn resolution_error(&self, dir: &[Vec<u8>], e: Errno) -> LayerError {
         match e {
-            Errno::ENOTDIR => LayerError::BadArchive(format!(
-                "{}: a parent path component is not a directory",
-                display_rel(dir)
-            )),
-            Errno::EXDEV | Errno::ELOOP => LayerError::UnsafePath(format!(
-                "{}: cannot be resolved inside the layer root ({e})",
-                display_rel(dir)
-            )),
+            Errno::ENOTDIR => {
+                LayerError::BadArchive(format!("{}: a parent path component is not a directory", display_rel(dir)))
+            }
+            Errno::EXDEV | Errno::ELOOP => {
+                LayerError::UnsafePath(format!("{}: cannot be resolved inside the layer root ({e})", display_rel(dir)))
+            }
             e => self.io_err(dir)(e),
         }
     }
 
     /// Opens the parent of `rel` and returns it with the final component's name.
-    fn open_parent(
-        &self,
-        rel: &[Vec<u8>],
-        create_missing: bool,
-    ) -> Result<(OwnedFd, CString), LayerError> {
+    fn open_parent(&self, rel: &[Vec<u8>], create_missing: bool) -> Result<(OwnedFd, CString), LayerError> {
         let Some((name, parent)) = rel.split_last() else {
-            return Err(LayerError::BadArchive(
-                "an entry names the layer root".to_owned(),
-            ));
+            return Err(LayerError::BadArchive("an entry names the layer root".to_owned()));
         };
         let parent_fd = self.open_dir(parent, create_missing)?;
         let name = bytes_to_cstring(name).map_err(self.io_err(rel))?;
@@ -1060,45 +898,26 @@ impl Unpacker<'_> {
 
     // --- node creation ---------------------------------------------------
 
-    fn create_file(
-        &mut self,
-        rel: &[Vec<u8>],
-        meta: &EntryMeta,
-        data: &mut impl Read,
-    ) -> Result<(), LayerError> {
+    fn create_file(&mut self, rel: &[Vec<u8>], meta: &EntryMeta, data: &mut impl Read) -> Result<(), LayerError> {
         let (parent, name) = self.open_parent(rel, true)?;
         self.clear_name(parent.as_fd(), &name, rel, false)?;
-        let flags =
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = openat(
-            parent.as_fd(),
-            name.as_c_str(),
-            flags,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(self.io_err(rel))?;
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(parent.as_fd(), name.as_c_str(), flags, Mode::from_bits_truncate(0o600))
+            .map_err(self.io_err(rel))?;
         let mut file = File::from(fd);
         self.copy_entry_data(data, &mut file, rel)?;
         self.apply_metadata(Node::Fd(file.as_fd()), rel, meta, NodeKind::File)
     }
 
     /// Read errors mean a truncated or corrupt archive; write errors are ours.
-    fn copy_entry_data(
-        &mut self,
-        data: &mut impl Read,
-        file: &mut File,
-        rel: &[Vec<u8>],
-    ) -> Result<(), LayerError> {
+    fn copy_entry_data(&mut self, data: &mut impl Read, file: &mut File, rel: &[Vec<u8>]) -> Result<(), LayerError> {
         loop {
             let n = match data.read(&mut self.buf) {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    return Err(LayerError::BadArchive(format!(
-                        "{}: reading file data: {e}",
-                        display_rel(rel)
-                    )));
+                    return Err(LayerError::BadArchive(format!("{}: reading file data: {e}", display_rel(rel))));
                 }
             };
             let chunk = self.buf.get(..n).unwrap_or(&self.buf);
@@ -1128,26 +947,14 @@ impl Unpacker<'_> {
 
     /// The target is stored verbatim: an absolute or climbing target is only
     /// dangerous if followed, and nothing here follows symlinks outside the root.
-    fn create_symlink(
-        &mut self,
-        rel: &[Vec<u8>],
-        target: &[u8],
-        meta: &EntryMeta,
-    ) -> Result<(), LayerError> {
+    fn create_symlink(&mut self, rel: &[Vec<u8>], target: &[u8], meta: &EntryMeta) -> Result<(), LayerError> {
         if target.is_empty() || target.contains(&0) {
-            return Err(LayerError::BadArchive(format!(
-                "{}: invalid symlink target",
-                display_rel(rel)
-            )));
+            return Err(LayerError::BadArchive(format!("{}: invalid symlink target", display_rel(rel))));
         }
         let (parent, name) = self.open_parent(rel, true)?;
         self.clear_name(parent.as_fd(), &name, rel, false)?;
-        symlinkat(OsStr::from_bytes(target), parent.as_fd(), name.as_c_str())
-            .map_err(self.io_err(rel))?;
-        let node = Node::At {
-            parent: parent.as_fd(),
-            name: &name,
-        };
+        symlinkat(OsStr::from_bytes(target), parent.as_fd(), name.as_c_str()).map_err(self.io_err(rel))?;
+        let node = Node::At { parent: parent.as_fd(), name: &name };
         self.apply_metadata(node, rel, meta, NodeKind::Symlink)
     }
 
@@ -1162,10 +969,7 @@ impl Unpacker<'_> {
             ))
         })?;
         if target.is_empty() {
-            return Err(LayerError::BadArchive(format!(
-                "{}: hard link to the layer root",
-                display_rel(rel)
-            )));
+            return Err(LayerError::BadArchive(format!("{}: hard link to the layer root", display_rel(rel))));
         }
         if target.as_slice() == rel {
             return Ok(()); // a link to itself: the file is already there
@@ -1198,14 +1002,8 @@ impl Unpacker<'_> {
         let (parent, name) = self.open_parent(rel, true)?;
         self.clear_name(parent.as_fd(), &name, rel, false)?;
         // Flags 0: a symlink target is linked as the symlink itself, never followed.
-        linkat(
-            target_parent.as_fd(),
-            target_name.as_c_str(),
-            parent.as_fd(),
-            name.as_c_str(),
-            AtFlags::empty(),
-        )
-        .map_err(self.io_err(rel))
+        linkat(target_parent.as_fd(), target_name.as_c_str(), parent.as_fd(), name.as_c_str(), AtFlags::empty())
+            .map_err(self.io_err(rel))
     }
 
     fn create_special(
@@ -1217,18 +1015,9 @@ impl Unpacker<'_> {
     ) -> Result<(), LayerError> {
         let (parent, name) = self.open_parent(rel, true)?;
         self.clear_name(parent.as_fd(), &name, rel, false)?;
-        mknodat(
-            parent.as_fd(),
-            name.as_c_str(),
-            kind,
-            Mode::from_bits_truncate(0o600),
-            dev,
-        )
-        .map_err(self.io_err(rel))?;
-        let node = Node::At {
-            parent: parent.as_fd(),
-            name: &name,
-        };
+        mknodat(parent.as_fd(), name.as_c_str(), kind, Mode::from_bits_truncate(0o600), dev)
+            .map_err(self.io_err(rel))?;
+        let node = Node::At { parent: parent.as_fd(), name: &name };
         self.apply_metadata(node, rel, meta, NodeKind::Special)
     }
 
@@ -1244,10 +1033,7 @@ impl Unpacker<'_> {
         meta: &EntryMeta,
     ) -> Result<(), LayerError> {
         if hidden.is_empty() || hidden == b"." || hidden == b".." {
-            return Err(LayerError::BadArchive(format!(
-                "{}: invalid whiteout name",
-                display_rel(entry_rel)
-            )));
+            return Err(LayerError::BadArchive(format!("{}: invalid whiteout name", display_rel(entry_rel))));
         }
         let mut rel = parent.to_vec();
         rel.push(hidden.to_vec());
@@ -1255,13 +1041,7 @@ impl Unpacker<'_> {
         self.clear_name(parent_fd.as_fd(), &name, &rel, false)?;
         if self.whiteout_style == WhiteoutStyle::Device {
             let dev = libc::makedev(0, 0);
-            match mknodat(
-                parent_fd.as_fd(),
-                name.as_c_str(),
-                SFlag::S_IFCHR,
-                Mode::empty(),
-                dev,
-            ) {
+            match mknodat(parent_fd.as_fd(), name.as_c_str(), SFlag::S_IFCHR, Mode::empty(), dev) {
                 Ok(()) => {
                     return self.apply_whiteout_metadata(parent_fd.as_fd(), &name, &rel, meta);
                 }
@@ -1291,8 +1071,7 @@ impl Unpacker<'_> {
     ) -> Result<(), LayerError> {
         let node = Node::At { parent, name };
         self.set_owner(node, rel, meta)?;
-        node.set_times(&meta.atime, &meta.mtime)
-            .map_err(self.io_err(rel))
+        node.set_times(&meta.atime, &meta.mtime).map_err(self.io_err(rel))
     }
 
     /// Kernel >= 6.7 form: an empty file with `<prefix>whiteout`, whose parent
@@ -1303,37 +1082,20 @@ impl Unpacker<'_> {
         name: &CStr,
         rel: &[Vec<u8>],
     ) -> Result<(), LayerError> {
-        let flags =
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let file = openat(parent, name, flags, Mode::empty()).map_err(self.io_err(rel))?;
-        let whiteout_key = self
-            .opts
-            .overlay_xattr("whiteout")
-            .map_err(self.io_err(rel))?;
-        Node::Fd(file.as_fd())
-            .set_xattr(&whiteout_key, b"y")
-            .map_err(self.io_err(rel))?;
+        let whiteout_key = self.opts.overlay_xattr("whiteout").map_err(self.io_err(rel))?;
+        Node::Fd(file.as_fd()).set_xattr(&whiteout_key, b"y").map_err(self.io_err(rel))?;
 
         let parent_rel = rel.get(..rel.len().saturating_sub(1)).unwrap_or_default();
-        let dir = openat(
-            parent,
-            c".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(self.io_err(parent_rel))?;
-        let opaque_key = self
-            .opts
-            .overlay_xattr("opaque")
-            .map_err(self.io_err(rel))?;
+        let dir = openat(parent, c".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(self.io_err(parent_rel))?;
+        let opaque_key = self.opts.overlay_xattr("opaque").map_err(self.io_err(rel))?;
         let node = Node::Fd(dir.as_fd());
         // "y" (fully opaque) already hides everything below; do not weaken it to "x".
-        let current = node
-            .get_xattr(&opaque_key)
-            .map_err(self.io_err(parent_rel))?;
+        let current = node.get_xattr(&opaque_key).map_err(self.io_err(parent_rel))?;
         if current.as_deref() != Some(b"y") {
-            node.set_xattr(&opaque_key, b"x")
-                .map_err(self.io_err(parent_rel))?;
+            node.set_xattr(&opaque_key, b"x").map_err(self.io_err(parent_rel))?;
         }
         Ok(())
     }
@@ -1342,20 +1104,11 @@ impl Unpacker<'_> {
     fn mark_opaque(&mut self, dir: &[Vec<u8>]) -> Result<(), LayerError> {
         let path_fd = self.open_dir(dir, true)?;
         // An O_PATH fd cannot carry xattr calls; reopen the same directory for real.
-        let real = openat(
-            path_fd.as_fd(),
-            c".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(self.io_err(dir))?;
-        let key = self
-            .opts
-            .overlay_xattr("opaque")
-            .map_err(self.io_err(dir))?;
-        Node::Fd(real.as_fd())
-            .set_xattr(&key, b"y")
-            .map_err(self.io_err(dir))
+        let real =
+            openat(path_fd.as_fd(), c".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(self.io_err(dir))?;
+        let key = self.opts.overlay_xattr("opaque").map_err(self.io_err(dir))?;
+        Node::Fd(real.as_fd()).set_xattr(&key, b"y").map_err(self.io_err(dir))
     }
 
     // --- metadata --------------------------------------------------------
@@ -1375,20 +1128,14 @@ impl Unpacker<'_> {
         }
         self.set_xattrs(node, rel, meta)?;
         if kind != NodeKind::Dir {
-            node.set_times(&meta.atime, &meta.mtime)
-                .map_err(self.io_err(rel))?;
+            node.set_times(&meta.atime, &meta.mtime).map_err(self.io_err(rel))?;
         }
         Ok(())
     }
 
     /// EPERM/EINVAL mean the id is not mapped in our user namespace (or we are
     /// unprivileged): the layer is still usable, so warn once and go on.
-    fn set_owner(
-        &mut self,
-        node: Node<'_>,
-        rel: &[Vec<u8>],
-        meta: &EntryMeta,
-    ) -> Result<(), LayerError> {
+    fn set_owner(&mut self, node: Node<'_>, rel: &[Vec<u8>], meta: &EntryMeta) -> Result<(), LayerError> {
         match node.chown(meta.uid, meta.gid) {
             Ok(()) => Ok(()),
             Err(e @ (Errno::EPERM | Errno::EINVAL)) => {
@@ -1406,22 +1153,14 @@ impl Unpacker<'_> {
         }
     }
 
-    fn set_xattrs(
-        &mut self,
-        node: Node<'_>,
-        rel: &[Vec<u8>],
-        meta: &EntryMeta,
-    ) -> Result<(), LayerError> {
+    fn set_xattrs(&mut self, node: Node<'_>, rel: &[Vec<u8>], meta: &EntryMeta) -> Result<(), LayerError> {
         for (key, value) in &meta.xattrs {
             let key_text = key.to_string_lossy();
             if is_overlay_xattr(key.to_bytes()) {
                 // Overlay metadata (redirects, metacopy...) from an untrusted
                 // layer could make overlayfs look where it should not.
                 self.warnings.once(format!("overlay-xattr:{key_text}"), || {
-                    format!(
-                        "ignored overlay xattr {key_text} on {} from the layer archive",
-                        display_rel(rel)
-                    )
+                    format!("ignored overlay xattr {key_text} on {} from the layer archive", display_rel(rel))
                 });
                 continue;
             }
@@ -1462,20 +1201,14 @@ impl Unpacker<'_> {
 
 /// Unprivileged or unsupported: security.*, trusted.*, user.* on symlinks, odd labels.
 fn is_tolerable_xattr_error(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EPERM | libc::EACCES | libc::EOPNOTSUPP | libc::EINVAL | libc::E2BIG)
-    )
+    matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES | libc::EOPNOTSUPP | libc::EINVAL | libc::E2BIG))
 }
 
 fn bad_header(rel: &[Vec<u8>], what: &str, e: io::Error) -> LayerError {
     LayerError::BadArchive(format!("{}: invalid {what}: {e}", display_rel(rel)))
 }
 
-fn read_entry_meta<R: Read>(
-    entry: &mut tar::Entry<'_, R>,
-    rel: &[Vec<u8>],
-) -> Result<EntryMeta, LayerError> {
+fn read_entry_meta<R: Read>(entry: &mut tar::Entry<'_, R>, rel: &[Vec<u8>]) -> Result<EntryMeta, LayerError> {
     let header = entry.header();
     let mode = header.mode().map_err(|e| bad_header(rel, "mode", e))? & 0o7777;
     // The tar crate has already applied PAX uid/gid records to the header.
@@ -1485,19 +1218,14 @@ fn read_entry_meta<R: Read>(
     let (uid, gid) = match (u32::try_from(uid), u32::try_from(gid)) {
         (Ok(uid), Ok(gid)) => (uid, gid),
         _ => {
-            return Err(LayerError::BadArchive(format!(
-                "{}: owner {uid}:{gid} is out of range",
-                display_rel(rel)
-            )));
+            return Err(LayerError::BadArchive(format!("{}: owner {uid}:{gid} is out of range", display_rel(rel))));
         }
     };
     let mut mtime = TimeSpec::new(i64::try_from(mtime_secs).unwrap_or(i64::MAX), 0);
     let mut atime = None;
     let mut xattrs = Vec::new();
 
-    let pax = entry
-        .pax_extensions()
-        .map_err(|e| bad_header(rel, "pax header", e))?;
+    let pax = entry.pax_extensions().map_err(|e| bad_header(rel, "pax header", e))?;
     for record in pax.into_iter().flatten() {
         let record = record.map_err(|e| bad_header(rel, "pax record", e))?;
         let key = record.key_bytes();
@@ -1512,14 +1240,7 @@ fn read_entry_meta<R: Read>(
             xattrs.push((name, record.value_bytes().to_vec()));
         }
     }
-    Ok(EntryMeta {
-        mode,
-        uid,
-        gid,
-        atime: atime.unwrap_or(mtime),
-        mtime,
-        xattrs,
-    })
+    Ok(EntryMeta { mode, uid, gid, atime: atime.unwrap_or(mtime), mtime, xattrs })
 }
 
 /// PAX times are decimal seconds with an optional fraction, possibly negative.
@@ -1534,17 +1255,10 @@ fn parse_pax_time(value: &[u8]) -> Option<TimeSpec> {
     if (whole.is_empty() && fraction.is_empty()) || !all_digits(whole) || !all_digits(fraction) {
         return None;
     }
-    let secs: i64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().ok()?
-    };
+    let secs: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
     let mut nanos: i64 = 0;
     for i in 0..9 {
-        let digit = fraction
-            .as_bytes()
-            .get(i)
-            .map_or(0, |b| i64::from(b - b'0'));
+        let digit = fraction.as_bytes().get(i).map_or(0, |b| i64::from(b - b'0'));
         nanos = nanos * 10 + digit;
     }
     Some(match (negative, nanos) {
@@ -1567,20 +1281,12 @@ fn link_target<R: Read>(entry: &tar::Entry<'_, R>, rel: &[Vec<u8>]) -> Result<Ve
     entry
         .link_name_bytes()
         .map(|target| target.into_owned())
-        .ok_or_else(|| {
-            LayerError::BadArchive(format!("{}: link entry without a target", display_rel(rel)))
-        })
+        .ok_or_else(|| LayerError::BadArchive(format!("{}: link entry without a target", display_rel(rel))))
 }
 
 fn device_number(header: &tar::Header, rel: &[Vec<u8>]) -> Result<libc::dev_t, LayerError> {
-    let major = header
-        .device_major()
-        .map_err(|e| bad_header(rel, "device major", e))?
-        .unwrap_or(0);
-    let minor = header
-        .device_minor()
-        .map_err(|e| bad_header(rel, "device minor", e))?
-        .unwrap_or(0);
+    let major = header.device_major().map_err(|e| bad_header(rel, "device major", e))?.unwrap_or(0);
+    let minor = header.device_minor().map_err(|e| bad_header(rel, "device minor", e))?.unwrap_or(0);
     Ok(libc::makedev(major, minor))
 }
 
@@ -1598,34 +1304,18 @@ fn device_number(header: &tar::Header, rel: &[Vec<u8>]) -> Result<libc::dev_t, L
 ///
 /// The upper dir must not be in use by a running overlay mount that uses
 /// redirect_dir or metacopy: such directories/files are refused.
-pub fn pack_upper_dir(
-    src: &Path,
-    out: impl Write,
-    opts: &UnpackOptions,
-) -> Result<u64, LayerError> {
-    let root = nix::fcntl::open(
-        src,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| LayerError::Io {
-        path: src.to_owned(),
-        source: e.into(),
-    })?;
+pub fn pack_upper_dir(src: &Path, out: impl Write, opts: &UnpackOptions) -> Result<u64, LayerError> {
+    let root = nix::fcntl::open(src, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| LayerError::Io { path: src.to_owned(), source: e.into() })?;
     let mut packer = Packer {
-        builder: tar::Builder::new(CountingWriter {
-            inner: out,
-            count: 0,
-        }),
+        builder: tar::Builder::new(CountingWriter { inner: out, count: 0 }),
         src,
         opts,
         hardlinks: HashMap::new(),
     };
     packer.pack_dir_contents(root.as_fd(), &[])?;
-    let counting = packer.builder.into_inner().map_err(|e| LayerError::Io {
-        path: PathBuf::from("<layer output>"),
-        source: e,
-    })?;
+    let counting =
+        packer.builder.into_inner().map_err(|e| LayerError::Io { path: PathBuf::from("<layer output>"), source: e })?;
     Ok(counting.count)
 }
 
@@ -1660,10 +1350,7 @@ impl<R: Read> Read for ExactSizeReader<R> {
         }
         let n = (&mut self.inner).take(self.remaining).read(buf)?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "file shrank while being packed",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being packed"));
         }
         self.remaining -= n as u64;
         Ok(n)
@@ -1687,17 +1374,10 @@ struct NodeXattrs {
 impl<W: Write> Packer<'_, W> {
     fn io_err<E: Into<io::Error>>(&self, path: &[u8]) -> impl FnOnce(E) -> LayerError {
         let path = self.src.join(OsStr::from_bytes(path));
-        move |e| LayerError::Io {
-            path,
-            source: e.into(),
-        }
+        move |e| LayerError::Io { path, source: e.into() }
     }
 
-    fn pack_dir_contents(
-        &mut self,
-        dir: BorrowedFd<'_>,
-        dir_path: &[u8],
-    ) -> Result<(), LayerError> {
+    fn pack_dir_contents(&mut self, dir: BorrowedFd<'_>, dir_path: &[u8]) -> Result<(), LayerError> {
         let mut names = list_dir_names(dir).map_err(self.io_err(dir_path))?;
         // Sorted for reproducible layers.
         names.sort();
@@ -1708,12 +1388,7 @@ impl<W: Write> Packer<'_, W> {
         Ok(())
     }
 
-    fn pack_node(
-        &mut self,
-        parent: BorrowedFd<'_>,
-        name: &CStr,
-        path: &[u8],
-    ) -> Result<(), LayerError> {
+    fn pack_node(&mut self, parent: BorrowedFd<'_>, name: &CStr, path: &[u8]) -> Result<(), LayerError> {
         let Some(st) = lstat_at(parent, name).map_err(self.io_err(path))? else {
             return Ok(()); // removed while we were packing
         };
@@ -1756,10 +1431,7 @@ impl<W: Write> Packer<'_, W> {
 
     fn read_xattrs(&self, node: Node<'_>, path: &[u8]) -> Result<NodeXattrs, LayerError> {
         let prefix = self.opts.overlay_xattr_prefix.as_bytes();
-        let mut xattrs = NodeXattrs {
-            overlay: HashMap::new(),
-            portable: Vec::new(),
-        };
+        let mut xattrs = NodeXattrs { overlay: HashMap::new(), portable: Vec::new() };
         for key in node.list_xattrs().map_err(self.io_err(path))? {
             let key_bytes = key.to_bytes();
             let Some(value) = node.get_xattr(&key).map_err(self.io_err(path))? else {
@@ -1790,9 +1462,7 @@ impl<W: Write> Packer<'_, W> {
         let mut dir_path = path.to_vec();
         dir_path.push(b'/');
         self.append_pax(st, xattrs, path)?;
-        self.builder
-            .append_data(&mut header, OsStr::from_bytes(&dir_path), io::empty())
-            .map_err(self.io_err(path))?;
+        self.builder.append_data(&mut header, OsStr::from_bytes(&dir_path), io::empty()).map_err(self.io_err(path))?;
         if xattrs.overlay.get(b"opaque".as_slice()).map(Vec::as_slice) == Some(b"y") {
             let marker = join_tar_path(path, OPAQUE_MARKER);
             let mut header = base_header(st, tar::EntryType::Regular);
@@ -1815,9 +1485,7 @@ impl<W: Write> Packer<'_, W> {
         let whiteout_path = join_tar_path(dir, &whiteout_name);
         let mut header = base_header(st, tar::EntryType::Regular);
         header.set_mode(0o600);
-        self.builder
-            .append_data(&mut header, OsStr::from_bytes(&whiteout_path), io::empty())
-            .map_err(self.io_err(path))
+        self.builder.append_data(&mut header, OsStr::from_bytes(&whiteout_path), io::empty()).map_err(self.io_err(path))
     }
 
     /// Returns true if an earlier path had this inode and a link entry was written.
@@ -1829,11 +1497,7 @@ impl<W: Write> Packer<'_, W> {
         };
         let mut header = base_header(st, tar::EntryType::Link);
         self.builder
-            .append_link(
-                &mut header,
-                OsStr::from_bytes(path),
-                OsStr::from_bytes(&first),
-            )
+            .append_link(&mut header, OsStr::from_bytes(path), OsStr::from_bytes(&first))
             .map_err(self.io_err(path))?;
         Ok(true)
     }
@@ -1849,16 +1513,11 @@ impl<W: Write> Packer<'_, W> {
         let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = openat(parent, name, flags, Mode::empty()).map_err(self.io_err(path))?;
         let size = u64::try_from(st.st_size).unwrap_or(0);
-        let data = ExactSizeReader {
-            inner: File::from(fd),
-            remaining: size,
-        };
+        let data = ExactSizeReader { inner: File::from(fd), remaining: size };
         let mut header = base_header(st, tar::EntryType::Regular);
         header.set_size(size);
         self.append_pax(st, xattrs, path)?;
-        self.builder
-            .append_data(&mut header, OsStr::from_bytes(path), data)
-            .map_err(self.io_err(path))
+        self.builder.append_data(&mut header, OsStr::from_bytes(path), data).map_err(self.io_err(path))
     }
 
     fn append_symlink(
@@ -1872,9 +1531,7 @@ impl<W: Write> Packer<'_, W> {
         let target = nix::fcntl::readlinkat(parent, name).map_err(self.io_err(path))?;
         let mut header = base_header(st, tar::EntryType::Symlink);
         self.append_pax(st, xattrs, path)?;
-        self.builder
-            .append_link(&mut header, OsStr::from_bytes(path), &target)
-            .map_err(self.io_err(path))
+        self.builder.append_link(&mut header, OsStr::from_bytes(path), &target).map_err(self.io_err(path))
     }
 
     fn append_special(
@@ -1886,32 +1543,18 @@ impl<W: Write> Packer<'_, W> {
     ) -> Result<(), LayerError> {
         let mut header = base_header(st, entry_type);
         if entry_type != tar::EntryType::Fifo {
-            header
-                .set_device_major(libc::major(st.st_rdev))
-                .map_err(self.io_err(path))?;
-            header
-                .set_device_minor(libc::minor(st.st_rdev))
-                .map_err(self.io_err(path))?;
+            header.set_device_major(libc::major(st.st_rdev)).map_err(self.io_err(path))?;
+            header.set_device_minor(libc::minor(st.st_rdev)).map_err(self.io_err(path))?;
         }
         self.append_pax(st, xattrs, path)?;
-        self.builder
-            .append_data(&mut header, OsStr::from_bytes(path), io::empty())
-            .map_err(self.io_err(path))
+        self.builder.append_data(&mut header, OsStr::from_bytes(path), io::empty()).map_err(self.io_err(path))
     }
 
     /// Sub-second mtimes and xattrs only fit in a PAX header before the entry.
-    fn append_pax(
-        &mut self,
-        st: &FileStat,
-        xattrs: &NodeXattrs,
-        path: &[u8],
-    ) -> Result<(), LayerError> {
+    fn append_pax(&mut self, st: &FileStat, xattrs: &NodeXattrs, path: &[u8]) -> Result<(), LayerError> {
         let mut records: Vec<(String, Vec<u8>)> = Vec::new();
         if st.st_mtime_nsec != 0 || st.st_mtime < 0 {
-            records.push((
-                "mtime".to_owned(),
-                format_pax_time(st.st_mtime, st.st_mtime_nsec).into_bytes(),
-            ));
+            records.push(("mtime".to_owned(), format_pax_time(st.st_mtime, st.st_mtime_nsec).into_bytes()));
         }
         for (key, value) in &xattrs.portable {
             let key = key.to_str().map_err(|_| {
@@ -1984,9 +1627,7 @@ mod tests {
 
     impl TarBuf {
         fn new() -> Self {
-            TarBuf {
-                builder: tar::Builder::new(Vec::new()),
-            }
+            TarBuf { builder: tar::Builder::new(Vec::new()) }
         }
 
         fn header(kind: tar::EntryType, mode: u32) -> tar::Header {
@@ -2014,12 +1655,7 @@ mod tests {
         }
 
         fn dir(&mut self, path: &str, mode: u32) -> &mut Self {
-            self.raw(
-                path,
-                Self::header(tar::EntryType::Directory, mode),
-                None,
-                b"",
-            );
+            self.raw(path, Self::header(tar::EntryType::Directory, mode), None, b"");
             self
         }
 
@@ -2027,14 +1663,7 @@ mod tests {
             self.file_owned(path, data, mode, 0, 0)
         }
 
-        fn file_owned(
-            &mut self,
-            path: &str,
-            data: &[u8],
-            mode: u32,
-            uid: u64,
-            gid: u64,
-        ) -> &mut Self {
+        fn file_owned(&mut self, path: &str, data: &[u8], mode: u32, uid: u64, gid: u64) -> &mut Self {
             let mut h = Self::header(tar::EntryType::Regular, mode);
             h.set_uid(uid);
             h.set_gid(gid);
@@ -2054,13 +1683,7 @@ mod tests {
             self
         }
 
-        fn device(
-            &mut self,
-            path: &str,
-            kind: tar::EntryType,
-            major: u32,
-            minor: u32,
-        ) -> &mut Self {
+        fn device(&mut self, path: &str, kind: tar::EntryType, major: u32, minor: u32) -> &mut Self {
             let mut h = Self::header(kind, 0o666);
             h.set_device_major(major).unwrap();
             h.set_device_minor(minor).unwrap();
@@ -2069,9 +1692,7 @@ mod tests {
         }
 
         fn pax(&mut self, records: &[(&str, &[u8])]) -> &mut Self {
-            self.builder
-                .append_pax_extensions(records.iter().copied())
-                .unwrap();
+            self.builder.append_pax_extensions(records.iter().copied()).unwrap();
             self
         }
 
@@ -2117,13 +1738,7 @@ mod tests {
 
     fn unpack_in(bytes: &[u8], resolver: Resolver) -> (Scratch, Result<UnpackStats, LayerError>) {
         let s = Scratch::new();
-        let result = unpack_using(
-            bytes,
-            &s.dest(),
-            &UnpackOptions::ROOTFUL,
-            resolver,
-            WhiteoutStyle::Device,
-        );
+        let result = unpack_using(bytes, &s.dest(), &UnpackOptions::ROOTFUL, resolver, WhiteoutStyle::Device);
         (s, result)
     }
 
@@ -2136,17 +1751,10 @@ mod tests {
     }
 
     fn xattrs_of(path: &Path) -> BTreeMap<String, Vec<u8>> {
-        let parent = nix::fcntl::open(
-            path.parent().unwrap(),
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
-            Mode::empty(),
-        )
-        .unwrap();
+        let parent =
+            nix::fcntl::open(path.parent().unwrap(), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
         let name = CString::new(path.file_name().unwrap().as_bytes()).unwrap();
-        let node = Node::At {
-            parent: parent.as_fd(),
-            name: &name,
-        };
+        let node = Node::At { parent: parent.as_fd(), name: &name };
         node.list_xattrs()
             .unwrap()
             .into_iter()
@@ -2162,10 +1770,7 @@ mod tests {
     }
 
     fn fastish_nonce() -> u128 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
     }
 
     // --- basic node types ------------------------------------------------
@@ -2229,26 +1834,13 @@ mod tests {
         let (s, result) = unpack_in(&bytes, Resolver::Openat2);
         let stats = result.unwrap();
         let ping = lstat(&s.path("bin/ping"));
-        assert_eq!(
-            (ping.mtime(), ping.mtime_nsec()),
-            (1_600_000_000, 123_456_789)
-        );
-        assert_eq!(
-            (ping.atime(), ping.atime_nsec()),
-            (1_600_000_001, 500_000_000)
-        );
+        assert_eq!((ping.mtime(), ping.mtime_nsec()), (1_600_000_000, 123_456_789));
+        assert_eq!((ping.atime(), ping.atime_nsec()), (1_600_000_001, 500_000_000));
         let xattrs = xattrs_of(&s.path("bin/ping"));
         assert_eq!(xattrs["user.comment"], b"hello");
         assert_eq!(xattrs["security.capability"], cap);
         assert!(xattrs_of(&s.path("bin/sneaky")).is_empty());
-        assert!(
-            stats
-                .warnings
-                .iter()
-                .any(|w| w.contains("trusted.overlay.redirect")),
-            "{:?}",
-            stats.warnings
-        );
+        assert!(stats.warnings.iter().any(|w| w.contains("trusted.overlay.redirect")), "{:?}", stats.warnings);
     }
 
     #[test]
@@ -2262,18 +1854,9 @@ mod tests {
                 .bytes();
             let (s, result) = unpack_in(&bytes, resolver);
             result.unwrap();
-            assert_eq!(
-                std::fs::read_link(s.path("abs")).unwrap(),
-                Path::new("/etc/passwd")
-            );
-            assert_eq!(
-                std::fs::read_link(s.path("climb")).unwrap(),
-                Path::new("../../../../x")
-            );
-            assert_eq!(
-                std::fs::read_link(s.path("d/rel")).unwrap(),
-                Path::new("../abs")
-            );
+            assert_eq!(std::fs::read_link(s.path("abs")).unwrap(), Path::new("/etc/passwd"));
+            assert_eq!(std::fs::read_link(s.path("climb")).unwrap(), Path::new("../../../../x"));
+            assert_eq!(std::fs::read_link(s.path("d/rel")).unwrap(), Path::new("../abs"));
             assert_eq!(lstat(&s.path("abs")).mtime(), MTIME as i64);
             assert!(lstat(&s.path("abs")).file_type().is_symlink());
         }
@@ -2328,36 +1911,18 @@ mod tests {
         assert!(lstat(&s.path("dev/fifo")).file_type().is_fifo());
 
         let s = Scratch::new();
-        let stats = unpack_using(
-            &bytes,
-            &s.dest(),
-            &UnpackOptions::ROOTLESS,
-            Resolver::Openat2,
-            WhiteoutStyle::Device,
-        )
-        .unwrap();
+        let stats = unpack_using(&bytes, &s.dest(), &UnpackOptions::ROOTLESS, Resolver::Openat2, WhiteoutStyle::Device)
+            .unwrap();
         assert!(!exists_nofollow(&s.path("dev/null")));
         assert!(!exists_nofollow(&s.path("dev/loop0")));
         assert!(lstat(&s.path("dev/fifo")).file_type().is_fifo());
-        assert!(
-            stats.warnings.iter().any(|w| w.contains("dev/null")),
-            "{:?}",
-            stats.warnings
-        );
-        assert!(
-            stats.warnings.iter().any(|w| w.contains("dev/loop0")),
-            "{:?}",
-            stats.warnings
-        );
+        assert!(stats.warnings.iter().any(|w| w.contains("dev/null")), "{:?}", stats.warnings);
+        assert!(stats.warnings.iter().any(|w| w.contains("dev/loop0")), "{:?}", stats.warnings);
     }
 
     #[test]
     fn root_entries_are_skipped() {
-        let bytes = TarBuf::new()
-            .dir("./", 0o700)
-            .dir(".", 0o700)
-            .dir("/", 0o700)
-            .bytes();
+        let bytes = TarBuf::new().dir("./", 0o700).dir(".", 0o700).dir("/", 0o700).bytes();
         let (s, result) = unpack_in(&bytes, Resolver::Openat2);
         assert_eq!(result.unwrap().entries, 3);
         assert_eq!(std::fs::read_dir(s.dest()).unwrap().count(), 0);
@@ -2371,16 +1936,12 @@ mod tests {
         let mut t = TarBuf::new();
         let mut h = TarBuf::header(tar::EntryType::Regular, 0o644);
         h.set_size(4);
-        t.builder
-            .append_data(&mut h, &long_path, &b"long"[..])
-            .unwrap();
+        t.builder.append_data(&mut h, &long_path, &b"long"[..]).unwrap();
         let pax_path = format!("{long_dir}/{}", "p".repeat(130));
         t.pax(&[("path", pax_path.as_bytes())]);
         t.file("short-name-ignored", b"pax", 0o644);
         let mut h = TarBuf::header(tar::EntryType::Symlink, 0o777);
-        t.builder
-            .append_link(&mut h, "longlink", &long_target)
-            .unwrap();
+        t.builder.append_link(&mut h, "longlink", &long_target).unwrap();
         let bytes = t.bytes();
         for resolver in BOTH {
             let (s, result) = unpack_in(&bytes, resolver);
@@ -2388,10 +1949,7 @@ mod tests {
             assert_eq!(std::fs::read(s.path(&long_path)).unwrap(), b"long");
             assert_eq!(std::fs::read(s.path(&pax_path)).unwrap(), b"pax");
             assert!(!exists_nofollow(&s.path("short-name-ignored")));
-            assert_eq!(
-                std::fs::read_link(s.path("longlink")).unwrap(),
-                Path::new(&long_target)
-            );
+            assert_eq!(std::fs::read_link(s.path("longlink")).unwrap(), Path::new(&long_target));
         }
     }
 
@@ -2443,11 +2001,7 @@ mod tests {
         for entry in std::fs::read_dir(dir).unwrap() {
             let entry = entry.unwrap();
             let name = entry.file_name();
-            assert!(
-                !name.as_bytes().starts_with(WHITEOUT_PREFIX),
-                "{} was written as a file",
-                entry.path().display()
-            );
+            assert!(!name.as_bytes().starts_with(WHITEOUT_PREFIX), "{} was written as a file", entry.path().display());
             if entry.file_type().unwrap().is_dir() {
                 assert_no_whiteout_names(&entry.path());
             }
@@ -2490,10 +2044,9 @@ mod tests {
     #[test]
     fn opaque_markers_set_the_opaque_xattr() {
         require_root!();
-        for (opts, key) in [
-            (UnpackOptions::ROOTFUL, "trusted.overlay.opaque"),
-            (UnpackOptions::ROOTLESS, "user.overlay.opaque"),
-        ] {
+        for (opts, key) in
+            [(UnpackOptions::ROOTFUL, "trusted.overlay.opaque"), (UnpackOptions::ROOTLESS, "user.overlay.opaque")]
+        {
             let bytes = TarBuf::new()
                 .dir("dir/", 0o755)
                 .file("dir/.wh..wh..opq", b"", 0o644)
@@ -2501,14 +2054,7 @@ mod tests {
                 .file("newdir/.wh..wh..opq", b"", 0o644)
                 .bytes();
             let s = Scratch::new();
-            unpack_using(
-                &bytes,
-                &s.dest(),
-                &opts,
-                Resolver::Openat2,
-                WhiteoutStyle::Device,
-            )
-            .unwrap();
+            unpack_using(&bytes, &s.dest(), &opts, Resolver::Openat2, WhiteoutStyle::Device).unwrap();
             assert_eq!(xattrs_of(&s.path("dir"))[key], b"y");
             assert_eq!(xattrs_of(&s.path("newdir"))[key], b"y");
             assert!(s.path("dir/keep").exists());
@@ -2529,21 +2075,11 @@ mod tests {
             .bytes();
         let s = Scratch::new();
         let opts = UnpackOptions::ROOTLESS;
-        unpack_using(
-            &bytes,
-            &s.dest(),
-            &opts,
-            Resolver::Openat2,
-            WhiteoutStyle::Xattr,
-        )
-        .unwrap();
+        unpack_using(&bytes, &s.dest(), &opts, Resolver::Openat2, WhiteoutStyle::Xattr).unwrap();
         let gone = lstat(&s.path("dir/gone"));
         assert!(gone.file_type().is_file());
         assert_eq!(gone.len(), 0);
-        assert_eq!(
-            xattrs_of(&s.path("dir/gone"))["user.overlay.whiteout"],
-            b"y"
-        );
+        assert_eq!(xattrs_of(&s.path("dir/gone"))["user.overlay.whiteout"], b"y");
         assert_eq!(xattrs_of(&s.path("dir"))["user.overlay.opaque"], b"x");
         // A fully opaque directory stays fully opaque.
         assert_eq!(xattrs_of(&s.path("opq"))["user.overlay.opaque"], b"y");
@@ -2576,10 +2112,7 @@ mod tests {
             && xattrs_of(&s.path("dir/gone")).contains_key("user.overlay.whiteout")
             && xattrs_of(&s.path("dir"))["user.overlay.opaque"] == b"x";
         assert!(device_form || xattr_form, "{gone:?} {:?}", stats.warnings);
-        eprintln!(
-            "whiteout form: {}",
-            if device_form { "device" } else { "xattr" }
-        );
+        eprintln!("whiteout form: {}", if device_form { "device" } else { "xattr" });
         assert_eq!(xattrs_of(&s.path("op"))["user.overlay.opaque"], b"y");
 
         let mut packed = Vec::new();
@@ -2645,19 +2178,9 @@ mod tests {
             let s = Scratch::new();
             let name = unique("pwned");
             let bytes = build(s.outer(), &name);
-            let result = unpack_using(
-                &bytes,
-                &s.dest(),
-                &UnpackOptions::ROOTFUL,
-                resolver,
-                WhiteoutStyle::Device,
-            );
+            let result = unpack_using(&bytes, &s.dest(), &UnpackOptions::ROOTFUL, resolver, WhiteoutStyle::Device);
             for path in outside(s.outer(), &name) {
-                assert!(
-                    !exists_nofollow(&path),
-                    "{resolver:?} wrote outside dest: {}",
-                    path.display()
-                );
+                assert!(!exists_nofollow(&path), "{resolver:?} wrote outside dest: {}", path.display());
             }
             match (resolver, result) {
                 (Resolver::NoSymlinkWalk, Ok(_)) => panic!("the walker followed a symlink"),
@@ -2676,12 +2199,7 @@ mod tests {
     #[test]
     fn symlink_to_root_cannot_redirect_writes() {
         assert_contained(
-            |_, name| {
-                TarBuf::new()
-                    .symlink("evil", "/")
-                    .file(&format!("evil/{name}"), b"pwned", 0o644)
-                    .bytes()
-            },
+            |_, name| TarBuf::new().symlink("evil", "/").file(&format!("evil/{name}"), b"pwned", 0o644).bytes(),
             |outer, name| vec![Path::new("/").join(name), outer.join(name)],
             "NAME",
         );
@@ -2720,12 +2238,7 @@ mod tests {
     fn symlinked_parent_cannot_redirect_dirs_whiteouts_or_opaque_markers() {
         require_root!();
         assert_contained(
-            |_, name| {
-                TarBuf::new()
-                    .symlink("evil", "/tmp")
-                    .dir(&format!("evil/{name}/"), 0o755)
-                    .bytes()
-            },
+            |_, name| TarBuf::new().symlink("evil", "/tmp").dir(&format!("evil/{name}/"), 0o755).bytes(),
             |_, name| vec![Path::new("/tmp").join(name)],
             "tmp/NAME",
         );
@@ -2740,13 +2253,7 @@ mod tests {
                 .file("evil/.wh.keepme", b"", 0o644)
                 .file("evil/.wh..wh..opq", b"", 0o644)
                 .bytes();
-            let _ = unpack_using(
-                &bytes,
-                &s.dest(),
-                &UnpackOptions::ROOTFUL,
-                resolver,
-                WhiteoutStyle::Device,
-            );
+            let _ = unpack_using(&bytes, &s.dest(), &UnpackOptions::ROOTFUL, resolver, WhiteoutStyle::Device);
             assert!(lstat(&victim_dir.join("keepme")).file_type().is_file());
             assert!(xattrs_of(&victim_dir).is_empty());
         }
@@ -2755,10 +2262,7 @@ mod tests {
     #[test]
     fn hard_link_through_symlink_stays_inside() {
         for resolver in BOTH {
-            let bytes = TarBuf::new()
-                .symlink("evil", "/")
-                .hardlink("x", "evil/etc/passwd")
-                .bytes();
+            let bytes = TarBuf::new().symlink("evil", "/").hardlink("x", "evil/etc/passwd").bytes();
             let (s, result) = unpack_in(&bytes, resolver);
             assert!(result.is_err());
             if let Ok(st) = std::fs::symlink_metadata(s.path("x")) {
@@ -2783,10 +2287,7 @@ mod tests {
     // --- streams ---------------------------------------------------------
 
     fn sample_tar() -> Vec<u8> {
-        TarBuf::new()
-            .dir("d/", 0o755)
-            .file("d/f", &vec![7u8; 10_000], 0o644)
-            .bytes()
+        TarBuf::new().dir("d/", 0o755).file("d/f", &vec![7u8; 10_000], 0o644).bytes()
     }
 
     fn read_all(mut r: impl Read) -> Vec<u8> {
@@ -2804,14 +2305,8 @@ mod tests {
     #[test]
     fn decompress_sniffs_gzip_zstd_and_plain_tar() {
         let tar = sample_tar();
-        assert_eq!(
-            read_all(decompress(io::Cursor::new(tar.clone())).unwrap()),
-            tar
-        );
-        assert_eq!(
-            read_all(decompress(io::Cursor::new(gzip(&tar))).unwrap()),
-            tar
-        );
+        assert_eq!(read_all(decompress(io::Cursor::new(tar.clone())).unwrap()), tar);
+        assert_eq!(read_all(decompress(io::Cursor::new(gzip(&tar))).unwrap()), tar);
         let zst = zstd::encode_all(&tar[..], 3).unwrap();
         assert_eq!(read_all(decompress(io::Cursor::new(zst)).unwrap()), tar);
         // pigz and friends write several gzip members.
@@ -2821,15 +2316,9 @@ mod tests {
         assert_eq!(read_all(decompress(io::Cursor::new(multi)).unwrap()), tar);
         assert!(read_all(decompress(io::empty()).unwrap()).is_empty());
         let garbage = vec![b'x'; 2000];
-        assert!(matches!(
-            decompress(io::Cursor::new(garbage)),
-            Err(LayerError::UnknownCompression)
-        ));
+        assert!(matches!(decompress(io::Cursor::new(garbage)), Err(LayerError::UnknownCompression)));
         let xz = vec![0xfd, b'7', b'z', b'X', b'Z', 0];
-        assert!(matches!(
-            decompress(io::Cursor::new(xz)),
-            Err(LayerError::UnknownCompression)
-        ));
+        assert!(matches!(decompress(io::Cursor::new(xz)), Err(LayerError::UnknownCompression)));
     }
 
     #[test]
@@ -2840,17 +2329,11 @@ mod tests {
         let n = reader.read(&mut buf).unwrap();
         let (partial, count) = reader.digest_so_far();
         assert_eq!(count, n as u64);
-        assert_eq!(
-            partial,
-            format!("sha256:{}", hex::encode(Sha256::digest(&data[..n])))
-        );
+        assert_eq!(partial, format!("sha256:{}", hex::encode(Sha256::digest(&data[..n]))));
         while reader.read(&mut buf).unwrap() > 0 {}
         let (digest, count) = reader.finish();
         assert_eq!(count, data.len() as u64);
-        assert_eq!(
-            digest,
-            format!("sha256:{}", hex::encode(Sha256::digest(&data)))
-        );
+        assert_eq!(digest, format!("sha256:{}", hex::encode(Sha256::digest(&data))));
     }
 
     #[test]
@@ -2861,44 +2344,14 @@ mod tests {
         let (_s, result) = unpack_in(&bytes, Resolver::Openat2);
         let stats = result.unwrap();
         assert_eq!(stats.uncompressed_size, bytes.len() as u64);
-        assert_eq!(
-            stats.diff_id,
-            format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
-        );
-    }
-
-    #[test]
-    fn unpack_blob_verifies_the_compressed_digest() {
-        let tar = sample_tar();
-        let blob = gzip(&tar);
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&blob)));
-        let s = Scratch::new();
-        let opts = UnpackOptions::detect();
-        let stats = unpack_blob(&blob[..], &s.dest(), &opts, Some(&digest)).unwrap();
-        assert_eq!(
-            stats.diff_id,
-            format!("sha256:{}", hex::encode(Sha256::digest(&tar)))
-        );
-        assert_eq!(std::fs::read(s.path("d/f")).unwrap().len(), 10_000);
-
-        let s = Scratch::new();
-        let wrong = format!("sha256:{}", "0".repeat(64));
-        let err = unpack_blob(&blob[..], &s.dest(), &opts, Some(&wrong)).unwrap_err();
-        assert!(matches!(err, LayerError::DigestMismatch { ref actual, .. } if *actual == digest));
-
-        let s = Scratch::new();
-        let err = unpack_blob(&blob[..], &s.dest(), &opts, Some("sha512:abc")).unwrap_err();
-        assert!(matches!(err, LayerError::UnsupportedDigest(_)));
+        assert_eq!(stats.diff_id, format!("sha256:{}", hex::encode(Sha256::digest(&bytes))));
     }
 
     #[test]
     fn truncated_archive_is_a_bad_archive() {
         let tar = sample_tar();
         let (_s, result) = unpack_in(&tar[..1500], Resolver::Openat2);
-        assert!(
-            matches!(result, Err(LayerError::BadArchive(_))),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(LayerError::BadArchive(_))), "{result:?}");
     }
 
     #[test]
@@ -2921,11 +2374,7 @@ mod tests {
 
     fn tar_names(bytes: &[u8]) -> Vec<String> {
         let mut archive = tar::Archive::new(bytes);
-        archive
-            .entries()
-            .unwrap()
-            .map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned())
-            .collect()
+        archive.entries().unwrap().map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned()).collect()
     }
 
     /// Everything about a tree that a layer round trip must preserve.
@@ -2936,32 +2385,15 @@ mod tests {
         out
     }
 
-    fn describe_dir(
-        root: &Path,
-        dir: &Path,
-        out: &mut BTreeMap<String, String>,
-        inodes: &mut HashMap<u64, String>,
-    ) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+    fn describe_dir(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>, inodes: &mut HashMap<u64, String>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
         entries.sort();
         for path in entries {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
+            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
             let st = lstat(&path);
             let ft = st.file_type();
-            let mut text = format!(
-                "mode={:o} owner={}:{} xattrs={:?}",
-                st.mode(),
-                st.uid(),
-                st.gid(),
-                xattrs_of(&path)
-            );
+            let mut text =
+                format!("mode={:o} owner={}:{} xattrs={:?}", st.mode(), st.uid(), st.gid(), xattrs_of(&path));
             text += &format!(" mtime={}.{}", st.mtime(), st.mtime_nsec());
             if !ft.is_dir() {
                 if let Some(first) = inodes.get(&st.ino()) {
@@ -2971,10 +2403,7 @@ mod tests {
                 }
             }
             if ft.is_file() {
-                text += &format!(
-                    " data={}",
-                    hex::encode(Sha256::digest(std::fs::read(&path).unwrap()))
-                );
+                text += &format!(" data={}", hex::encode(Sha256::digest(std::fs::read(&path).unwrap())));
             } else if ft.is_symlink() {
                 text += &format!(" target={}", std::fs::read_link(&path).unwrap().display());
             } else if ft.is_char_device() || ft.is_block_device() {
@@ -2991,10 +2420,7 @@ mod tests {
         let long = format!("deep/{}/{}", "n".repeat(110), "file");
         let mut t = TarBuf::new();
         t.dir("bin/", 0o755)
-            .pax(&[
-                ("mtime", b"1600000000.25"),
-                ("SCHILY.xattr.user.note", b"kept"),
-            ])
+            .pax(&[("mtime", b"1600000000.25"), ("SCHILY.xattr.user.note", b"kept")])
             .file_owned("bin/tool", b"#!/bin/sh\n", 0o4755, 0, 0)
             .hardlink("bin/tool-alias", "bin/tool")
             .symlink("bin/sh", "/bin/busybox")
@@ -3020,40 +2446,22 @@ mod tests {
         require_root!();
         for opts in [UnpackOptions::ROOTFUL, UnpackOptions::ROOTLESS] {
             let first = Scratch::new();
-            let stats = unpack_using(
-                &round_trip_archive(),
-                &first.dest(),
-                &opts,
-                Resolver::Openat2,
-                WhiteoutStyle::Device,
-            )
-            .unwrap();
+            let stats =
+                unpack_using(&round_trip_archive(), &first.dest(), &opts, Resolver::Openat2, WhiteoutStyle::Device)
+                    .unwrap();
             let mut packed = Vec::new();
             let written = pack_upper_dir(&first.dest(), &mut packed, &opts).unwrap();
             assert_eq!(written, packed.len() as u64);
 
             let names = tar_names(&packed);
             for expected in ["etc/.wh.removed", "opaque/.wh..wh..opq", "bin/tool-alias"] {
-                assert!(
-                    names.iter().any(|n| n == expected),
-                    "{expected} missing from {names:?}"
-                );
+                assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
             }
-            let opq = names
-                .iter()
-                .position(|n| n == "opaque/.wh..wh..opq")
-                .unwrap();
+            let opq = names.iter().position(|n| n == "opaque/.wh..wh..opq").unwrap();
             assert_eq!(names[opq - 1], "opaque/");
 
             let second = Scratch::new();
-            unpack_using(
-                &packed,
-                &second.dest(),
-                &opts,
-                Resolver::Openat2,
-                WhiteoutStyle::Device,
-            )
-            .unwrap();
+            unpack_using(&packed, &second.dest(), &opts, Resolver::Openat2, WhiteoutStyle::Device).unwrap();
             let (a, b) = (describe_tree(&first.dest()), describe_tree(&second.dest()));
             assert_eq!(a, b);
             // Sanity: the interesting bits really are in the tree being compared.
@@ -3078,18 +2486,9 @@ mod tests {
         let opts = UnpackOptions::ROOTFUL;
         std::fs::create_dir(s.path("d")).unwrap();
         std::fs::write(s.path("d/f"), b"f").unwrap();
-        let dir = nix::fcntl::open(
-            &s.dest(),
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
-            Mode::empty(),
-        )
-        .unwrap();
-        let node = Node::At {
-            parent: dir.as_fd(),
-            name: c"d",
-        };
-        node.set_xattr(c"trusted.overlay.origin", b"whatever")
-            .unwrap();
+        let dir = nix::fcntl::open(&s.dest(), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        let node = Node::At { parent: dir.as_fd(), name: c"d" };
+        node.set_xattr(c"trusted.overlay.origin", b"whatever").unwrap();
         node.set_xattr(c"user.overlay.impure", b"y").unwrap();
         node.set_xattr(c"user.keep", b"1").unwrap();
         let mut packed = Vec::new();
@@ -3109,12 +2508,8 @@ mod tests {
         }
         assert_eq!(keys, ["SCHILY.xattr.user.keep"]);
 
-        node.set_xattr(c"trusted.overlay.redirect", b"/elsewhere")
-            .unwrap();
+        node.set_xattr(c"trusted.overlay.redirect", b"/elsewhere").unwrap();
         let err = pack_upper_dir(&s.dest(), io::sink(), &opts).unwrap_err();
-        assert!(
-            matches!(err, LayerError::UnsupportedOverlayFeature { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, LayerError::UnsupportedOverlayFeature { .. }), "{err}");
     }
 }

@@ -55,7 +55,10 @@ fn http_client(settings: &Settings, registry: &str) -> Result<reqwest::Client, L
 
 /// The same CA certificates pull trusts.
 fn ca_certificates(settings: &Settings, registry: &str) -> Vec<reqwest::Certificate> {
-    super::registry::ca_certificate_pems(settings, registry).iter().filter_map(|pem| reqwest::Certificate::from_pem(pem).ok()).collect()
+    super::registry::ca_certificate_pems(settings, registry)
+        .iter()
+        .filter_map(|pem| reqwest::Certificate::from_pem(pem).ok())
+        .collect()
 }
 
 async fn probe(client: &reqwest::Client, base: &Url, user: &str, password: &str) -> Result<(), LoginError> {
@@ -160,8 +163,6 @@ fn server_message(body: &[u8]) -> Option<String> {
         .trim();
     (!text.is_empty()).then(|| text.to_owned())
 }
-
-/// reqwest's Display hides the cause ("error sending request"); the chain has the reason.
 
 /// A `WWW-Authenticate` challenge: a scheme (lower-cased) and its `key="value"` parameters.
 #[derive(Debug, PartialEq, Eq)]

@@ -110,7 +110,7 @@ async fn resolve_at(
 ) -> Result<(String, Vec<u8>, Manifest), ImageError> {
     let (bytes, digest) = with_retries(|| client.manifest(reference)).await?;
     match spec::parse_manifest(&bytes, None)? {
-        ManifestKind::Image(manifest) => Ok((digest, bytes, manifest)),
+        ManifestKind::Image(manifest) => Ok((digest, bytes, *manifest)),
         ManifestKind::Index(index) => {
             let chosen = spec::select_platform(&index, wanted).ok_or_else(|| ImageError::NoMatchingPlatform {
                 reference: reference.to_string(),
@@ -126,7 +126,7 @@ async fn resolve_at(
             let by_digest = Reference { digest: Some(chosen.digest.clone()), tag: None, ..reference.clone() };
             let (bytes, _) = with_retries(|| client.manifest(&by_digest)).await?;
             match spec::parse_manifest(&bytes, Some(&chosen.media_type))? {
-                ManifestKind::Image(manifest) => Ok((digest, bytes, manifest)),
+                ManifestKind::Image(manifest) => Ok((digest, bytes, *manifest)),
                 ManifestKind::Index(_) => {
                     Err(ImageError::Invalid(format!("{reference}: an index inside an index is not supported")))
                 }
@@ -242,10 +242,10 @@ async fn pull_async(store: &Store, settings: &Settings, request: &PullRequest<'_
 
     let mut names = Vec::new();
     let mut digests = vec![resolved.reference.with_digest(&resolved.top_digest)];
-    if let Some(tagged) = resolved.reference.tagged_name() {
-        if resolved.reference.digest.is_none() {
-            names.push(tagged);
-        }
+    if let Some(tagged) = resolved.reference.tagged_name()
+        && resolved.reference.digest.is_none()
+    {
+        names.push(tagged);
     }
     digests.dedup();
     let size = {

@@ -47,10 +47,10 @@ impl Reference {
             Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
             None => (rest, None),
         };
-        if let Some(tag) = tag {
-            if !is_valid_tag(tag) {
-                return Err(bad("tag must be 1-128 of [A-Za-z0-9_.-], not starting with '.' or '-'"));
-            }
+        if let Some(tag) = tag
+            && !is_valid_tag(tag)
+        {
+            return Err(bad("tag must be 1-128 of [A-Za-z0-9_.-], not starting with '.' or '-'"));
         }
         if name.is_empty() {
             return Err(bad("missing repository name"));

@@ -71,7 +71,10 @@ impl RegistryClient {
                 ClientProtocol::Https
             },
             accept_invalid_certificates: insecure,
-            extra_root_certificates: ca_certificate_pems(settings, registry).into_iter().map(|data| Certificate { encoding: CertificateEncoding::Pem, data }).collect(),
+            extra_root_certificates: ca_certificate_pems(settings, registry)
+                .into_iter()
+                .map(|data| Certificate { encoding: CertificateEncoding::Pem, data })
+                .collect(),
             platform_resolver: None,
             connect_timeout: Some(std::time::Duration::from_secs(30)),
             read_timeout: Some(std::time::Duration::from_secs(60)),

@@ -10,7 +10,6 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
-pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -142,7 +141,7 @@ pub struct ImageConfig {
 /// What a manifest document turned out to be.
 #[derive(Debug, Clone)]
 pub enum ManifestKind {
-    Image(Manifest),
+    Image(Box<Manifest>),
     Index(Index),
 }
 
@@ -184,7 +183,7 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Manife
     if is_index {
         serde_json::from_value(value).map(ManifestKind::Index).map_err(|e| SpecError::Malformed(e.to_string()))
     } else {
-        let manifest: Manifest = serde_json::from_value(value).map_err(|e| SpecError::Malformed(e.to_string()))?;
+        let manifest: Box<Manifest> = serde_json::from_value(value).map_err(|e| SpecError::Malformed(e.to_string()))?;
         for layer in &manifest.layers {
             layer_compression(&layer.media_type)?;
         }
@@ -343,7 +342,7 @@ mod tests {
         let index = br#"{"schemaVersion":2,"manifests":[]}"#;
         assert!(matches!(parse_manifest(index, Some(OCI_INDEX)), Ok(ManifestKind::Index(_))));
         let image = format!(
-            r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","config":{{"mediaType":"{DOCKER_CONFIG}","digest":"sha256:{}","size":2}},"layers":[]}}"#,
+            r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:{}","size":2}},"layers":[]}}"#,
             "a".repeat(64)
         );
         assert!(matches!(parse_manifest(image.as_bytes(), None), Ok(ManifestKind::Image(_))));

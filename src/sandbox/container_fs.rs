@@ -90,6 +90,9 @@ pub fn spawn_helper(
     match unsafe { fork() } {
         Err(errno) => Err(SandboxError::Sys { what: "forking the helper process".into(), errno }),
         Ok(ForkResult::Child) => {
+            // A reader that stops early (a whole file read, or `| head`) must show up as EPIPE
+            // here, which the work handles, not as a SIGPIPE death.
+            super::fds::ignore_sigpipe();
             drop(report_r);
             for &fd in close_in_child {
                 // SAFETY: `fd` belongs to the parent's half of a pipe; this copy of the process

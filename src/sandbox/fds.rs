@@ -12,14 +12,16 @@ use nix::unistd::{ForkResult, fork, setsid};
 /// expects: `berth ... | head` ends quietly. The Rust runtime ignores SIGPIPE by default.
 pub fn die_on_sigpipe() {
     // SAFETY: SIG_DFL installs no handler code.
-    let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
+    let _ =
+        unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
 }
 
 /// Ignores SIGPIPE so that writes to a closed pipe fail with EPIPE instead (the supervisor, which
 /// must outlive any reader that goes away).
 pub fn ignore_sigpipe() {
     // SAFETY: SIG_IGN installs no handler code.
-    let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) };
+    let _ =
+        unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) };
 }
 
 /// Adopts a descriptor this process inherited at a fixed number, marking it close-on-exec.

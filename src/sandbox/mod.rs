@@ -2,9 +2,9 @@
 //! `unsafe` lives below this module.
 
 pub mod caps;
-pub mod devices;
 pub mod cgroup;
 pub mod container_fs;
+pub mod devices;
 pub mod exec;
 pub mod fds;
 pub mod init;

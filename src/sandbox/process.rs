@@ -147,7 +147,7 @@ fn setup_and_exec(process: &ProcessSpec, filters: &[seccompiler::BpfProgram]) ->
 /// Ignored signals stay ignored across execve, and the Rust runtime ignores SIGPIPE: give the
 /// container's program the default dispositions and an empty signal mask, as a shell would.
 fn reset_signals() {
-    use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, sigprocmask, signal};
+    use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocmask};
     for sig in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
         // SAFETY: SIG_DFL installs no handler code.
         let _ = unsafe { signal(sig, SigHandler::SigDfl) };

@@ -63,8 +63,6 @@ pub fn spawn(
     if spec.process.args.is_empty() {
         return Err(SandboxError::Invalid("no command specified".into()));
     }
-    // Compiled here, once, so the container's process only installs it.
-    let filters = compile_seccomp(&spec.process.security)?;
     let with_devices;
     let spec = if spec.privileged || !spec.device_requests.is_empty() {
         with_devices = SandboxSpec { devices: resolve_devices(spec)?, ..spec.clone() };
@@ -78,7 +76,7 @@ pub fn spawn(
     else {
         drop(start_w);
         drop(report_r);
-        child_main(spec, &filters, stdio, start_r, report_w)
+        child_main(spec, stdio, start_r, report_w)
     };
     drop(start_r);
     drop(report_w);
@@ -152,18 +150,19 @@ pub(crate) fn clone_process(flags: CloneFlags) -> Result<Option<Pid>, Errno> {
 }
 
 /// The container's first process: never returns.
-fn child_main(
-    spec: &SandboxSpec,
-    filters: &[seccompiler::BpfProgram],
-    stdio: ContainerStdio,
-    start: OwnedFd,
-    report: OwnedFd,
-) -> ! {
+fn child_main(spec: &SandboxSpec, stdio: ContainerStdio, start: OwnedFd, report: OwnedFd) -> ! {
+    // Compiled while the supervisor records the container as running (its file writes and
+    // fsyncs take longer), so the filter costs the start nothing on a machine with two cores.
+    let filters = compile_seccomp(&spec.process.security);
     if !wait_for_start(start) {
         // The supervisor gave up on this child (or died); it reports why, not us.
         exit_now(125);
     }
-    let err = match std::panic::catch_unwind(AssertUnwindSafe(|| run_container(spec, filters, stdio, &report))) {
+    let filters = match filters {
+        Ok(filters) => filters,
+        Err(e) => report_and_exit(&report, &e),
+    };
+    let err = match std::panic::catch_unwind(AssertUnwindSafe(|| run_container(spec, &filters, stdio, &report))) {
         Ok(err) => err,
         Err(_) => SandboxError::Invalid("internal error: the container setup panicked".into()),
     };

@@ -2,6 +2,7 @@
 //! that the plan in mounts.rs can be unit-tested without root: `LinuxSyscall` makes the calls,
 //! `RecordingSyscall` writes them down as strings.
 
+#[cfg(test)]
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ffi::{CString, OsString};
@@ -418,6 +419,7 @@ fn push_components_front(pending: &mut VecDeque<OsString>, path: &Path) {
 /// Writes every call down instead of making it; calls whose record contains a configured
 /// substring fail with the configured errno (and are recorded with `= ERRNO`).
 #[derive(Debug, Default)]
+#[cfg(test)]
 pub struct RecordingSyscall {
     calls: RefCell<Vec<String>>,
     failures: Vec<(String, Errno)>,
@@ -426,6 +428,8 @@ pub struct RecordingSyscall {
     files: Vec<PathBuf>,
 }
 
+#[cfg(test)]
+#[cfg(test)]
 impl RecordingSyscall {
     pub fn new() -> Self {
         Self::default()
@@ -476,10 +480,14 @@ impl RecordingSyscall {
 }
 
 /// "nosuid,nodev,bind" for MS_NOSUID|MS_NODEV|MS_BIND.
+#[cfg(test)]
+#[cfg(test)]
 pub fn flag_names(flags: MsFlags) -> String {
     flags.iter_names().map(|(name, _)| name.trim_start_matches("MS_").to_lowercase()).collect::<Vec<_>>().join(",")
 }
 
+#[cfg(test)]
+#[cfg(test)]
 impl Syscall for RecordingSyscall {
     fn mount(
         &self,

@@ -42,14 +42,19 @@ impl Store {
     pub fn containers<T: Serialize + DeserializeOwned>(&self) -> Result<ContainerIndex<T>, StoreError> {
         let path = self.root.join("containers.json");
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { path, reason: e.to_string() }),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { path, reason: e.to_string() })
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(ContainerIndex::default()),
             Err(e) => Err(StoreError::io(&path, e)),
         }
     }
 
     /// Replaces containers.json. Needs the containers lock, exclusive.
-    pub fn write_containers<T: Serialize + DeserializeOwned>(&self, index: &ContainerIndex<T>) -> Result<(), StoreError> {
+    pub fn write_containers<T: Serialize + DeserializeOwned>(
+        &self,
+        index: &ContainerIndex<T>,
+    ) -> Result<(), StoreError> {
         write_file_atomically(&self.root.join("containers.json"), &serde_json::to_vec(index).expect("serializable"))
     }
 
@@ -65,7 +70,12 @@ impl Store {
 
     /// Creates a container's directories. Needs the containers lock, exclusive.
     pub fn create_container_dirs(&self, id: &str) -> Result<(), StoreError> {
-        for dir in [self.container_dir(id).join("upper"), self.container_dir(id).join("work"), self.container_dir(id).join("rootfs"), self.container_run_dir(id)] {
+        for dir in [
+            self.container_dir(id).join("upper"),
+            self.container_dir(id).join("work"),
+            self.container_dir(id).join("rootfs"),
+            self.container_run_dir(id),
+        ] {
             fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         }
         Ok(())

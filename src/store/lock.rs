@@ -2,7 +2,7 @@
 //! stale lock behind.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::StoreError;
 
@@ -10,13 +10,6 @@ use super::StoreError;
 #[derive(Debug)]
 pub struct LockGuard {
     _file: File,
-    path: PathBuf,
-}
-
-impl LockGuard {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 fn open_lock_file(path: &Path) -> Result<File, StoreError> {
@@ -32,20 +25,20 @@ fn open_lock_file(path: &Path) -> Result<File, StoreError> {
 pub fn lock_exclusive(path: &Path) -> Result<LockGuard, StoreError> {
     let file = open_lock_file(path)?;
     file.lock().map_err(|e| StoreError::io(path, e))?;
-    Ok(LockGuard { _file: file, path: path.to_owned() })
+    Ok(LockGuard { _file: file })
 }
 
 pub fn lock_shared(path: &Path) -> Result<LockGuard, StoreError> {
     let file = open_lock_file(path)?;
     file.lock_shared().map_err(|e| StoreError::io(path, e))?;
-    Ok(LockGuard { _file: file, path: path.to_owned() })
+    Ok(LockGuard { _file: file })
 }
 
 /// Ok(None) when another process holds the lock.
 pub fn try_lock_exclusive(path: &Path) -> Result<Option<LockGuard>, StoreError> {
     let file = open_lock_file(path)?;
     match file.try_lock() {
-        Ok(()) => Ok(Some(LockGuard { _file: file, path: path.to_owned() })),
+        Ok(()) => Ok(Some(LockGuard { _file: file })),
         Err(TryLockError::WouldBlock) => Ok(None),
         Err(TryLockError::Error(e)) => Err(StoreError::io(path, e)),
     }

@@ -16,7 +16,11 @@ fn rootless_with_busybox() -> Option<TestEnv> {
     std::fs::write(rootfs.join("suid"), "s\n").unwrap();
     let status = Command::new("sh")
         .arg("-c")
-        .arg(format!("chown 1000:1000 {0}/owned && chmod 4755 {0}/suid && tar --numeric-owner -C {0} -cf {1} .", rootfs.display(), env.path("busybox.tar").display()))
+        .arg(format!(
+            "chown 1000:1000 {0}/owned && chmod 4755 {0}/suid && tar --numeric-owner -C {0} -cf {1} .",
+            rootfs.display(),
+            env.path("busybox.tar").display()
+        ))
         .status()
         .unwrap();
     assert!(status.success());
@@ -52,7 +56,14 @@ fn rootless_store_files_carry_the_mapped_ids() {
 fn rootless_containers_run_as_mapped_root() {
     let Some(env) = rootless_with_busybox() else { return };
     let (uid, _) = env.run_as.unwrap();
-    let out = env.berth_ok(&["run", "--rm", "busybox", "sh", "-c", "id -u; cat /proc/self/uid_map; stat -c %u /owned; echo $$"]);
+    let out = env.berth_ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; stat -c %u /owned; echo $$",
+    ]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "0");
     let map: Vec<Vec<&str>> = lines[1..3].iter().map(|l| l.split_whitespace().collect()).collect();
@@ -66,7 +77,9 @@ fn rootless_containers_run_as_mapped_root() {
 #[test]
 fn rootless_exit_codes_follow_docker() {
     let Some(env) = rootless_with_busybox() else { return };
-    for (args, code) in [(vec!["true"], 0), (vec!["sh", "-c", "exit 3"], 3), (vec!["nope"], 127), (vec!["/etc/passwd"], 126)] {
+    for (args, code) in
+        [(vec!["true"], 0), (vec!["sh", "-c", "exit 3"], 3), (vec!["nope"], 127), (vec!["/etc/passwd"], 126)]
+    {
         let mut full = vec!["run", "--rm", "busybox"];
         full.extend(args.iter());
         let out = env.berth(&full);
@@ -77,7 +90,10 @@ fn rootless_exit_codes_follow_docker() {
 #[test]
 fn rootless_detached_container_lifecycle() {
     let Some(env) = rootless_with_busybox() else { return };
-    let id = env.berth_ok(&["run", "-d", "--name", "sleeper", "busybox", "sh", "-c", "echo started; sleep 60"]).trim().to_owned();
+    let id = env
+        .berth_ok(&["run", "-d", "--name", "sleeper", "busybox", "sh", "-c", "echo started; sleep 60"])
+        .trim()
+        .to_owned();
     assert_eq!(id.len(), 64);
     let ps = env.berth_ok(&["ps"]);
     assert!(ps.contains("sleeper") && ps.contains("Up"), "{ps}");

@@ -22,13 +22,16 @@ fn probe_binary() -> Option<&'static Path> {
     static PROBE: OnceLock<Option<PathBuf>> = OnceLock::new();
     PROBE
         .get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("berth-probe-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).ok()?;
-            let out = dir.join("probe");
+            // In cargo's scratch directory for tests; built under a name of this run's own, then
+            // renamed over the last run's, so concurrent runs never see half a binary.
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+            std::fs::create_dir_all(dir).ok()?;
+            let built = dir.join(format!("probe-{}", std::process::id()));
             let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/probe.c");
             let status =
-                std::process::Command::new("cc").args(["-static", "-O1", "-o"]).arg(&out).arg(&source).status();
-            status.is_ok_and(|s| s.success()).then_some(out)
+                std::process::Command::new("cc").args(["-static", "-O1", "-o"]).arg(&built).arg(&source).status();
+            let probe = dir.join("probe");
+            (status.is_ok_and(|s| s.success()) && std::fs::rename(&built, &probe).is_ok()).then_some(probe)
         })
         .as_deref()
 }

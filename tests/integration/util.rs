@@ -107,9 +107,9 @@ pub fn rootless_user() -> Option<(u32, u32)> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     let line = passwd.lines().find(|l| l.starts_with(&format!("{ROOTLESS_USER}:")))?;
     let fields: Vec<&str> = line.split(':').collect();
-    let has_subids = ["/etc/subuid", "/etc/subgid"]
-        .iter()
-        .all(|f| std::fs::read_to_string(f).is_ok_and(|t| t.lines().any(|l| l.starts_with(&format!("{ROOTLESS_USER}:")))));
+    let has_subids = ["/etc/subuid", "/etc/subgid"].iter().all(|f| {
+        std::fs::read_to_string(f).is_ok_and(|t| t.lines().any(|l| l.starts_with(&format!("{ROOTLESS_USER}:"))))
+    });
     has_subids.then(|| Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))).flatten()
 }
 
@@ -199,7 +199,11 @@ impl TestEnv {
             None => Command::new(BERTH),
             Some((uid, gid)) => {
                 let mut cmd = Command::new("setpriv");
-                cmd.arg(format!("--reuid={uid}")).arg(format!("--regid={gid}")).arg("--init-groups").arg("--").arg(BERTH);
+                cmd.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={gid}"))
+                    .arg("--init-groups")
+                    .arg("--")
+                    .arg(BERTH);
                 cmd
             }
         }

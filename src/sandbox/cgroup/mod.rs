@@ -228,6 +228,7 @@ impl Cgroup {
         Some(Cgroup { inner })
     }
 
+    #[cfg(test)]
     pub fn version(&self) -> CgroupVersion {
         match &self.inner {
             Inner::V1(_) => CgroupVersion::V1,
