@@ -16,7 +16,7 @@ use super::store::{
     ContainerError, Index, find, find_index, load_all, now_rfc3339, read_exit_record, refresh, supervisor_alive, update,
 };
 use super::supervisor::attach_socket_name;
-use crate::sandbox::cgroup::Cgroup;
+use crate::sandbox::cgroup::{Cgroup, DEFAULT_ROOT};
 use crate::sandbox::pidfd::PidFd;
 use crate::store::Store;
 
