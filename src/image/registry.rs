@@ -118,7 +118,9 @@ impl RegistryClient {
     }
 
     /// Streams a blob from byte `offset`. Returns the stream and whether the registry honoured
-    /// the offset (false: the stream starts at byte 0).
+    /// the offset (false: the stream starts at byte 0). Even from byte 0 a range is asked for:
+    /// the caller hashes every byte itself (it must, to verify resumed transfers), and a ranged
+    /// answer spares the client library a second hash of the same bytes.
     pub async fn blob(
         &self,
         reference: &Reference,
@@ -127,17 +129,13 @@ impl RegistryClient {
     ) -> Result<(BoxStream<'static, std::io::Result<bytes::Bytes>>, bool), RegistryError> {
         let oci_ref = self.oci_reference(reference);
         let what = || format!("{}@{digest}", reference.repo_name());
-        if offset == 0 {
-            let sized = self.client.pull_blob_stream(&oci_ref, digest).await.map_err(|e| self.classify(e, &what()))?;
-            return Ok((sized.stream, true));
-        }
         match self
             .client
             .pull_blob_stream_partial(&oci_ref, digest, offset, None)
             .await
             .map_err(|e| self.classify(e, &what()))?
         {
-            oci_client::client::BlobResponse::Full(s) => Ok((s.stream, false)),
+            oci_client::client::BlobResponse::Full(s) => Ok((s.stream, offset == 0)),
             oci_client::client::BlobResponse::Partial(s) => Ok((s.stream, true)),
         }
     }
