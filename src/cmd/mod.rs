@@ -161,9 +161,6 @@ pub enum Command {
     System(system::SystemCommand),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
-    /// The supervisor of one container (started by run/start, never by hand)
-    #[command(hide = true, name = "__supervise")]
-    Supervise { id: String },
     /// Write man pages generated from the command definitions
     #[command(hide = true, name = "generate-man-pages")]
     GenerateManPages(man::ManArgs),
@@ -219,7 +216,26 @@ fn needs_user_namespace(command: &Command) -> bool {
     )
 }
 
+/// The supervisor is started as `berth --root R --runroot RR __supervise ID` (see
+/// container::start) and recognised here before the command-line parser runs, so that the
+/// long-lived process never touches the parser's code and data: its resident memory stays small.
+fn supervisor_invocation() -> Option<(PathBuf, PathBuf, String)> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match args.as_slice() {
+        [_, root_flag, root, runroot_flag, runroot, verb, id]
+            if root_flag == "--root" && runroot_flag == "--runroot" && verb == crate::container::start::SUPERVISE_VERB =>
+        {
+            Some((root.into(), runroot.into(), id.to_str()?.to_owned()))
+        }
+        _ => None,
+    }
+}
+
 pub fn main() -> Result<u8> {
+    if let Some((root, runroot, id)) = supervisor_invocation() {
+        let store = Store::open(&root, &runroot, config::is_rootless()).context("opening the store")?;
+        return Ok(crate::container::supervisor::run(&store, &id) as u8);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -267,7 +283,6 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Commit(a) => commit::run(ctx, a),
         Command::Volume(c) => volume::run(ctx, c),
         Command::Container(c) => container::run(ctx, c),
-        Command::Supervise { id } => Ok(crate::container::supervisor::run(ctx.store()?, &id) as u8),
         Command::Pull(a) => pull::run(ctx, a),
         Command::Images(a) => images::run(ctx, a),
         Command::Rmi(a) => rmi::run(ctx, a),

@@ -39,6 +39,9 @@ impl StartError {
     }
 }
 
+/// The hidden verb a supervisor is started with (recognised in cmd::main before parsing).
+pub const SUPERVISE_VERB: &str = "__supervise";
+
 fn supervisor_args(store: &Store, id: &str) -> Vec<String> {
     vec![
         "berth".into(),
