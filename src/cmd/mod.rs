@@ -223,7 +223,9 @@ fn supervisor_invocation() -> Option<(PathBuf, PathBuf, String)> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     match args.as_slice() {
         [_, root_flag, root, runroot_flag, runroot, verb, id]
-            if root_flag == "--root" && runroot_flag == "--runroot" && verb == crate::container::start::SUPERVISE_VERB =>
+            if root_flag == "--root"
+                && runroot_flag == "--runroot"
+                && verb == crate::container::start::SUPERVISE_VERB =>
         {
             Some((root.into(), runroot.into(), id.to_str()?.to_owned()))
         }

@@ -3,6 +3,7 @@ use clap::Args;
 
 use super::Ctx;
 use super::container::for_each_container;
+use super::stop::StopOptions;
 use crate::container::lifecycle::stop;
 use crate::container::signals::parse_signal;
 use crate::container::start::start;
@@ -10,21 +11,17 @@ use crate::container::store::load;
 
 #[derive(Args, Debug)]
 pub struct RestartArgs {
-    /// Seconds to wait for the container to stop before killing it (default: its --stop-timeout, else 10)
-    #[arg(short = 't', long = "timeout", visible_alias = "time", value_name = "SECONDS")]
-    pub timeout: Option<u32>,
-    /// Signal to send instead of the container's stop signal
-    #[arg(short, long)]
-    pub signal: Option<String>,
+    #[command(flatten)]
+    pub options: StopOptions,
     /// Containers to restart
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, args: RestartArgs) -> Result<u8> {
-    let signal = args.signal.as_deref().map(parse_signal).transpose()?;
+    let signal = args.options.signal.as_deref().map(parse_signal).transpose()?;
     for_each_container(ctx, &args.containers, "restart", |store, container| {
-        stop(store, container, args.timeout, signal)?;
+        stop(store, container, args.options.timeout, signal)?;
         // Its record as the stop left it (a --rm container is gone).
         let stopped = load(store, &container.id)?;
         // Started detached: its supervisor serves whoever attaches later.

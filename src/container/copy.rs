@@ -29,6 +29,7 @@ use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, linkat, symlinkat, 
 
 use super::record::{Container, Status};
 use super::store::{ContainerError, refresh};
+use crate::image::layer::ExactSizeReader;
 use crate::sandbox::container_fs::{FsAccess, spawn_helper};
 use crate::sandbox::process::SandboxError;
 use crate::sandbox::syscall::openat2_in_root;
@@ -250,27 +251,6 @@ fn fs_type(fd: BorrowedFd<'_>) -> i64 {
     nix::sys::statfs::fstatfs(fd).map(|s| s.filesystem_type().0).unwrap_or(0)
 }
 
-/// Yields exactly `remaining` bytes: tar headers carry the size up front, so a file that
-/// shrinks while it is read is an error rather than a corrupt archive.
-struct ExactSize<R> {
-    inner: R,
-    remaining: u64,
-}
-
-impl<R: Read> Read for ExactSize<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 || buf.is_empty() {
-            return Ok(0);
-        }
-        let n = (&mut self.inner).take(self.remaining).read(buf)?;
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being copied"));
-        }
-        self.remaining -= n as u64;
-        Ok(n)
-    }
-}
-
 struct TarWriter<W: Write> {
     builder: tar::Builder<W>,
     hardlinks: HashMap<(u64, u64), Vec<u8>>,
@@ -378,7 +358,11 @@ impl<W: Write> TarWriter<W> {
         let mut header = header_for(&st, tar::EntryType::Regular);
         header.set_size(size);
         self.builder
-            .append_data(&mut header, OsStr::from_bytes(path), ExactSize { inner: file, remaining: size })
+            .append_data(
+                &mut header,
+                OsStr::from_bytes(path),
+                ExactSizeReader { inner: file, remaining: size, shrank: "file shrank while being copied" },
+            )
             .map_err(Self::io(path))
     }
 

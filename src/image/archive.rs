@@ -1036,7 +1036,7 @@ fn entries_to_load<'a>(
         if members.len() > 1 && members.iter().all(|d| d.platform.is_some()) {
             let alternatives =
                 Index { manifests: members.iter().map(|d| (*d).clone()).collect(), ..Default::default() };
-            let pick = spec::select_platform(&alternatives, host).ok_or_else(|| no_platform(&alternatives, host))?;
+            let pick = spec::choose_platform(&alternatives, host, "the archive")?;
             let original = members.into_iter().find(|d| *d == pick).expect("picked from these");
             chosen.push((original, name));
         } else {
@@ -1044,21 +1044,6 @@ fn entries_to_load<'a>(
         }
     }
     Ok(chosen)
-}
-
-fn no_platform(index: &Index, host: &Platform) -> ArchiveError {
-    ImageError::NoMatchingPlatform {
-        reference: "the archive".into(),
-        wanted: host.to_string(),
-        available: index
-            .manifests
-            .iter()
-            .filter_map(|d| d.platform.as_ref())
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
-    .into()
 }
 
 /// Follows a descriptor through nested indexes (choosing the host platform) to an image manifest.
@@ -1078,7 +1063,7 @@ fn resolve_image_manifest(
     {
         ManifestKind::Image(manifest) => Ok((bytes, *manifest)),
         ManifestKind::Index(index) => {
-            let chosen = spec::select_platform(&index, host).ok_or_else(|| no_platform(&index, host))?;
+            let chosen = spec::choose_platform(&index, host, "the archive")?;
             resolve_image_manifest(archive, chosen, host, depth + 1)
         }
     }

@@ -10,9 +10,9 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::reference::DOCKER_HUB;
+use crate::store::write_file_atomically_with_mode;
 
 /// The key Docker files Docker Hub's credentials under.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -450,24 +451,9 @@ fn read_document(path: &Path) -> Result<Map<String, Value>, AuthError> {
 }
 
 /// Writes through a temporary file that is private (0600) from its creation, so the secrets
-/// are never readable by others, not even for a moment; fsync, rename, fsync the directory.
+/// are never readable by others, not even for a moment.
 fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(path.file_name().unwrap_or_default());
-    tmp_name.push(format!(".tmp-{}-{:08x}", std::process::id(), rand::random::<u32>()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| -> io::Result<()> {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(|e| AuthError::io("writing", path, e))
+    write_file_atomically_with_mode(path, bytes, 0o600).map_err(|e| AuthError::io("writing", path, e))
 }
 
 #[cfg(test)]

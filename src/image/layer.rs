@@ -1338,9 +1338,11 @@ impl<W: Write> Write for CountingWriter<W> {
 
 /// Yields exactly `remaining` bytes: tar headers carry the size up front, so
 /// a file that shrinks while being read must be an error, not a corrupt tar.
-struct ExactSizeReader<R> {
-    inner: R,
-    remaining: u64,
+pub(crate) struct ExactSizeReader<R> {
+    pub(crate) inner: R,
+    pub(crate) remaining: u64,
+    /// The error's text when the file ends early ("file shrank while being packed").
+    pub(crate) shrank: &'static str,
 }
 
 impl<R: Read> Read for ExactSizeReader<R> {
@@ -1350,7 +1352,7 @@ impl<R: Read> Read for ExactSizeReader<R> {
         }
         let n = (&mut self.inner).take(self.remaining).read(buf)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being packed"));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, self.shrank));
         }
         self.remaining -= n as u64;
         Ok(n)
@@ -1513,7 +1515,7 @@ impl<W: Write> Packer<'_, W> {
         let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = openat(parent, name, flags, Mode::empty()).map_err(self.io_err(path))?;
         let size = u64::try_from(st.st_size).unwrap_or(0);
-        let data = ExactSizeReader { inner: File::from(fd), remaining: size };
+        let data = ExactSizeReader { inner: File::from(fd), remaining: size, shrank: "file shrank while being packed" };
         let mut header = base_header(st, tar::EntryType::Regular);
         header.set_size(size);
         self.append_pax(st, xattrs, path)?;

@@ -112,17 +112,7 @@ async fn resolve_at(
     match spec::parse_manifest(&bytes, None)? {
         ManifestKind::Image(manifest) => Ok((digest, bytes, *manifest)),
         ManifestKind::Index(index) => {
-            let chosen = spec::select_platform(&index, wanted).ok_or_else(|| ImageError::NoMatchingPlatform {
-                reference: reference.to_string(),
-                wanted: wanted.to_string(),
-                available: index
-                    .manifests
-                    .iter()
-                    .filter_map(|d| d.platform.as_ref())
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
+            let chosen = spec::choose_platform(&index, wanted, &reference.to_string())?;
             let by_digest = Reference { digest: Some(chosen.digest.clone()), tag: None, ..reference.clone() };
             let (bytes, _) = with_retries(|| client.manifest(&by_digest)).await?;
             match spec::parse_manifest(&bytes, Some(&chosen.media_type))? {

@@ -291,6 +291,26 @@ pub fn select_platform<'a>(index: &'a Index, wanted: &Platform) -> Option<&'a De
         .copied()
 }
 
+/// [`select_platform`], or when `index` has no manifest for `wanted` an error naming `reference`
+/// (what the index came from) and the platforms it has.
+pub fn choose_platform<'a>(
+    index: &'a Index,
+    wanted: &Platform,
+    reference: &str,
+) -> Result<&'a Descriptor, super::ImageError> {
+    select_platform(index, wanted).ok_or_else(|| super::ImageError::NoMatchingPlatform {
+        reference: reference.to_owned(),
+        wanted: wanted.to_string(),
+        available: index
+            .manifests
+            .iter()
+            .filter_map(|d| d.platform.as_ref())
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,20 +6,20 @@
 
 use std::fs::File;
 use std::os::fd::{OwnedFd, RawFd};
-use std::os::linux::fs::MetadataExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
-use nix::sched::{CloneFlags, setns, unshare};
+use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe2};
 
+use super::exec::{self, JOIN_ORDER};
 use super::mounts::{mount_overlay, mount_user_mounts, read_only_overlay_options};
-use super::process::{SandboxError, Step};
+use super::process::{SandboxError, Step, make_non_dumpable};
 use super::spawn::{exit_now, read_report, report_and_exit};
 use super::spec::SandboxSpec;
 use super::syscall::{LinuxSyscall, Syscall};
@@ -121,30 +121,8 @@ pub fn spawn_helper(
 /// The user (rootless only) and mount namespaces of `pid`, user first; one this process already
 /// shares is left out.
 fn open_namespaces(pid: i32, rootless: bool) -> Result<Vec<(&'static str, CloneFlags, File)>, SandboxError> {
-    let mut wanted = vec![("mnt", CloneFlags::CLONE_NEWNS)];
-    if rootless {
-        wanted.insert(0, ("user", CloneFlags::CLONE_NEWUSER));
-    }
-    let mut opened = Vec::new();
-    for (name, flag) in wanted {
-        let path = format!("/proc/{pid}/ns/{name}");
-        let file = File::open(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                SandboxError::Sys { what: format!("container process {pid}"), errno: Errno::ESRCH }
-            }
-            _ => SandboxError::Sys {
-                what: format!("opening {path}"),
-                errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-            },
-        })?;
-        let theirs = file.metadata().step(|| format!("reading {path}"))?;
-        let ours =
-            std::fs::metadata(format!("/proc/self/ns/{name}")).step(|| format!("reading /proc/self/ns/{name}"))?;
-        if (theirs.st_dev(), theirs.st_ino()) != (ours.st_dev(), ours.st_ino()) {
-            opened.push((name, flag, file));
-        }
-    }
-    Ok(opened)
+    let wanted = JOIN_ORDER.into_iter().filter(|(name, _)| *name == "mnt" || (rootless && *name == "user"));
+    exec::open_namespaces(pid, wanted)
 }
 
 /// In the helper: gets to the container's files; returns an O_PATH fd of its root.
@@ -153,22 +131,8 @@ fn enter(access: &FsAccess, namespaces: Vec<(&'static str, CloneFlags, File)>) -
     let root: PathBuf = match access {
         FsAccess::Running { .. } => {
             // Container processes must not be able to ptrace a process that holds host fds.
-            // SAFETY: PR_SET_DUMPABLE takes integer arguments only.
-            if unsafe {
-                libc::prctl(
-                    libc::PR_SET_DUMPABLE,
-                    0 as libc::c_ulong,
-                    0 as libc::c_ulong,
-                    0 as libc::c_ulong,
-                    0 as libc::c_ulong,
-                )
-            } < 0
-            {
-                return Err(Errno::last()).step(|| "making the helper non-dumpable".into());
-            }
-            for (name, flag, file) in &namespaces {
-                setns(file, *flag).step(|| format!("joining the container's {name} namespace"))?;
-            }
+            make_non_dumpable().step(|| "making the helper non-dumpable".into())?;
+            exec::join_namespaces(&namespaces)?;
             // Joining a mount namespace moves the root and working directory to its root: the
             // container's, since it pivoted there.
             PathBuf::from("/")

@@ -47,25 +47,12 @@ pub fn exec_in_container(
         return Err(SandboxError::Invalid("no command specified".into()));
     }
     let filters = compile_seccomp(&process.security)?;
-    let namespaces = open_namespaces(target_pid, rootless)?;
+    let namespaces =
+        open_namespaces(target_pid, JOIN_ORDER.into_iter().filter(|(name, _)| rootless || *name != "user"))?;
     // Once in the container's namespaces this process must not be ptrace-able or have its
     // /proc/PID/exe (berth's binary) opened by container processes.
-    // SAFETY: PR_SET_DUMPABLE takes integer arguments only.
-    if unsafe {
-        libc::prctl(
-            libc::PR_SET_DUMPABLE,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-        )
-    } < 0
-    {
-        return Err(Errno::last()).step(|| "making berth non-dumpable".into());
-    }
-    for (name, flag, fd) in &namespaces {
-        setns(fd, *flag).step(|| format!("joining the container's {name} namespace"))?;
-    }
+    process::make_non_dumpable().step(|| "making berth non-dumpable".into())?;
+    join_namespaces(&namespaces)?;
     drop(namespaces);
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).step(|| "creating the report pipe".into())?;
     if detach {
@@ -75,15 +62,16 @@ pub fn exec_in_container(
     }
 }
 
-/// Opens every namespace of `pid` to join, before joining any (joining the mount namespace
-/// changes what /proc is). Namespaces the caller already shares (the host's network) are
-/// skipped: joining one's own namespace may still need privileges over its owner.
-fn open_namespaces(pid: i32, rootless: bool) -> Result<Vec<(&'static str, CloneFlags, File)>, SandboxError> {
+/// Opens the namespaces of `pid` named in `wanted` (a part of [`JOIN_ORDER`], in its order) to
+/// join, before joining any (joining the mount namespace changes what /proc is). Namespaces the
+/// caller already shares (the host's network) are skipped: joining one's own namespace may still
+/// need privileges over its owner.
+pub(crate) fn open_namespaces(
+    pid: i32,
+    wanted: impl IntoIterator<Item = (&'static str, CloneFlags)>,
+) -> Result<Vec<(&'static str, CloneFlags, File)>, SandboxError> {
     let mut opened = Vec::new();
-    for (name, flag) in JOIN_ORDER {
-        if name == "user" && !rootless {
-            continue;
-        }
+    for (name, flag) in wanted {
         let path = format!("/proc/{pid}/ns/{name}");
         let file = match File::open(&path) {
             Ok(file) => file,
@@ -100,6 +88,14 @@ fn open_namespaces(pid: i32, rootless: bool) -> Result<Vec<(&'static str, CloneF
         }
     }
     Ok(opened)
+}
+
+/// Joins namespaces opened by [`open_namespaces`], in their order.
+pub(crate) fn join_namespaces(namespaces: &[(&'static str, CloneFlags, File)]) -> Result<(), SandboxError> {
+    for (name, flag, fd) in namespaces {
+        setns(fd, *flag).step(|| format!("joining the container's {name} namespace"))?;
+    }
+    Ok(())
 }
 
 /// The forked process's side: it is in the container's pid namespace, so it is the one that
@@ -202,10 +198,10 @@ mod tests {
     #[test]
     fn own_namespaces_are_skipped_and_gone_processes_give_esrch() {
         // This process shares every namespace with itself: nothing to join.
-        let own = open_namespaces(std::process::id() as i32, true).unwrap();
+        let own = open_namespaces(std::process::id() as i32, JOIN_ORDER).unwrap();
         assert!(own.is_empty());
         // A pid beyond pid_max cannot exist.
-        let err = open_namespaces(i32::MAX, false).unwrap_err();
+        let err = open_namespaces(i32::MAX, JOIN_ORDER).unwrap_err();
         assert!(matches!(err, SandboxError::Sys { errno: Errno::ESRCH, .. }), "{err}");
         assert_eq!(err.exit_code(), 125);
     }

@@ -50,18 +50,8 @@ pub(crate) fn restore_signals(old: &SigSet) {
 /// only if it could not fork; otherwise the process exits with the real process's status.
 pub fn run_init(process: &ProcessSpec, seccomp: &[seccompiler::BpfProgram], report: &OwnedFd) -> SandboxError {
     // Container processes must not reach berth's binary through /proc/1/exe (CVE-2019-5736).
-    // SAFETY: PR_SET_DUMPABLE takes integer arguments only.
-    if unsafe {
-        libc::prctl(
-            libc::PR_SET_DUMPABLE,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-        )
-    } < 0
-    {
-        return SandboxError::Sys { what: "making init non-dumpable".into(), errno: Errno::last() };
+    if let Err(errno) = process::make_non_dumpable() {
+        return SandboxError::Sys { what: "making init non-dumpable".into(), errno };
     }
     let old_mask = match block_signals().step(|| "blocking signals in init".into()) {
         Ok(mask) => mask,

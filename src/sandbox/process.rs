@@ -325,6 +325,22 @@ pub fn mark_fds_cloexec() -> Result<(), Errno> {
     Ok(())
 }
 
+/// Makes this process non-dumpable: processes of other users (a container's, once this process
+/// is in its namespaces) can no longer ptrace it or open its /proc/PID files, such as exe.
+pub fn make_non_dumpable() -> Result<(), Errno> {
+    // SAFETY: PR_SET_DUMPABLE takes integer arguments only.
+    let ret = unsafe {
+        libc::prctl(
+            libc::PR_SET_DUMPABLE,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    if ret < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
 /// The fds above 2 this process has open, from /proc/self/fd.
 pub fn open_fds_above_2() -> Result<Vec<i32>, Errno> {
     let entries = fs::read_dir("/proc/self/fd").map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))?;

@@ -57,7 +57,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use atomic::{sync_dir, write_file_atomically};
+pub use atomic::{sync_dir, write_file_atomically, write_file_atomically_with_mode};
 pub use containers::{ContainerIndex, read_optional};
 pub use images::{ImageIndex, ImageRecord};
 pub use layers::{LayerRecord, chain_ids};

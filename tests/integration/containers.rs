@@ -10,35 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{TestEnv, build_tar, busybox_rootfs, entries_from_dir, require_root};
+use crate::util::{ContainerEnv, TestEnv, build_tar, busybox_rootfs, entries_from_dir, require_root};
 
-/// A test store with the busybox image (imported as "busybox") that force-removes every
-/// container it still has when dropped, so no test leaves processes behind.
-struct Env {
-    env: TestEnv,
-}
-
-impl std::ops::Deref for Env {
-    type Target = TestEnv;
-    fn deref(&self) -> &TestEnv {
-        &self.env
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let out = self.env.berth(&["ps", "-a", "-q", "--no-trunc"]);
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm".to_owned(), "-f".to_owned()];
-            args.extend(ids);
-            let _ = self.env.berth(&args);
-        }
-    }
-}
-
-/// The environment for a container test, or None (the test is skipped) when not root.
-fn setup(what: &str) -> Option<Env> {
+/// A test store with the busybox image (imported as "busybox"), or None (the test is skipped)
+/// when not root.
+fn setup(what: &str) -> Option<ContainerEnv> {
     if !require_root(what) {
         return None;
     }
@@ -48,10 +24,10 @@ fn setup(what: &str) -> Option<Env> {
     let tarball = env.path("busybox.tar");
     std::fs::write(&tarball, build_tar(&entries_from_dir(&rootfs))).expect("writing the busybox tarball");
     env.berth_ok(&["import", tarball.to_str().unwrap(), "busybox"]);
-    Some(Env { env })
+    Some(ContainerEnv::new(env, "busybox"))
 }
 
-impl Env {
+impl ContainerEnv {
     /// `run -d` with extra flags, then the image and command; returns the container id.
     fn run_detached(&self, flags: &[&str], command: &[&str]) -> String {
         let mut args = vec!["run", "-d"];
@@ -66,12 +42,6 @@ impl Env {
     /// `inspect -f FORMAT CONTAINER`, trimmed.
     fn field(&self, container: &str, format: &str) -> String {
         self.berth_ok(&["inspect", "-f", format, container]).trim().to_owned()
-    }
-
-    fn inspect_container(&self, container: &str) -> Value {
-        let out = self.berth_ok(&["container", "inspect", container]);
-        let value: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("inspect is not JSON ({e}):\n{out}"));
-        value.as_array().and_then(|a| a.first()).cloned().expect("inspect prints an array of one")
     }
 
     /// ps -a rows as (name, status) pairs, newest first.

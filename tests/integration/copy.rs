@@ -8,15 +8,16 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::volumes::{Env, setup, setup_rootless};
+use crate::util::ContainerEnv;
+use crate::volumes::{setup, setup_rootless};
 
 /// A running container "run" and a stopped (exited) one "stopped", both of the test image, each
 /// with /data/hello (a file) and /data/dir/inner.
-fn with_containers(what: &str) -> Option<Env> {
+fn with_containers(what: &str) -> Option<ContainerEnv> {
     Some(start_containers(setup(what)?))
 }
 
-fn start_containers(env: Env) -> Env {
+fn start_containers(env: ContainerEnv) -> ContainerEnv {
     let prepare = "mkdir -p /data/dir && echo hello > /data/hello && echo inner > /data/dir/inner";
     env.berth_ok(&["run", "-d", "--name", "run", "vbox", "sh", "-c", &format!("{prepare}; sleep 1000")]);
     env.wait_for_file_in("run", "/data/dir/inner");
@@ -33,7 +34,7 @@ fn tar_names(bytes: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
 }
 
-fn berth_with_stdin(env: &Env, args: &[&str], input: &[u8]) -> std::process::Output {
+fn berth_with_stdin(env: &ContainerEnv, args: &[&str], input: &[u8]) -> std::process::Output {
     let mut child =
         env.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(input).unwrap();

@@ -10,9 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use serde_json::Value;
-
-use crate::util::{TestEnv, build_tar, busybox_rootfs, entries_from_dir, require_program, require_root};
+use crate::util::{ContainerEnv, TestEnv, build_tar, busybox_rootfs, entries_from_dir, require_program, require_root};
 
 /// Docker's default capability set, as /proc/PID/status shows it.
 const DOCKER_CAPS: &str = "00000000a80425fb";
@@ -37,31 +35,8 @@ fn probe_binary() -> Option<&'static Path> {
 }
 
 /// A test store with a busybox image (every applet linked, plus /bin/probe) imported as "bb",
-/// whose containers are force-removed on drop.
-struct Env {
-    env: TestEnv,
-}
-
-impl std::ops::Deref for Env {
-    type Target = TestEnv;
-    fn deref(&self) -> &TestEnv {
-        &self.env
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let out = self.env.berth(&["ps", "-a", "-q", "--no-trunc"]);
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm".to_owned(), "-f".to_owned()];
-            args.extend(ids);
-            let _ = self.env.berth(&args);
-        }
-    }
-}
-
-fn setup(what: &str) -> Option<Env> {
+/// or None (skipped) when not root.
+fn setup(what: &str) -> Option<ContainerEnv> {
     if !require_root(what) {
         return None;
     }
@@ -69,7 +44,7 @@ fn setup(what: &str) -> Option<Env> {
 }
 
 /// `env` with the test image imported, or None (skipped) without a C compiler.
-fn with_image(env: TestEnv) -> Option<Env> {
+fn with_image(env: TestEnv) -> Option<ContainerEnv> {
     if !require_program("cc") {
         return None;
     }
@@ -88,18 +63,10 @@ fn with_image(env: TestEnv) -> Option<Env> {
     std::fs::write(&tarball, build_tar(&entries_from_dir(&rootfs))).expect("writing the image tarball");
     env.give(&tarball);
     env.berth_ok(&["import", tarball.to_str().unwrap(), "bb"]);
-    Some(Env { env })
+    Some(ContainerEnv::new(env, "bb"))
 }
 
-impl Env {
-    /// `run --rm FLAGS bb sh -c SCRIPT`, which must succeed; its stdout.
-    fn sh(&self, flags: &[&str], script: &str) -> String {
-        let mut args = vec!["run", "--rm"];
-        args.extend_from_slice(flags);
-        args.extend_from_slice(&["bb", "sh", "-c", script]);
-        self.berth_ok(&args)
-    }
-
+impl ContainerEnv {
     /// What `probe CALL ARGS` prints in a new container with FLAGS: "OK" or an errno name.
     fn probe(&self, flags: &[&str], call: &[&str]) -> String {
         let mut args = vec!["run", "--rm"];
@@ -117,12 +84,6 @@ impl Env {
         args.extend_from_slice(&[id, "probe"]);
         args.extend_from_slice(call);
         String::from_utf8_lossy(&self.berth(&args).stdout).trim().to_owned()
-    }
-
-    fn inspect_container(&self, name: &str) -> Value {
-        let out = self.berth_ok(&["container", "inspect", name]);
-        let value: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("inspect is not JSON ({e}):\n{out}"));
-        value.as_array().and_then(|a| a.first()).cloned().expect("inspect prints an array of one")
     }
 }
 

@@ -332,6 +332,56 @@ impl Default for TestEnv {
     }
 }
 
+/// A test store with a container image imported that force-removes every container it still has
+/// when dropped, so no test leaves processes behind. Each test module builds its own image and adds
+/// the helpers only its tests need in an `impl ContainerEnv` of its own.
+pub struct ContainerEnv {
+    env: TestEnv,
+    /// The name the image was imported under, which [`ContainerEnv::sh`] runs.
+    image: &'static str,
+}
+
+impl std::ops::Deref for ContainerEnv {
+    type Target = TestEnv;
+    fn deref(&self) -> &TestEnv {
+        &self.env
+    }
+}
+
+impl Drop for ContainerEnv {
+    fn drop(&mut self) {
+        let out = self.env.berth(&["ps", "-a", "-q", "--no-trunc"]);
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm".to_owned(), "-f".to_owned()];
+            args.extend(ids);
+            let _ = self.env.berth(&args);
+        }
+    }
+}
+
+impl ContainerEnv {
+    /// `env`, into which the caller has imported an image named `image`.
+    pub fn new(env: TestEnv, image: &'static str) -> ContainerEnv {
+        ContainerEnv { env, image }
+    }
+
+    /// `run --rm FLAGS IMAGE sh -c SCRIPT`, which must succeed; its stdout.
+    pub fn sh(&self, flags: &[&str], script: &str) -> String {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend([self.image, "sh", "-c", script]);
+        self.berth_ok(&args)
+    }
+
+    /// The one object `container inspect CONTAINER` prints.
+    pub fn inspect_container(&self, container: &str) -> Value {
+        let out = self.berth_ok(&["container", "inspect", container]);
+        let value: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("inspect is not JSON ({e}):\n{out}"));
+        value.as_array().and_then(|a| a.first()).cloned().expect("inspect prints an array of one")
+    }
+}
+
 fn show_args<S: AsRef<OsStr>>(args: &[S]) -> String {
     args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
 }

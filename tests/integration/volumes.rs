@@ -10,36 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{TestEnv, busybox_rootfs, require_root};
+use crate::util::{ContainerEnv, TestEnv, busybox_rootfs, require_root};
 
 /// A test store with the image "vbox": busybox plus /seed/file (uid 1000, mode 0640), symlinks
-/// /slash → / and /up → ../../.., and an image VOLUME /anonvol. Force-removes its containers
-/// when dropped.
-pub struct Env {
-    pub env: TestEnv,
-}
-
-impl std::ops::Deref for Env {
-    type Target = TestEnv;
-    fn deref(&self) -> &TestEnv {
-        &self.env
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let out = self.env.berth(&["ps", "-a", "-q", "--no-trunc"]);
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm".to_owned(), "-f".to_owned()];
-            args.extend(ids);
-            let _ = self.env.berth(&args);
-        }
-    }
-}
-
-/// The environment for a test, or None (skipped) when not root.
-pub fn setup(what: &str) -> Option<Env> {
+/// /slash → / and /up → ../../.., and an image VOLUME /anonvol; or None (skipped) when not root.
+pub fn setup(what: &str) -> Option<ContainerEnv> {
     if !require_root(what) {
         return None;
     }
@@ -47,11 +22,11 @@ pub fn setup(what: &str) -> Option<Env> {
 }
 
 /// The same image in a rootless environment (berth run as the unprivileged test user).
-pub fn setup_rootless() -> Option<Env> {
+pub fn setup_rootless() -> Option<ContainerEnv> {
     Some(with_image(TestEnv::rootless()?))
 }
 
-fn with_image(env: TestEnv) -> Env {
+fn with_image(env: TestEnv) -> ContainerEnv {
     let rootfs = env.path("rootfs");
     busybox_rootfs(&rootfs);
     std::fs::create_dir_all(rootfs.join("seed/sub")).unwrap();
@@ -76,7 +51,7 @@ fn with_image(env: TestEnv) -> Env {
     assert!(status.success(), "tar failed");
     env.give(&tarball);
     env.berth_ok(&["import", "--change", "VOLUME /anonvol", tarball.to_str().unwrap(), "vbox"]);
-    Env { env }
+    ContainerEnv::new(env, "vbox")
 }
 
 /// The first subordinate uid of the rootless test user (container uid 1 on disk).
@@ -86,16 +61,8 @@ pub fn subordinate_start() -> u32 {
     line.split(':').nth(1).unwrap().parse().unwrap()
 }
 
-impl Env {
-    /// `run --rm FLAGS vbox sh -c SCRIPT`: its stdout, asserting success.
-    pub fn sh(&self, flags: &[&str], script: &str) -> String {
-        let mut args = vec!["run", "--rm"];
-        args.extend_from_slice(flags);
-        args.extend(["vbox", "sh", "-c", script]);
-        self.berth_ok(&args)
-    }
-
-    /// Like [`Env::sh`] but expecting the script to fail: its stderr.
+impl ContainerEnv {
+    /// Like [`ContainerEnv::sh`] but expecting the script to fail: its stderr.
     pub fn sh_fails(&self, flags: &[&str], script: &str) -> String {
         let mut args = vec!["run", "--rm"];
         args.extend_from_slice(flags);
@@ -106,12 +73,6 @@ impl Env {
     /// Names of every volume.
     pub fn volumes(&self) -> Vec<String> {
         self.berth_ok(&["volume", "ls", "-q"]).lines().map(str::to_owned).collect()
-    }
-
-    pub fn inspect_container(&self, container: &str) -> Value {
-        let out = self.berth_ok(&["container", "inspect", container]);
-        let value: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("inspect is not JSON ({e}):\n{out}"));
-        value.as_array().and_then(|a| a.first()).cloned().expect("inspect prints an array of one")
     }
 
     pub fn wait_for_file_in(&self, container: &str, path: &str) {
