@@ -99,8 +99,14 @@ pub fn mapping_for_caller() -> IdMapping {
     }
 }
 
-fn run_id_tool(tool: &'static str, pid: Pid, own: u32, range: SubordinateRange) -> Result<(), UsernsError> {
-    let out = Command::new(tool)
+/// Starts `newuidmap`/`newgidmap` for `pid`: caller → 0, the subordinate range → 1..count.
+fn start_id_tool(
+    tool: &'static str,
+    pid: Pid,
+    own: u32,
+    range: SubordinateRange,
+) -> Result<std::process::Child, UsernsError> {
+    Command::new(tool)
         .args([
             pid.to_string(),
             "0".into(),
@@ -110,13 +116,34 @@ fn run_id_tool(tool: &'static str, pid: Pid, own: u32, range: SubordinateRange) 
             range.start.to_string(),
             range.count.to_string(),
         ])
-        .output()
-        .map_err(|e| UsernsError::IdMap { tool, detail: e.to_string() })?;
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| UsernsError::IdMap { tool, detail: e.to_string() })
+}
+
+fn finish_id_tool(tool: &'static str, child: std::process::Child) -> Result<(), UsernsError> {
+    let out = child.wait_with_output().map_err(|e| UsernsError::IdMap { tool, detail: e.to_string() })?;
     if out.status.success() {
         Ok(())
     } else {
         Err(UsernsError::IdMap { tool, detail: String::from_utf8_lossy(&out.stderr).trim().to_owned() })
     }
+}
+
+/// Writes both id maps of `pid`, the two setuid helpers running at the same time.
+fn map_subordinate_ids(
+    pid: Pid,
+    uid: Uid,
+    gid: Gid,
+    uids: SubordinateRange,
+    gids: SubordinateRange,
+) -> Result<(), UsernsError> {
+    let uid_tool = start_id_tool("newuidmap", pid, uid.as_raw(), uids)?;
+    let gid_tool = start_id_tool("newgidmap", pid, gid.as_raw(), gids);
+    let uid_result = finish_id_tool("newuidmap", uid_tool);
+    uid_result.and(gid_tool.and_then(|t| finish_id_tool("newgidmap", t)))
 }
 
 fn write_proc(path: String, text: &str) -> Result<(), UsernsError> {
@@ -177,8 +204,7 @@ pub fn continue_in_user_namespace(mapping: &IdMapping) -> Result<(), UsernsError
             let _ = fs::File::from(child_ready_r).read_exact(&mut byte);
             let mut mapped = fs::File::from(mapped_w);
             if let IdMapping::Subordinate { uids, gids } = mapping {
-                let result = run_id_tool("newuidmap", child, uid.as_raw(), *uids)
-                    .and_then(|_| run_id_tool("newgidmap", child, gid.as_raw(), *gids));
+                let result = map_subordinate_ids(child, uid, gid, *uids, *gids);
                 let _ = mapped.write_all(if result.is_ok() { b"1" } else { b"0" });
                 if let Err(e) = result {
                     let _ = waitpid(child, None);
