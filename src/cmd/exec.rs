@@ -62,7 +62,7 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
         args: args.command.clone(),
         env: exec_env(&container, &args)?,
         cwd: args.workdir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| container.config.working_dir.clone()),
-        user: args.user.clone().unwrap_or_else(|| container.config.user.clone()),
+        user: args.user.clone().unwrap_or_else(|| default_exec_user(&container)),
         tty: args.tty,
         rlimits: container.config.ulimits.clone(),
         init: false,
@@ -86,4 +86,14 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
         Ok(code) => Ok(code.clamp(0, 255) as u8),
         Err(e) => Err(StartError::Failed { code: e.exit_code(), message: e.to_string() }.into()),
     }
+}
+
+/// The container's user; with `--userns keep-id` and no user given, the caller's own ids, which
+/// the container's process runs as too (this command runs outside berth's user namespace, so
+/// these are the real ids).
+fn default_exec_user(container: &Container) -> String {
+    if container.config.user.is_empty() && container.config.userns == crate::container::record::UsernsMode::KeepId {
+        return format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
+    }
+    container.config.user.clone()
 }

@@ -101,6 +101,19 @@ pub fn process_security(config: &ContainerConfig) -> ProcessSecurity {
     }
 }
 
+/// `--userns keep-id`: the container gets a user namespace of its own in which the caller's id is
+/// the same as outside, and runs as that id unless told otherwise.
+fn keep_caller_id(spec: &mut SandboxSpec) -> Result<(), String> {
+    let read = |file| std::fs::read_to_string(file).unwrap_or_default();
+    let maps = crate::sandbox::userns::keep_id_maps(&read("/proc/self/uid_map"), &read("/proc/self/gid_map"))
+        .ok_or("--userns keep-id needs subordinate ids above your own uid and gid (see /etc/subuid and /etc/subgid)")?;
+    if spec.process.user.is_empty() {
+        spec.process.user = format!("{}:{}", maps.uid, maps.gid);
+    }
+    spec.nested_id_maps = Some((maps.uid_map, maps.gid_map));
+    Ok(())
+}
+
 pub fn sandbox_spec(
     store: &Store,
     container: &Container,
@@ -124,6 +137,7 @@ pub fn sandbox_spec(
         cgroup_join_files: Vec::new(),
         mounts: super::mounts::sandbox_mounts(store, container)?,
         read_only_rootfs: container.config.read_only,
+        nested_id_maps: None,
         privileged: container.config.privileged,
         device_requests: container.config.devices.clone(),
         devices: Vec::new(),
@@ -257,7 +271,11 @@ fn start_container(store: &Store, id: &str, _handoff: &OwnedFd) -> Result<Runnin
     let etc = write_etc_files(store, &container).map_err(|e| fail(125, format!("writing /etc files: {e}")))?;
     let spec = {
         let _lock = store.lock_images_shared().map_err(|e| fail(125, e.to_string()))?;
-        sandbox_spec(store, &container, etc).map_err(|e| fail(125, e.to_string()))?
+        let mut spec = sandbox_spec(store, &container, etc).map_err(|e| fail(125, e.to_string()))?;
+        if container.config.userns == super::record::UsernsMode::KeepId {
+            keep_caller_id(&mut spec).map_err(|message| fail(125, message))?;
+        }
+        spec
     };
     let run_dir_path = store.container_run_dir(id);
     std::fs::create_dir_all(&run_dir_path).map_err(|e| fail(125, format!("{}: {e}", run_dir_path.display())))?;

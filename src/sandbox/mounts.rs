@@ -486,6 +486,7 @@ mod tests {
             cgroup_join_files: Vec::new(),
             mounts: Vec::new(),
             read_only_rootfs: false,
+            nested_id_maps: None,
             privileged: false,
             device_requests: Vec::new(),
             devices: Vec::new(),

@@ -72,8 +72,11 @@ pub fn spawn(
     };
     let (start_r, start_w) = pipe2(OFlag::O_CLOEXEC).step(|| "creating the start pipe".into())?;
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).step(|| "creating the report pipe".into())?;
-    let Some(pid) = clone_process(namespace_flags(spec.network)).step(|| "creating the container process".into())?
-    else {
+    let mut flags = namespace_flags(spec.network);
+    if spec.nested_id_maps.is_some() {
+        flags |= CloneFlags::CLONE_NEWUSER;
+    }
+    let Some(pid) = clone_process(flags).step(|| "creating the container process".into())? else {
         drop(start_w);
         drop(report_r);
         child_main(spec, stdio, start_r, report_w)
@@ -82,6 +85,15 @@ pub fn spawn(
     drop(report_w);
     drop(stdio);
 
+    if let Some((uid_map, gid_map)) = &spec.nested_id_maps {
+        // The child waits on the start pipe, so its maps are in place before it does anything.
+        let written = std::fs::write(format!("/proc/{pid}/gid_map"), gid_map)
+            .and_then(|_| std::fs::write(format!("/proc/{pid}/uid_map"), uid_map));
+        if let Err(e) = written {
+            kill_and_reap(pid);
+            return Err(SandboxError::Invalid(format!("writing the container's id maps: {e}")));
+        }
+    }
     if let Err(message) = before_start(pid) {
         kill_and_reap(pid);
         return Err(SandboxError::BeforeStart(message));
@@ -348,6 +360,7 @@ mod tests {
             cgroup_join_files: Vec::new(),
             mounts: Vec::new(),
             read_only_rootfs: false,
+            nested_id_maps: None,
             privileged: false,
             device_requests: Vec::new(),
             devices: Vec::new(),

@@ -32,6 +32,9 @@ pub struct SandboxSpec {
     pub mounts: Vec<SandboxMount>,
     /// Remount the overlay root read-only once everything is mounted (`--read-only`).
     pub read_only_rootfs: bool,
+    /// Rootless `--userns keep-id`: the container gets its own user namespace inside berth's,
+    /// with these maps (lines of `/proc/PID/uid_map` and `gid_map`, in berth's namespace's ids).
+    pub nested_id_maps: Option<(String, String)>,
     /// `--privileged`: no masked or read-only /proc and /sys paths, /sys writable, every host
     /// device.
     pub privileged: bool,

@@ -256,3 +256,57 @@ mod tests {
         assert_eq!(parse_subordinate_ids("garbage\n::\n", Some("x"), 1), None);
     }
 }
+
+/// `--userns keep-id` maps for a container inside berth's user namespace, whose own maps are
+/// `own_uid_map` / `own_gid_map` (the text of /proc/self/uid_map, gid_map there): the caller's id
+/// stays the same id inside, the ids below it come from the subordinate range, the rest map to
+/// themselves. None when berth's namespace has no subordinate range or the id is too large.
+pub fn keep_id_maps(own_uid_map: &str, own_gid_map: &str) -> Option<KeepIdMaps> {
+    let (uid_map, uid) = keep_id_map(own_uid_map)?;
+    let (gid_map, gid) = keep_id_map(own_gid_map)?;
+    Some(KeepIdMaps { uid_map, gid_map, uid, gid })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeepIdMaps {
+    pub uid_map: String,
+    pub gid_map: String,
+    /// The caller's own ids, which the container's process runs as by default.
+    pub uid: u64,
+    pub gid: u64,
+}
+
+/// One map: berth's namespace has id 0 = the caller's host id `U`, and 1..=N = subordinate ids.
+/// Inside: 0..U → 1..=U, U → 0, U+1..=N → themselves.
+fn keep_id_map(own_map: &str) -> Option<(String, u64)> {
+    let rows: Vec<Vec<u64>> = own_map
+        .lines()
+        .map(|l| l.split_whitespace().filter_map(|f| f.parse().ok()).collect())
+        .filter(|r: &Vec<u64>| r.len() == 3)
+        .collect();
+    let caller = rows.iter().find(|r| r[0] == 0 && r[2] == 1)?[1];
+    let subordinate = rows.iter().find(|r| r[0] == 1)?[2];
+    if caller == 0 || caller > subordinate {
+        return None;
+    }
+    let mut map = format!("0 1 {caller}\n{caller} 0 1\n");
+    if subordinate > caller {
+        map.push_str(&format!("{} {} {}\n", caller + 1, caller + 1, subordinate - caller));
+    }
+    Some((map, caller))
+}
+
+#[cfg(test)]
+mod keep_id_tests {
+    use super::*;
+
+    #[test]
+    fn keep_id_maps_the_caller_to_itself() {
+        let own = "         0       1001          1\n         1     100000      65536\n";
+        let maps = keep_id_maps(own, own).unwrap();
+        assert_eq!(maps.uid_map, "0 1 1001\n1001 0 1\n1002 1002 64535\n");
+        assert_eq!(maps.uid, 1001);
+        assert_eq!(keep_id_maps("0 1001 1\n", "0 1001 1\n"), None, "single-id mapping has no room");
+        assert_eq!(keep_id_maps("0 0 4294967295\n", "0 0 4294967295\n"), None, "not rootless");
+    }
+}

@@ -136,3 +136,48 @@ fn rootless_limits_without_delegation_are_refused_clearly() {
     let line = env.berth_fails_125(&["run", "--rm", "-m", "64m", "busybox", "true"]);
     assert!(line.contains("cgroup"), "{line}");
 }
+
+#[test]
+fn keep_id_keeps_a_bind_mounted_home_writable() {
+    let Some(env) = rootless_with_busybox() else { return };
+    let (uid, gid) = env.run_as.unwrap();
+    let home = env.path("userhome");
+    std::fs::create_dir(&home).unwrap();
+    env.give(&home);
+    let volume = format!("{}:/home/me", home.display());
+    let out = env.berth_ok(&[
+        "run",
+        "--rm",
+        "--userns",
+        "keep-id",
+        "-v",
+        &volume,
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; id -g; touch /home/me/made-inside",
+    ]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), vec![uid.to_string(), gid.to_string()]);
+    let made = std::fs::metadata(home.join("made-inside")).expect("the file was made in the bind-mounted home");
+    assert_eq!((made.uid(), made.gid()), (uid, gid));
+
+    env.berth_ok(&["run", "-d", "--name", "kept", "--userns", "keep-id", "busybox", "sleep", "30"]);
+    assert_eq!(env.berth_ok(&["exec", "kept", "id", "-u"]).trim(), uid.to_string(), "exec runs as the caller too");
+    assert_eq!(env.berth_ok(&["exec", "-u", "0", "kept", "id", "-u"]).trim(), "0");
+    env.berth_ok(&["rm", "-f", "kept"]);
+}
+
+#[test]
+fn keep_id_is_refused_as_root() {
+    if !require_root("checks a root-only refusal") {
+        return;
+    }
+    let env = TestEnv::new();
+    let rootfs = env.path("rootfs");
+    busybox_rootfs(&rootfs);
+    let tarball = env.path("busybox.tar");
+    std::fs::write(&tarball, build_tar(&entries_from_dir(&rootfs))).unwrap();
+    env.berth_ok(&["import", tarball.to_str().unwrap(), "busybox"]);
+    let line = env.berth_fails_125(&["run", "--rm", "--userns", "keep-id", "busybox", "true"]);
+    assert!(line.contains("keep-id"), "{line}");
+}
