@@ -87,6 +87,19 @@ fn write_etc_files(store: &Store, container: &Container) -> std::io::Result<Vec<
 }
 
 /// The security settings of every process of a container (its first one and each `exec`).
+/// Root on cgroup v1 confines device access with the devices cgroup. On cgroup v2 that takes an
+/// eBPF program berth does not load yet, so there a container gets CAP_MKNOD only when asked
+/// for: without it, its /dev holds only the default nodes and the --device ones.
+fn device_cgroup_available(config: &ContainerConfig) -> bool {
+    config.rootless || crate::sandbox::cgroup::detect() == crate::sandbox::cgroup::CgroupVersion::V1
+}
+
+fn asked_for_mknod(cap_add: &[String]) -> bool {
+    cap_add
+        .iter()
+        .any(|c| matches!(crate::sandbox::caps::normalize(c), Ok("CAP_MKNOD")) || c.eq_ignore_ascii_case("ALL"))
+}
+
 pub fn process_security(config: &ContainerConfig) -> ProcessSecurity {
     let seccomp = match config.seccomp_profile.as_deref() {
         _ if config.privileged => SeccompProfile::Unconfined,
@@ -94,11 +107,11 @@ pub fn process_security(config: &ContainerConfig) -> ProcessSecurity {
         Some(SECCOMP_UNCONFINED) => SeccompProfile::Unconfined,
         Some(profile) => SeccompProfile::Custom(profile.to_owned()),
     };
-    ProcessSecurity {
-        capabilities: crate::sandbox::caps::capability_set(&config.cap_add, &config.cap_drop, config.privileged),
-        no_new_privileges: config.no_new_privileges,
-        seccomp,
+    let mut capabilities = crate::sandbox::caps::capability_set(&config.cap_add, &config.cap_drop, config.privileged);
+    if !config.privileged && !device_cgroup_available(config) && !asked_for_mknod(&config.cap_add) {
+        capabilities &= !crate::sandbox::caps::bit("CAP_MKNOD");
     }
+    ProcessSecurity { capabilities, no_new_privileges: config.no_new_privileges, seccomp }
 }
 
 /// `--userns keep-id`: the container gets a user namespace of its own in which the caller's id is
@@ -563,5 +576,25 @@ pub fn exit_code_of(status: WaitStatus) -> i32 {
         WaitStatus::Exited(_, code) => code,
         WaitStatus::Signaled(_, signal, _) => 128 + signal as i32,
         _ => 255,
+    }
+}
+
+#[cfg(test)]
+mod device_control_tests {
+    use super::*;
+
+    #[test]
+    fn mknod_counts_as_asked_for_in_any_spelling() {
+        let v = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(asked_for_mknod(&v(&["mknod"])));
+        assert!(asked_for_mknod(&v(&["CAP_MKNOD"])));
+        assert!(asked_for_mknod(&v(&["all"])));
+        assert!(!asked_for_mknod(&v(&["SYS_ADMIN"])));
+    }
+
+    #[test]
+    fn rootless_and_v1_keep_dockers_default_set() {
+        let config = ContainerConfig { rootless: true, ..Default::default() };
+        assert_eq!(process_security(&config).capabilities, crate::sandbox::caps::default_mask());
     }
 }
