@@ -2,7 +2,7 @@
 //! output back, until the container exits or the user detaches (ctrl-p ctrl-q).
 
 use std::io::{IsTerminal, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -173,10 +173,7 @@ pub fn attach(connection: OwnedFd, options: &AttachOptions) -> std::io::Result<A
                 Ok(Some(_)) => {}
                 Ok(None) => return Ok(AttachEnd::Lost),
                 Err(Errno::EINTR) => {}
-                Err(e) => {
-                    let _ = connection.as_raw_fd();
-                    return Err(e.into());
-                }
+                Err(e) => return Err(e.into()),
             }
         }
     }
