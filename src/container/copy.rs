@@ -11,6 +11,7 @@
 //! what arrives from a container is extracted below the destination directory only, the same
 //! way.
 
+use crate::image::layer::{file_type, lstat_at};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
@@ -21,9 +22,7 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat};
-use nix::sys::stat::{
-    FileStat, Mode, SFlag, UtimensatFlags, fchmod, fstat, fstatat, futimens, mkdirat, mknodat, utimensat,
-};
+use nix::sys::stat::{FileStat, Mode, SFlag, UtimensatFlags, fchmod, fstat, futimens, mkdirat, mknodat, utimensat};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, linkat, symlinkat, unlinkat};
 
@@ -66,18 +65,6 @@ fn cstr(name: &OsStr) -> io::Result<CString> {
     CString::new(name.as_bytes()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
 
-fn lstat_at(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<FileStat>> {
-    match fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) => Ok(Some(st)),
-        Err(Errno::ENOENT) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn kind_of(st: &FileStat) -> u32 {
-    st.st_mode & libc::S_IFMT
-}
-
 fn open_dir_nofollow(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     Ok(openat(parent, name, flags, Mode::empty())?)
@@ -102,7 +89,7 @@ fn dir_names(dir: BorrowedFd<'_>) -> io::Result<Vec<CString>> {
 
 fn remove_tree_at(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
     let Some(st) = lstat_at(parent, name)? else { return Ok(()) };
-    if kind_of(&st) == libc::S_IFDIR {
+    if file_type(&st) == libc::S_IFDIR {
         let dir = open_dir_nofollow(parent, name)?;
         for child in dir_names(dir.as_fd())? {
             remove_tree_at(dir.as_fd(), &child)?;
@@ -169,7 +156,7 @@ fn copy_dir_contents(
         let target_path = dst_path.join(OsStr::from_bytes(name.as_bytes()));
         let owner = Some((st.st_uid, st.st_gid));
         let times = [timespec(st.st_atime, st.st_atime_nsec), timespec(st.st_mtime, st.st_mtime_nsec)];
-        match kind_of(&st) {
+        match file_type(&st) {
             libc::S_IFDIR => {
                 mkdirat(dst, name.as_c_str(), Mode::from_bits_truncate(0o700))?;
                 let from = open_dir_nofollow(src, &name)?;
@@ -211,7 +198,7 @@ fn copy_dir_contents(
                 utimensat(dst, name.as_c_str(), &times[0], &times[1], UtimensatFlags::NoFollowSymlink)?;
             }
             libc::S_IFIFO | libc::S_IFCHR | libc::S_IFBLK => {
-                let kind = SFlag::from_bits_truncate(kind_of(&st));
+                let kind = SFlag::from_bits_truncate(file_type(&st));
                 match mknodat(dst, name.as_c_str(), kind, Mode::from_bits_truncate(st.st_mode & 0o7777), st.st_rdev) {
                     // No device nodes in a user namespace: leave them out, as a layer unpack does.
                     Err(Errno::EPERM) => continue,
@@ -299,7 +286,7 @@ impl<W: Write> TarWriter<W> {
         path: &[u8],
         parent_fs: i64,
     ) -> Result<(), CopyError> {
-        match kind_of(st) {
+        match file_type(st) {
             libc::S_IFDIR => {
                 let dir = open_dir_nofollow(parent, name).map_err(Self::io(path))?;
                 self.dir(dir.as_fd(), st, path, parent_fs)
@@ -351,7 +338,7 @@ impl<W: Write> TarWriter<W> {
     fn file(&mut self, file: File, path: &[u8]) -> Result<(), CopyError> {
         // The opened file's own metadata: what is read is what the header describes.
         let st = fstat(&file).map_err(Self::io(path))?;
-        if kind_of(&st) != libc::S_IFREG {
+        if file_type(&st) != libc::S_IFREG {
             return Ok(());
         }
         let size = u64::try_from(st.st_size).unwrap_or(0);
@@ -413,8 +400,8 @@ pub fn write_tar<W: Write>(
     let mut writer = TarWriter { builder: tar::Builder::new(out), hardlinks: HashMap::new() };
     writer.builder.mode(tar::HeaderMode::Complete);
     let name_bytes = name.as_bytes();
-    let is_dir = kind_of(&st) == libc::S_IFDIR;
-    match kind_of(&st) {
+    let is_dir = file_type(&st) == libc::S_IFDIR;
+    match file_type(&st) {
         libc::S_IFDIR => {
             let dir = openat(&top, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
                 .map_err(errno_err(format!("opening {}", shown())))?;
@@ -553,7 +540,7 @@ impl Extractor<'_> {
         };
         let existing = lstat_at(parent.as_fd(), &name).map_err(io_err(format!("reading {shown}")))?;
         let keep_dir =
-            kind == tar::EntryType::Directory && existing.as_ref().is_some_and(|st| kind_of(st) == libc::S_IFDIR);
+            kind == tar::EntryType::Directory && existing.as_ref().is_some_and(|st| file_type(st) == libc::S_IFDIR);
         if existing.is_some() && !keep_dir {
             remove_tree_at(parent.as_fd(), &name).map_err(io_err(format!("replacing {shown}")))?;
         }
@@ -724,7 +711,7 @@ pub fn plan_copy(
 /// nothing is there.
 fn stat_in_root(root: BorrowedFd<'_>, path: &str) -> Result<Option<bool>, CopyError> {
     match openat2_in_root(root, &relative(path), OFlag::O_PATH) {
-        Ok(fd) => Ok(Some(kind_of(&fstat(&fd).map_err(errno_err(format!("reading {path}")))?) == libc::S_IFDIR)),
+        Ok(fd) => Ok(Some(file_type(&fstat(&fd).map_err(errno_err(format!("reading {path}")))?) == libc::S_IFDIR)),
         Err(Errno::ENOENT) => Ok(None),
         Err(e) => Err(CopyError::Io { what: format!("reading {path}"), source: e.into() }),
     }

@@ -209,7 +209,7 @@ fn record_exit_if_orphaned(
         return Ok(());
     }
     let pid = container.state.pid;
-    {
+    let auto_remove = {
         let _lock = store.lock_containers_exclusive().map_err(ContainerError::from)?;
         let mut index: Index = store.containers().map_err(ContainerError::from)?;
         let Some(i) = index.containers.iter().position(|c| c.id == container.id) else { return Ok(()) };
@@ -218,12 +218,8 @@ fn record_exit_if_orphaned(
             return Ok(());
         }
         let _ = std::fs::remove_file(store.container_run_dir(&record.id).join(attach_socket_name()));
-        if record.config.auto_remove {
-            let id = record.id.clone();
-            index.containers.remove(i);
-            store.write_containers(&index).map_err(ContainerError::from)?;
-            store.remove_container_dirs(&id).map_err(ContainerError::from)?;
-        } else {
+        let auto_remove = record.config.auto_remove;
+        if !auto_remove {
             let exit = read_exit_record(store, &record.id);
             let state = &mut record.state;
             state.status = Status::Exited;
@@ -232,6 +228,11 @@ fn record_exit_if_orphaned(
             state.finished_at = Some(exit.map_or_else(now_rfc3339, |e| e.finished_at));
             store.write_containers(&index).map_err(ContainerError::from)?;
         }
+        auto_remove
+    };
+    if auto_remove {
+        // The whole of --rm, anonymous volumes included, as the supervisor would have done it.
+        super::supervisor::remove_container(store, &container.id);
     }
     // Outside the lock: removing a cgroup waits for its last processes to leave it.
     if let Some(cgroup) = cgroup_of(container) {
@@ -402,7 +403,7 @@ pub fn prune(store: &Store) -> Result<Pruned, ContainerError> {
     index.containers = kept;
     store.write_containers(&index)?;
     for container in doomed {
-        pruned.bytes += disk_usage(&store.container_dir(&container.id));
+        pruned.bytes += super::volumes::disk_usage(&store.container_dir(&container.id));
         store.remove_container_dirs(&container.id)?;
         if let Some(cgroup) = cgroup_of(&container) {
             let _ = cgroup.remove();
@@ -410,13 +411,4 @@ pub fn prune(store: &Store) -> Result<Pruned, ContainerError> {
         pruned.ids.push(container.id);
     }
     Ok(pruned)
-}
-
-/// Bytes used by the files under `path` (not following symlinks).
-fn disk_usage(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return 0 };
-    if !meta.is_dir() {
-        return meta.len();
-    }
-    std::fs::read_dir(path).map(|entries| entries.flatten().map(|e| disk_usage(&e.path())).sum()).unwrap_or(0)
 }

@@ -48,7 +48,7 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, BadTi
         return DateTime::from_timestamp(secs, nanos).ok_or_else(bad);
     }
     if let Some(d) = parse_go_duration(text) {
-        return Ok(now - chrono::Duration::from_std(d).map_err(|_| bad())?);
+        return now.checked_sub_signed(chrono::Duration::from_std(d).map_err(|_| bad())?).ok_or_else(bad);
     }
     for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {

@@ -261,14 +261,16 @@ fn record_failed_start(store: &Store, container: &Container, code: i32, message:
 }
 
 /// `--rm`: the record, the directories, then (containers lock released) the anonymous volumes.
-fn remove_container(store: &Store, id: &str) {
+/// Also used when a dead supervisor's `--rm` container is cleaned up by another command.
+pub(super) fn remove_container(store: &Store, id: &str) {
     let removed = (|| -> Result<Option<Container>, super::store::ContainerError> {
         let _lock = store.lock_containers_exclusive()?;
         let mut index: super::store::Index = store.containers()?;
-        let removed = index.containers.iter().position(|c| c.id == id).map(|i| index.containers.remove(i));
+        let Some(i) = index.containers.iter().position(|c| c.id == id) else { return Ok(None) };
+        let removed = index.containers.remove(i);
         store.write_containers(&index)?;
         store.remove_container_dirs(id)?;
-        Ok(removed)
+        Ok(Some(removed))
     })();
     if let Ok(Some(container)) = removed {
         let _ = super::volumes::remove_anonymous(store, &container);
@@ -523,10 +525,13 @@ impl Running {
         let code = if oom_killed && code == 0 { 137 } else { code };
         let id = &self.container.id;
         let record = ExitRecord { exit_code: code, finished_at: now_rfc3339(), oom_killed };
-        let _ = crate::store::write_file_atomically(
-            &exit_file(store, id),
-            &serde_json::to_vec(&record).expect("serializable"),
-        );
+        // With --rm the directory is about to go: the code reaches clients in the Exit message.
+        if !self.container.config.auto_remove {
+            let _ = crate::store::write_file_atomically(
+                &exit_file(store, id),
+                &serde_json::to_vec(&record).expect("serializable"),
+            );
+        }
         if let Some(cg) = &self.cgroup {
             let _ = cg.remove();
         }

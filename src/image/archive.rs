@@ -31,6 +31,7 @@ use super::spec::{
     self, Descriptor, History, ImageConfig, Index, Manifest, ManifestKind, OCI_CONFIG, OCI_INDEX, OCI_LAYER,
     OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST, Platform, RootFs, RunConfig, SpecError,
 };
+use crate::container::store::now_rfc3339;
 use crate::store::{
     ImageRecord, LayerRecord, Store, StoreError, chain_ids, digest_hex, is_valid_digest, sha256_digest,
 };
@@ -242,10 +243,6 @@ fn layer_records(store: &Store, chains: &[String]) -> Result<Vec<LayerRecord>, A
             })
         })
         .collect()
-}
-
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 fn parse_config(bytes: &[u8], what: &str) -> Result<ImageConfig, ArchiveError> {
@@ -509,7 +506,7 @@ fn check_layers_match_config(image: &SaveImage) -> Result<(), ArchiveError> {
     } else {
         Err(ArchiveError::Invalid(format!(
             "image {}: its layers do not match its config's diff ids; run `berth system check`",
-            &image.id[7..19]
+            crate::image::progress::short_digest(&image.id)
         )))
     }
 }

@@ -329,7 +329,8 @@ fn openat2_in_root(root: BorrowedFd<'_>, path: &CStr, flags: OFlag) -> nix::Resu
     Err(Errno::EAGAIN)
 }
 
-fn lstat_at(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<FileStat>> {
+/// The entry `name` in `parent`, not following a symlink; None if there is none.
+pub(crate) fn lstat_at(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<FileStat>> {
     match fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) => Ok(Some(st)),
         Err(Errno::ENOENT) => Ok(None),
@@ -337,7 +338,8 @@ fn lstat_at(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<FileStat>>
     }
 }
 
-fn file_type(st: &FileStat) -> u32 {
+/// The S_IFMT bits of a stat.
+pub(crate) fn file_type(st: &FileStat) -> u32 {
     st.st_mode & libc::S_IFMT
 }
 

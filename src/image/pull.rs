@@ -231,13 +231,12 @@ async fn pull_async(store: &Store, settings: &Settings, request: &PullRequest<'_
     let downloaded = futures_util::future::try_join_all(fetches).await?.into_iter().any(|d| d);
 
     let mut names = Vec::new();
-    let mut digests = vec![resolved.reference.with_digest(&resolved.top_digest)];
+    let digests = vec![resolved.reference.with_digest(&resolved.top_digest)];
     if let Some(tagged) = resolved.reference.tagged_name()
         && resolved.reference.digest.is_none()
     {
         names.push(tagged);
     }
-    digests.dedup();
     let size = {
         let _lock = store.lock_images_shared()?;
         chains.iter().map(|c| store.layer(c).ok().flatten().map_or(0, |l| l.size)).sum()
@@ -248,7 +247,7 @@ async fn pull_async(store: &Store, settings: &Settings, request: &PullRequest<'_
         layers: chains,
         size,
         created: config.created.clone(),
-        added: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        added: crate::container::store::now_rfc3339(),
         ..Default::default()
     };
     let existing = {

@@ -82,7 +82,8 @@ impl ImageIndex {
         if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
-        let mut found = self.images.iter().filter(|i| i.id[7..].starts_with(hex));
+        // Records come from disk: a damaged id must not panic a lookup.
+        let mut found = self.images.iter().filter(|i| super::digest_hex(&i.id).is_ok_and(|h| h.starts_with(hex)));
         match (found.next(), found.next()) {
             (Some(one), None) => Ok(Some(one)),
             (Some(_), Some(_)) => Err(StoreError::Ambiguous(prefix.to_owned())),

@@ -63,7 +63,12 @@ impl Store {
     pub fn layer_ids(&self) -> Result<Vec<String>, StoreError> {
         let dir = self.layers_dir();
         let entries = fs::read_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
-        Ok(entries.flatten().filter_map(|e| e.file_name().to_str().map(|n| format!("sha256:{n}"))).collect())
+        // A stray entry is not a layer: garbage collection must not trip over it.
+        Ok(entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(|n| format!("sha256:{n}")))
+            .filter(|d| super::is_valid_digest(d))
+            .collect())
     }
 
     /// Moves a staged layer (its `diff/` directory already unpacked and verified) into place and
