@@ -122,25 +122,11 @@ pub struct CreateArgs {
 
 /// Docker's memory sizes: a number with an optional b, k, m or g (binary multiples).
 pub fn parse_memory(text: &str) -> Result<i64> {
-    let mut lower = text.trim().to_ascii_lowercase();
-    if lower.len() > 1 && lower.ends_with('b') {
-        lower.pop();
+    match crate::container::mounts::parse_size(text) {
+        Some(0) => bail!("invalid size {text:?}: must be positive"),
+        Some(bytes) => Ok(bytes.min(i64::MAX as u64) as i64),
+        None => bail!("invalid size {text:?}: expected a positive number with an optional unit b, k, m or g"),
     }
-    let lower = lower.as_str();
-    let (number, multiplier) = match lower.chars().last() {
-        Some('k') => (&lower[..lower.len() - 1], 1i64 << 10),
-        Some('m') => (&lower[..lower.len() - 1], 1 << 20),
-        Some('g') => (&lower[..lower.len() - 1], 1 << 30),
-        Some('t') => (&lower[..lower.len() - 1], 1 << 40),
-        _ => (lower, 1),
-    };
-    let value: f64 = number
-        .parse()
-        .with_context(|| format!("invalid size {text:?}: expected a number with an optional unit b, k, m or g"))?;
-    if value <= 0.0 || !value.is_finite() {
-        bail!("invalid size {text:?}: must be positive");
-    }
-    Ok((value * multiplier as f64) as i64)
 }
 
 fn parse_ulimit(text: &str) -> Result<Ulimit> {

@@ -18,15 +18,14 @@ fn parse_start_time(stat: &str) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// One read of /proc/PID/stat: the pid must exist, not be a zombie, and have the start time.
 pub fn is_alive(pid: i32, recorded_start_time: u64) -> bool {
-    recorded_start_time != 0 && process_start_time(pid) == Some(recorded_start_time) && !is_zombie(pid)
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').map(|i| s[i + 1..].trim_start().starts_with('Z')))
-        .unwrap_or(false)
+    if recorded_start_time == 0 || pid <= 0 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let zombie = stat.rfind(')').is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z'));
+    !zombie && parse_start_time(&stat) == Some(recorded_start_time)
 }
 
 #[cfg(test)]
