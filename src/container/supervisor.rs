@@ -32,13 +32,16 @@ use super::store::{ExitRecord, exit_file, now_rfc3339, update};
 use crate::sandbox::cgroup::Cgroup;
 use crate::sandbox::spawn::{ContainerStdio, spawn};
 use crate::sandbox::spec::{ProcessSecurity, ProcessSpec, SandboxSpec, SeccompProfile};
-use crate::store::Store;
+use crate::store::{Store, Trash};
 
 /// The fd number on which a supervisor receives its starting client's connection.
 pub const HANDOFF_FD: RawFd = 3;
 
 /// The attach socket, bound and connected through /proc/self/fd/DIR so its path stays under
 /// the 108-byte limit of unix socket addresses whatever the runroot.
+/// How long a supervisor waits for nothing to happen before it gives back its startup memory.
+const SETTLE_MS: u16 = 200;
+
 pub fn attach_socket_name() -> &'static str {
     "attach.sock"
 }
@@ -263,18 +266,26 @@ fn record_failed_start(store: &Store, container: &Container, code: i32, message:
 /// `--rm`: the record, the directories, then (containers lock released) the anonymous volumes.
 /// Also used when a dead supervisor's `--rm` container is cleaned up by another command.
 pub(super) fn remove_container(store: &Store, id: &str) {
-    let removed = (|| -> Result<Option<Container>, super::store::ContainerError> {
+    if let Some(trash) = unlist_container(store, id) {
+        trash.empty();
+    }
+}
+
+/// `remove_container` but for deleting the directories, which the caller does once nobody
+/// waits for it: the container is gone for every other command when this returns.
+fn unlist_container(store: &Store, id: &str) -> Option<Trash> {
+    let removed = (|| -> Result<Option<(Container, Option<Trash>)>, super::store::ContainerError> {
         let _lock = store.lock_containers_exclusive()?;
         let mut index: super::store::Index = store.containers()?;
         let Some(i) = index.containers.iter().position(|c| c.id == id) else { return Ok(None) };
         let removed = index.containers.remove(i);
         store.write_containers(&index)?;
-        store.remove_container_dirs(id)?;
-        Ok(Some(removed))
+        let trash = store.trash_container_dirs(id)?;
+        Ok(Some((removed, trash)))
     })();
-    if let Ok(Some(container)) = removed {
-        let _ = super::volumes::remove_anonymous(store, &container);
-    }
+    let Ok(Some((container, trash))) = removed else { return None };
+    let _ = super::volumes::remove_anonymous(store, &container);
+    trash
 }
 
 fn start_container(store: &Store, id: &str, _handoff: &OwnedFd) -> Result<Running, (i32, String)> {
@@ -369,6 +380,8 @@ impl Running {
         let mut clients: BTreeMap<RawFd, OwnedFd> = BTreeMap::new();
         let _ = send_message(handoff.as_fd(), &Message::Started(self.pid.as_raw()));
         clients.insert(handoff.as_raw_fd(), handoff);
+        // Once the start has settled (the first quiet moment), the code it ran is let go.
+        let mut settled = false;
         let mut exit_status = self.reap();
         let mut out_open = true;
         let mut err_open = self.stdio.err.is_some();
@@ -386,7 +399,12 @@ impl Running {
             for client in clients.values() {
                 fds.push(PollFd::new(client.as_fd(), PollFlags::POLLIN));
             }
-            match poll(&mut fds, PollTimeout::NONE) {
+            let timeout = if settled { PollTimeout::NONE } else { PollTimeout::from(SETTLE_MS) };
+            match poll(&mut fds, timeout) {
+                Ok(0) if !settled => {
+                    crate::sandbox::memory::release_startup_pages();
+                    settled = true;
+                }
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(_) => break,
             }
@@ -532,11 +550,9 @@ impl Running {
                 &serde_json::to_vec(&record).expect("serializable"),
             );
         }
-        if let Some(cg) = &self.cgroup {
-            let _ = cg.remove();
-        }
+        let mut trash = None;
         if self.container.config.auto_remove {
-            remove_container(store, id);
+            trash = unlist_container(store, id);
         } else {
             let _ = update(store, id, |c| {
                 if c.state.pid == self.pid.as_raw() {
@@ -551,6 +567,13 @@ impl Running {
         }
         for client in clients.values() {
             let _ = send_message(client.as_fd(), &Message::Exit(code));
+        }
+        // Nothing below is waited for: `run` has its exit code and returns.
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.remove();
+        }
+        if let Some(trash) = trash {
+            trash.empty();
         }
     }
 }

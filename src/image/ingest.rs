@@ -1,16 +1,30 @@
-//! Bringing one layer blob into the store: while its compressed bytes stream in, keep them as a
-//! blob, hash them, decompress, hash the tar (the diff id) and unpack it — one pass, no full
-//! temporary copy — all inside a staging directory; then commit under the image lock.
+//! Bringing one layer blob into the store. The compressed bytes, as they arrive, go to two
+//! threads at once: one hashes them and writes the blob file, the other decompresses them and
+//! hashes the tar (the diff id), handing the tar on to a third that unpacks it. One pass, no
+//! temporary copy, three cores' worth of work when there are cores to spare; all inside a
+//! staging directory, committed afterwards under the image lock.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
-use std::sync::{Arc, Mutex};
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::thread::JoinHandle;
 
+use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 
 use super::ImageError;
-use super::layer::{self, UnpackOptions};
+use super::blob_file::{BlobFile, WrittenBlob};
+use super::decode::{LayerDecoder, TarSink};
+use super::layer::{self, UnpackOptions, UnpackStats};
 use crate::store::{ImageRecord, LayerRecord, Staging, Store};
+
+/// Chunks in flight per channel: with network-sized chunks about a megabyte.
+const CHANNEL_DEPTH: usize = 64;
+/// How much is read at once from a file or a decompressor.
+const READ_SIZE: usize = 256 << 10;
+/// Read chunks are carved from buffers of this size, which are reused once every chunk of
+/// theirs has been consumed.
+const POOL_SIZE: usize = 4 << 20;
 
 /// A layer unpacked and verified in its staging directory, ready to commit.
 pub struct StagedLayer {
@@ -23,71 +37,200 @@ pub struct StagedLayer {
     pub warnings: Vec<String>,
 }
 
-struct BlobSink {
-    file: BufWriter<File>,
-    hasher: Sha256,
-    written: u64,
-}
-
-/// Passes compressed bytes through while writing them to the staged blob file and hashing them.
-struct TeeToBlob<R> {
-    inner: R,
-    sink: Arc<Mutex<BlobSink>>,
-}
-
-impl<R: Read> Read for TeeToBlob<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut sink = self.sink.lock().expect("blob sink lock");
-        sink.file.write_all(&buf[..n])?;
-        sink.hasher.update(&buf[..n]);
-        sink.written += n as u64;
-        Ok(n)
-    }
-}
-
 pub fn unpack_options(store: &Store) -> UnpackOptions {
     if store.rootless() { UnpackOptions::ROOTLESS } else { UnpackOptions::ROOTFUL }
 }
 
+/// The receiving end of a chunk channel, as a plain `Read` for code that wants one.
+pub struct ChunkReader {
+    rx: mpsc::Receiver<Bytes>,
+    current: Bytes,
+}
+
+impl ChunkReader {
+    fn new(rx: mpsc::Receiver<Bytes>) -> ChunkReader {
+        ChunkReader { rx, current: Bytes::new() }
+    }
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.current = chunk,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+/// Reads the next chunk of `reader` (None at its end), carving it from `pool`.
+fn read_chunk(reader: &mut impl Read, pool: &mut BytesMut) -> io::Result<Option<Bytes>> {
+    if pool.capacity() < READ_SIZE {
+        pool.reserve(POOL_SIZE);
+    }
+    pool.resize(READ_SIZE, 0);
+    let n = loop {
+        match reader.read(&mut pool[..]) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other?,
+        }
+    };
+    pool.truncate(n);
+    Ok((n > 0).then(|| pool.split().freeze()))
+}
+
+/// The diff id and size of the decompressed tar; None when the unpacker stopped early (its
+/// error says why).
+type DecodeOutcome = Option<(String, u64)>;
+
+/// One layer being brought in: feed it the blob's bytes in order, then `finish`.
+pub struct LayerIngest {
+    blob_tx: mpsc::Sender<Bytes>,
+    tar_tx: mpsc::Sender<Bytes>,
+    blob_writer: JoinHandle<Result<WrittenBlob, ImageError>>,
+    decoder: JoinHandle<Result<DecodeOutcome, ImageError>>,
+    unpacker: JoinHandle<Result<UnpackStats, ImageError>>,
+    staging: Staging,
+    media_type: String,
+}
+
+impl LayerIngest {
+    pub fn start(store: &Store, staging: Staging, media_type: &str) -> Result<LayerIngest, ImageError> {
+        let blob_path = staged_blob(&staging);
+        let diff_dir = staging.path().join("diff");
+        std::fs::create_dir(&diff_dir).map_err(|e| ImageError::io(diff_dir.display(), e))?;
+        let blob = BlobFile::create(&blob_path).map_err(|e| ImageError::io(blob_path.display(), e))?;
+        let (blob_tx, blob_rx) = mpsc::channel(CHANNEL_DEPTH);
+        let (tar_tx, tar_rx) = mpsc::channel(CHANNEL_DEPTH);
+        let (unpack_tx, unpack_rx) = mpsc::channel(CHANNEL_DEPTH);
+        let options = unpack_options(store);
+        let writer_path = blob_path.clone();
+        Ok(LayerIngest {
+            blob_tx,
+            tar_tx,
+            blob_writer: std::thread::spawn(move || {
+                write_blob(blob, blob_rx).map_err(|e| ImageError::io(writer_path.display(), e))
+            }),
+            decoder: std::thread::spawn(move || decode(tar_rx, unpack_tx)),
+            unpacker: std::thread::spawn(move || {
+                Ok(layer::unpack_layer(ChunkReader::new(unpack_rx), &diff_dir, &options)?)
+            }),
+            staging,
+            media_type: media_type.to_owned(),
+        })
+    }
+
+    /// Hands on the next chunk of the blob. False when a stage has stopped (a bad layer, a full
+    /// disk): stop feeding and call `finish` to learn why.
+    pub async fn feed(&self, chunk: Bytes) -> bool {
+        self.blob_tx.send(chunk.clone()).await.is_ok() && self.tar_tx.send(chunk).await.is_ok()
+    }
+
+    /// `feed` for callers outside an async runtime.
+    pub fn feed_blocking(&self, chunk: Bytes) -> bool {
+        self.blob_tx.blocking_send(chunk.clone()).is_ok() && self.tar_tx.blocking_send(chunk).is_ok()
+    }
+
+    /// Ends the input and waits for every stage. Blocks: call it from a blocking context.
+    pub fn finish(self) -> Result<StagedLayer, ImageError> {
+        let LayerIngest { blob_tx, tar_tx, blob_writer, decoder, unpacker, staging, media_type } = self;
+        drop((blob_tx, tar_tx));
+        let blob = join(blob_writer, "blob writer").and_then(|r| r);
+        let decoded = join(decoder, "layer decompressor").and_then(|r| r);
+        let unpacked = join(unpacker, "layer unpacker").and_then(|r| r);
+        // The first stage to fail is the cause; the later ones only saw their input end early.
+        let blob = blob?;
+        let decoded = decoded?;
+        let stats = unpacked?;
+        let (diff_id, size) =
+            decoded.ok_or_else(|| ImageError::Io("the layer unpacker stopped before the end of the layer".into()))?;
+        Ok(StagedLayer {
+            staging,
+            blob_digest: blob.digest,
+            blob_size: blob.size,
+            blob_media_type: media_type,
+            diff_id,
+            size,
+            warnings: stats.warnings,
+        })
+    }
+}
+
+fn join<T>(handle: JoinHandle<Result<T, ImageError>>, what: &str) -> Result<Result<T, ImageError>, ImageError> {
+    handle.join().map_err(|_| ImageError::Io(format!("the {what} panicked")))
+}
+
+fn write_blob(mut blob: BlobFile, mut rx: mpsc::Receiver<Bytes>) -> io::Result<WrittenBlob> {
+    while let Some(chunk) = rx.blocking_recv() {
+        blob.write(&chunk)?;
+    }
+    blob.finish()
+}
+
+/// Hashes the tar (the diff id) on its way to the unpacker.
+struct TarToUnpacker {
+    hasher: Sha256,
+    size: u64,
+    tx: mpsc::Sender<Bytes>,
+}
+
+impl TarSink for TarToUnpacker {
+    fn take(&mut self, chunk: Bytes) -> bool {
+        self.hasher.update(&chunk);
+        self.size += chunk.len() as u64;
+        self.tx.blocking_send(chunk).is_ok()
+    }
+}
+
+/// Decompresses the blob, hashes the tar, and passes it on to the unpacker. Reads its input to
+/// the end even past the tar's end marker: trailing bytes belong to the blob's digests too.
+fn decode(mut compressed: mpsc::Receiver<Bytes>, unpack_tx: mpsc::Sender<Bytes>) -> Result<DecodeOutcome, ImageError> {
+    let mut decoder = LayerDecoder::default();
+    let mut tar = TarToUnpacker { hasher: Sha256::new(), size: 0, tx: unpack_tx };
+    while let Some(chunk) = compressed.blocking_recv() {
+        if !decoder.push(chunk, &mut tar)? {
+            return Ok(None);
+        }
+    }
+    if !decoder.finish(&mut tar)? {
+        return Ok(None);
+    }
+    Ok(Some((layer::format_sha256(tar.hasher), tar.size)))
+}
+
 /// Reads a whole compressed (or plain) layer blob from `reader` into `staging`: `blob` holds the
-/// bytes as given, `diff/` the unpacked files. Runs on the calling thread.
+/// bytes as given, `diff/` the unpacked files. Reads on the calling thread.
 pub fn stage_layer(
     store: &Store,
     staging: Staging,
-    reader: impl Read + Send + 'static,
+    mut reader: impl Read,
     media_type: &str,
 ) -> Result<StagedLayer, ImageError> {
-    let blob_path = staging.path().join("blob");
-    let diff_dir = staging.path().join("diff");
-    std::fs::create_dir(&diff_dir).map_err(|e| ImageError::io(diff_dir.display(), e))?;
-    let file = File::create(&blob_path).map_err(|e| ImageError::io(blob_path.display(), e))?;
-    let sink = Arc::new(Mutex::new(BlobSink {
-        file: BufWriter::with_capacity(1 << 20, file),
-        hasher: Sha256::new(),
-        written: 0,
-    }));
-    let tee = TeeToBlob { inner: reader, sink: sink.clone() };
-    let mut tar = layer::decompress(tee)?;
-    let stats = layer::unpack_layer(&mut tar, &diff_dir, &unpack_options(store))?;
-    // Whatever follows the tar's end marker still belongs to the blob and its digest.
-    io::copy(&mut tar, &mut io::sink()).map_err(|e| ImageError::io("reading layer", e))?;
-    drop(tar);
-    let sink = Arc::try_unwrap(sink)
-        .map_err(|_| ImageError::Io("layer reader still in use".into()))?
-        .into_inner()
-        .expect("blob sink lock");
-    let file = sink.file.into_inner().map_err(|e| ImageError::io(blob_path.display(), e.into_error()))?;
-    file.sync_all().map_err(|e| ImageError::io(blob_path.display(), e))?;
-    Ok(StagedLayer {
-        staging,
-        blob_digest: format!("sha256:{}", hex::encode(sink.hasher.finalize())),
-        blob_size: sink.written,
-        blob_media_type: media_type.to_owned(),
-        diff_id: stats.diff_id,
-        size: stats.uncompressed_size,
-        warnings: stats.warnings,
-    })
+    let ingest = LayerIngest::start(store, staging, media_type)?;
+    let mut pool = BytesMut::new();
+    let read = loop {
+        match read_chunk(&mut reader, &mut pool) {
+            Ok(Some(chunk)) => {
+                if !ingest.feed_blocking(chunk) {
+                    break Ok(());
+                }
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    let staged = ingest.finish();
+    read.map_err(|e| ImageError::io("reading the layer", e))?;
+    staged
+}
+
+fn staged_blob(staging: &Staging) -> PathBuf {
+    staging.path().join("blob")
 }
 
 impl StagedLayer {
@@ -130,7 +273,7 @@ impl StagedLayer {
             blob_size: self.blob_size,
         };
         let _lock = store.lock_images_exclusive()?;
-        store.commit_blob(&self.staging.path().join("blob"), &self.blob_digest)?;
+        store.commit_blob(&staged_blob(&self.staging), &self.blob_digest)?;
         store.commit_layer(&self.staging, &record)?;
         Ok(())
     }

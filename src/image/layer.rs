@@ -93,13 +93,10 @@ fn running_in_user_namespace() -> bool {
     }
 }
 
-/// What an unpack did, besides creating files.
+/// What an unpack did, besides creating files. The diff id is not here: callers hash the tar
+/// stream where it is produced (see `ingest`), on another thread than the one writing files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnpackStats {
-    /// Bytes of the uncompressed tar stream, including padding and trailing bytes.
-    pub uncompressed_size: u64,
-    /// "sha256:<hex>" of the uncompressed tar stream: compare with the image config's diff_ids.
-    pub diff_id: String,
     /// Number of tar entries processed (not counting PAX / long-name headers).
     pub entries: u64,
     /// Non-fatal problems (unmapped owners, skipped devices, xattrs that could not be set).
@@ -129,7 +126,7 @@ pub fn decompress<'a>(mut reader: impl Read + Send + 'a) -> Result<Box<dyn Read 
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compression {
+pub(super) enum Compression {
     None,
     Gzip,
     Zstd,
@@ -145,7 +142,7 @@ fn read_head(reader: &mut impl Read, len: u64) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
-fn sniff_format(head: &[u8]) -> Option<Compression> {
+pub(super) fn sniff_format(head: &[u8]) -> Option<Compression> {
     if head.starts_with(&[0x1f, 0x8b]) {
         Some(Compression::Gzip)
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -192,48 +189,7 @@ fn tar_checksum_matches(block: &[u8]) -> bool {
     stored == unsigned || stored == signed
 }
 
-/// A reader that passes bytes through and computes their sha256 and count.
-pub struct DigestingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl<R> DigestingReader<R> {
-    pub fn new(inner: R) -> Self {
-        DigestingReader { inner, hasher: Sha256::new(), bytes: 0 }
-    }
-
-    /// ("sha256:<hex>", byte count) of everything read so far.
-    #[cfg(test)]
-    pub fn digest_so_far(&self) -> (String, u64) {
-        (format_sha256(self.hasher.clone()), self.bytes)
-    }
-
-    /// ("sha256:<hex>", byte count) of everything read.
-    pub fn finish(self) -> (String, u64) {
-        (format_sha256(self.hasher), self.bytes)
-    }
-}
-
-impl<R: Read> DigestingReader<R> {
-    /// Reads and discards the rest of the stream so the digest covers all of it.
-    pub fn drain(&mut self) -> io::Result<u64> {
-        io::copy(self, &mut io::sink())
-    }
-}
-
-impl<R: Read> Read for DigestingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let read = buf.get(..n).unwrap_or(buf);
-        self.hasher.update(read);
-        self.bytes += read.len() as u64;
-        Ok(n)
-    }
-}
-
-fn format_sha256(hasher: Sha256) -> String {
+pub(super) fn format_sha256(hasher: Sha256) -> String {
     format!("sha256:{}", hex::encode(hasher.finalize()))
 }
 
@@ -578,7 +534,7 @@ enum WhiteoutStyle {
 /// Unpack an (uncompressed) OCI/Docker layer tar stream into `dest` (an
 /// existing, normally empty directory) in overlayfs "upper dir" format.
 ///
-/// The stream is read to its very end, so a digest wrapper around it sees
+/// The stream is read to its very end, so a digest taken of it upstream covers
 /// every byte. On error, `dest` holds a partial layer and should be discarded.
 pub fn unpack_layer(tar: impl Read, dest: &Path, opts: &UnpackOptions) -> Result<UnpackStats, LayerError> {
     let root = open_layer_root(dest)?;
@@ -608,7 +564,7 @@ fn unpack_with(
     resolver: Resolver,
     whiteout_style: WhiteoutStyle,
 ) -> Result<UnpackStats, LayerError> {
-    let mut reader = DigestingReader::new(tar);
+    let mut reader = tar;
     let mut unpacker = Unpacker {
         root,
         dest,
@@ -634,9 +590,8 @@ fn unpack_with(
     }
     unpacker.apply_dir_times()?;
     // Bytes after the end-of-archive blocks still belong to the blob's digest.
-    reader.drain().map_err(stream_error)?;
-    let (diff_id, uncompressed_size) = reader.finish();
-    Ok(UnpackStats { uncompressed_size, diff_id, entries: unpacker.entries, warnings: unpacker.warnings.into_vec() })
+    io::copy(&mut reader, &mut io::sink()).map_err(stream_error)?;
+    Ok(UnpackStats { entries: unpacker.entries, warnings: unpacker.warnings.into_vec() })
 }
 
 #[derive(Default)]
@@ -1812,7 +1767,6 @@ mod tests {
             for p in ["usr", "usr/bin", "etc", "tmp", "usr/bin/su"] {
                 assert_eq!(lstat(&s.path(p)).mtime(), MTIME as i64, "{p}");
             }
-            assert_eq!(stats.uncompressed_size, bytes.len() as u64);
         }
     }
 
@@ -2326,29 +2280,14 @@ mod tests {
     }
 
     #[test]
-    fn digesting_reader_matches_sha256() {
-        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
-        let mut reader = DigestingReader::new(&data[..]);
-        let mut buf = [0u8; 777];
-        let n = reader.read(&mut buf).unwrap();
-        let (partial, count) = reader.digest_so_far();
-        assert_eq!(count, n as u64);
-        assert_eq!(partial, format!("sha256:{}", hex::encode(Sha256::digest(&data[..n]))));
-        while reader.read(&mut buf).unwrap() > 0 {}
-        let (digest, count) = reader.finish();
-        assert_eq!(count, data.len() as u64);
-        assert_eq!(digest, format!("sha256:{}", hex::encode(Sha256::digest(&data))));
-    }
-
-    #[test]
-    fn unpack_consumes_trailing_bytes_and_reports_diff_id() {
+    fn unpack_reads_trailing_bytes_too() {
         let mut bytes = sample_tar();
         bytes.extend_from_slice(&[0u8; 3000]);
         bytes.extend_from_slice(b"trailing junk");
-        let (_s, result) = unpack_in(&bytes, Resolver::Openat2);
-        let stats = result.unwrap();
-        assert_eq!(stats.uncompressed_size, bytes.len() as u64);
-        assert_eq!(stats.diff_id, format!("sha256:{}", hex::encode(Sha256::digest(&bytes))));
+        let s = Scratch::new();
+        let mut reader = &bytes[..];
+        unpack_layer(&mut reader, &s.dest(), &UnpackOptions::ROOTFUL).unwrap();
+        assert!(reader.is_empty(), "{} bytes left unread", reader.len());
     }
 
     #[test]

@@ -2,16 +2,14 @@
 //! (choosing a platform from an index), then download every missing layer in parallel, each
 //! streamed straight into its unpacker thread, and commit the image.
 
-use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 
 use super::ImageError;
-use super::ingest::{self, StagedLayer};
+use super::ingest::{self, LayerIngest, StagedLayer};
 use super::progress::{Progress, short_digest};
 use super::reference::Reference;
 use super::registry::{RegistryClient, RegistryError};
@@ -270,27 +268,6 @@ struct LayerJob {
     diff_id: String,
 }
 
-/// Hands the downloaded chunks to the unpacker thread as a plain `Read`.
-struct ChannelReader {
-    rx: mpsc::Receiver<Bytes>,
-    current: Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => self.current = chunk,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current = self.current.slice(n..);
-        Ok(n)
-    }
-}
-
 impl LayerJob {
     fn have_layer(&self) -> Result<bool, ImageError> {
         let _lock = self.store.lock_images_shared()?;
@@ -315,19 +292,10 @@ impl LayerJob {
             return Ok(false);
         }
         let bar = progress.layer(&self.descriptor.digest, self.descriptor.size);
-        let (tx, rx) = mpsc::channel::<Bytes>(64);
-        let staging = self.store.new_staging()?;
-        let store = self.store.clone();
-        let media_type = self.descriptor.media_type.clone();
-        let unpacker = std::thread::spawn(move || {
-            ingest::stage_layer(&store, staging, ChannelReader { rx, current: Bytes::new() }, &media_type)
-        });
-        let download = self.download_into(tx, &bar).await;
-        let staged: Result<StagedLayer, ImageError> = tokio::task::spawn_blocking(move || {
-            unpacker.join().unwrap_or_else(|_| Err(ImageError::Io("layer unpacker panicked".into())))
-        })
-        .await
-        .map_err(|e| ImageError::Io(e.to_string()))?;
+        let ingest = LayerIngest::start(&self.store, self.store.new_staging()?, &self.descriptor.media_type)?;
+        let download = self.download_into(&ingest, &bar).await;
+        let staged: Result<StagedLayer, ImageError> =
+            tokio::task::spawn_blocking(move || ingest.finish()).await.map_err(|e| ImageError::Io(e.to_string()))?;
         download?;
         let staged = staged?;
         let what = format!("layer {}", self.descriptor.digest);
@@ -348,7 +316,7 @@ impl LayerJob {
     /// Streams the blob into `tx`, resuming with a Range request after a broken transfer.
     async fn download_into(
         &self,
-        tx: mpsc::Sender<Bytes>,
+        ingest: &LayerIngest,
         bar: &super::progress::LayerProgress,
     ) -> Result<(), ImageError> {
         let expected = self.descriptor.size;
@@ -391,7 +359,7 @@ impl LayerJob {
                             )));
                         }
                         bar.advance(chunk.len() as u64);
-                        if tx.send(chunk).await.is_err() {
+                        if !ingest.feed(chunk).await {
                             // The unpacker stopped (bad layer): its error is the one to report.
                             return Ok(());
                         }

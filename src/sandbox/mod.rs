@@ -8,6 +8,7 @@ pub mod devices;
 pub mod exec;
 pub mod fds;
 pub mod init;
+pub mod memory;
 pub mod mounts;
 pub mod pidfd;
 pub mod process;

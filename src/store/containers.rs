@@ -84,15 +84,35 @@ impl Store {
     /// Removes a container's directories (renamed into tmp/ first, so a crash leaves only
     /// sweepable garbage). Needs the containers lock, exclusive.
     pub fn remove_container_dirs(&self, id: &str) -> Result<(), StoreError> {
+        if let Some(trash) = self.trash_container_dirs(id)? {
+            trash.empty();
+        }
+        Ok(())
+    }
+
+    /// Takes a container's directories out of the store at once (a rename into tmp/), leaving
+    /// their deletion, one unlink per file, for when nobody waits on it. Needs the containers
+    /// lock, exclusive; emptying the trash needs none (an interrupted one is swept on open).
+    pub fn trash_container_dirs(&self, id: &str) -> Result<Option<Trash>, StoreError> {
         let dir = self.container_dir(id);
         let trash = self.tmp_dir().join(format!("trash-{id}"));
-        match fs::rename(&dir, &trash) {
-            Ok(()) => super::remove_path(&trash),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        let moved = match fs::rename(&dir, &trash) {
+            Ok(()) => Some(Trash(trash)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(StoreError::io(&dir, e)),
-        }
+        };
         super::remove_path(&self.container_run_dir(id));
-        Ok(())
+        Ok(moved)
+    }
+}
+
+/// Directories taken out of the store, still to be deleted.
+#[must_use = "the trash is only deleted by `empty`"]
+pub struct Trash(PathBuf);
+
+impl Trash {
+    pub fn empty(self) {
+        super::remove_path(&self.0);
     }
 }
 

@@ -58,7 +58,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use atomic::{sync_dir, write_file_atomically, write_file_atomically_with_mode};
-pub use containers::{ContainerIndex, read_optional};
+pub use containers::{ContainerIndex, Trash, read_optional};
 pub use images::{ImageIndex, ImageRecord};
 pub use layers::{LayerRecord, chain_ids};
 pub use lock::LockGuard;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{ContainerEnv, TestEnv, build_tar, busybox_rootfs, entries_from_dir, require_root};
+use crate::util::{ContainerEnv, TestEnv, build_tar, busybox_rootfs, entries_from_dir, list_dir, require_root};
 
 /// A test store with the busybox image (imported as "busybox"), or None (the test is skipped)
 /// when not root.
@@ -199,6 +199,34 @@ fn ps_lists_a_thousand_containers() {
     let ids = env.berth_ok(&["ps", "-a", "-q"]);
     assert_eq!(ids.lines().collect::<BTreeSet<_>>().len(), 1000);
     assert!(env.berth_ok(&["ps", "-q"]).is_empty(), "none of them runs");
+}
+
+#[test]
+fn twenty_concurrent_run_rm_all_succeed_and_leave_nothing_behind() {
+    let Some(env) = setup("running containers") else { return };
+    std::thread::scope(|s| {
+        for i in 0..20 {
+            let env = &env;
+            s.spawn(move || {
+                let out = env.berth_ok(&["run", "--rm", "busybox", "sh", "-c", &format!("echo run {i}")]);
+                assert_eq!(out, format!("run {i}\n"));
+            });
+        }
+    });
+    assert!(env.berth_ok(&["ps", "-a", "-q"]).is_empty(), "--rm containers are gone when run returns");
+    // Each supervisor deletes its container's files after `run` has its exit code; wait for them.
+    let containers = env.path("root/containers");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(list_dir(&containers).is_empty() && env.staging_dirs().is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "left behind: containers {:?}, tmp {:?}",
+            list_dir(&containers),
+            env.staging_dirs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    env.assert_store_ok();
 }
 
 #[test]
