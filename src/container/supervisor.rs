@@ -37,11 +37,11 @@ use crate::store::{Store, Trash};
 /// The fd number on which a supervisor receives its starting client's connection.
 pub const HANDOFF_FD: RawFd = 3;
 
-/// The attach socket, bound and connected through /proc/self/fd/DIR so its path stays under
-/// the 108-byte limit of unix socket addresses whatever the runroot.
 /// How long a supervisor waits for nothing to happen before it gives back its startup memory.
 const SETTLE_MS: u16 = 200;
 
+/// The attach socket, bound and connected through /proc/self/fd/DIR so its path stays under
+/// the 108-byte limit of unix socket addresses whatever the runroot.
 pub fn attach_socket_name() -> &'static str {
     "attach.sock"
 }

@@ -42,7 +42,7 @@ pub fn unpack_options(store: &Store) -> UnpackOptions {
 }
 
 /// The receiving end of a chunk channel, as a plain `Read` for code that wants one.
-pub struct ChunkReader {
+struct ChunkReader {
     rx: mpsc::Receiver<Bytes>,
     current: Bytes,
 }

@@ -557,14 +557,13 @@ fn detect_resolver(root: BorrowedFd<'_>, dest: &Path) -> Result<Resolver, LayerE
 }
 
 fn unpack_with(
-    tar: impl Read,
+    mut reader: impl Read,
     dest: &Path,
     root: OwnedFd,
     opts: &UnpackOptions,
     resolver: Resolver,
     whiteout_style: WhiteoutStyle,
 ) -> Result<UnpackStats, LayerError> {
-    let mut reader = tar;
     let mut unpacker = Unpacker {
         root,
         dest,
