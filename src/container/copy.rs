@@ -11,7 +11,7 @@
 //! what arrives from a container is extracted below the destination directory only, the same
 //! way.
 
-use crate::image::layer::{file_type, lstat_at};
+use crate::image::layer::{base_header, file_type, lstat_at};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
@@ -188,13 +188,7 @@ fn copy_dir_contents(
             libc::S_IFLNK => {
                 let target = nix::fcntl::readlinkat(src, name.as_c_str())?;
                 symlinkat(target.as_os_str(), dst, name.as_c_str())?;
-                fchownat(
-                    dst,
-                    name.as_c_str(),
-                    Some(Uid::from_raw(st.st_uid)),
-                    Some(Gid::from_raw(st.st_gid)),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                )?;
+                chown_nofollow(dst, name.as_c_str(), st.st_uid, st.st_gid)?;
                 utimensat(dst, name.as_c_str(), &times[0], &times[1], UtimensatFlags::NoFollowSymlink)?;
             }
             libc::S_IFIFO | libc::S_IFCHR | libc::S_IFBLK => {
@@ -204,13 +198,7 @@ fn copy_dir_contents(
                     Err(Errno::EPERM) => continue,
                     other => other?,
                 }
-                fchownat(
-                    dst,
-                    name.as_c_str(),
-                    Some(Uid::from_raw(st.st_uid)),
-                    Some(Gid::from_raw(st.st_gid)),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                )?;
+                chown_nofollow(dst, name.as_c_str(), st.st_uid, st.st_gid)?;
             }
             // Sockets belong to a running program, not to content.
             _ => {}
@@ -243,15 +231,9 @@ struct TarWriter<W: Write> {
     hardlinks: HashMap<(u64, u64), Vec<u8>>,
 }
 
-fn header_for(st: &FileStat, kind: tar::EntryType) -> tar::Header {
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(kind);
-    header.set_mode(st.st_mode & 0o7777);
-    header.set_uid(u64::from(st.st_uid));
-    header.set_gid(u64::from(st.st_gid));
-    header.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
-    header.set_size(0);
-    header
+/// Changes the owner of `name` in `parent` itself, never of what a symlink points to.
+fn chown_nofollow(parent: BorrowedFd<'_>, name: &CStr, uid: u32, gid: u32) -> nix::Result<()> {
+    fchownat(parent, name, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
 }
 
 fn join_name(dir: &[u8], name: &[u8]) -> Vec<u8> {
@@ -295,7 +277,7 @@ impl<W: Write> TarWriter<W> {
                 if st.st_nlink > 1 {
                     let key = (st.st_dev, st.st_ino);
                     if let Some(first) = self.hardlinks.get(&key).cloned() {
-                        let mut header = header_for(st, tar::EntryType::Link);
+                        let mut header = base_header(st, tar::EntryType::Link);
                         return self
                             .builder
                             .append_link(&mut header, OsStr::from_bytes(path), OsStr::from_bytes(&first))
@@ -309,7 +291,7 @@ impl<W: Write> TarWriter<W> {
             }
             libc::S_IFLNK => {
                 let target = nix::fcntl::readlinkat(parent, name).map_err(Self::io(path))?;
-                let mut header = header_for(st, tar::EntryType::Symlink);
+                let mut header = base_header(st, tar::EntryType::Symlink);
                 if target.len() < header.as_old().linkname.len() {
                     // Verbatim: the tar crate's path cleaning would turn "/" into "//".
                     header.set_link_name_literal(target.as_bytes()).map_err(Self::io(path))?;
@@ -324,7 +306,7 @@ impl<W: Write> TarWriter<W> {
                     libc::S_IFCHR => tar::EntryType::Char,
                     _ => tar::EntryType::Block,
                 };
-                let mut header = header_for(st, entry_type);
+                let mut header = base_header(st, entry_type);
                 if kind != libc::S_IFIFO {
                     header.set_device_major(libc::major(st.st_rdev)).map_err(Self::io(path))?;
                     header.set_device_minor(libc::minor(st.st_rdev)).map_err(Self::io(path))?;
@@ -342,7 +324,7 @@ impl<W: Write> TarWriter<W> {
             return Ok(());
         }
         let size = u64::try_from(st.st_size).unwrap_or(0);
-        let mut header = header_for(&st, tar::EntryType::Regular);
+        let mut header = base_header(&st, tar::EntryType::Regular);
         header.set_size(size);
         self.builder
             .append_data(
@@ -356,7 +338,7 @@ impl<W: Write> TarWriter<W> {
     /// A directory entry (unless `path` is empty: the archive's root) and its content.
     fn dir(&mut self, dir: BorrowedFd<'_>, st: &FileStat, path: &[u8], parent_fs: i64) -> Result<(), CopyError> {
         if !path.is_empty() {
-            let mut header = header_for(st, tar::EntryType::Directory);
+            let mut header = base_header(st, tar::EntryType::Directory);
             let mut name = path.to_vec();
             if !name.ends_with(b"/") {
                 name.push(b'/');
@@ -567,14 +549,7 @@ impl Extractor<'_> {
                 let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
                 symlinkat(OsStr::from_bytes(&target), &parent, name.as_c_str()).map_err(at)?;
                 if let Some((uid, gid)) = owner {
-                    fchownat(
-                        &parent,
-                        name.as_c_str(),
-                        Some(Uid::from_raw(uid)),
-                        Some(Gid::from_raw(gid)),
-                        AtFlags::AT_SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(at)?;
+                    chown_nofollow(parent.as_fd(), name.as_c_str(), uid, gid).map_err(at)?;
                 }
                 utimensat(&parent, name.as_c_str(), &times[0], &times[1], UtimensatFlags::NoFollowSymlink)
                     .map_err(at)?;
@@ -607,14 +582,7 @@ impl Extractor<'_> {
                     other => other.map_err(at)?,
                 }
                 if let Some((uid, gid)) = owner {
-                    fchownat(
-                        &parent,
-                        name.as_c_str(),
-                        Some(Uid::from_raw(uid)),
-                        Some(Gid::from_raw(gid)),
-                        AtFlags::AT_SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(at)?;
+                    chown_nofollow(parent.as_fd(), name.as_c_str(), uid, gid).map_err(at)?;
                 }
             }
             // PAX and GNU long-name headers are consumed by the tar reader; anything else is

@@ -1543,7 +1543,8 @@ fn join_tar_path(dir: &[u8], name: &[u8]) -> Vec<u8> {
     path
 }
 
-fn base_header(st: &FileStat, entry_type: tar::EntryType) -> tar::Header {
+/// A tar header with the type, mode, owner and mtime of `st`, and no size yet.
+pub(crate) fn base_header(st: &FileStat, entry_type: tar::EntryType) -> tar::Header {
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(entry_type);
     header.set_mode(st.st_mode & 0o7777);

@@ -487,7 +487,6 @@ pub fn flag_names(flags: MsFlags) -> String {
 }
 
 #[cfg(test)]
-#[cfg(test)]
 impl Syscall for RecordingSyscall {
     fn mount(
         &self,
