@@ -23,8 +23,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::ImageError;
+use super::decode::DecodedReader;
 use super::ingest::{self, StagedLayer};
-use super::layer::{self, LayerError};
+use super::layer::LayerError;
 use super::progress::{Progress, human_size, short_digest};
 use super::reference::{DOCKER_HUB, Reference, familiar_name};
 use super::spec::{
@@ -473,7 +474,7 @@ fn append_layer<W: Write>(tar: &mut tar::Builder<W>, path: &str, layer: SaveLaye
             tar.append_data(&mut h, path, ExactSize { inner: layer.file, remaining: size, expected: size, what })
         }
         _ => {
-            let tar_stream = layer::decompress(layer.file)?;
+            let tar_stream = DecodedReader::new(layer.file)?;
             tar.append_data(&mut h, path, ExactSize { inner: tar_stream, remaining: size, expected: size, what })
         }
     };
@@ -801,9 +802,12 @@ impl ExtractedArchive {
         self.resolve(member).is_ok()
     }
 
+    fn path(&self, member: &str) -> Result<PathBuf, ArchiveError> {
+        Ok(self.root.join(self.resolve(member)?))
+    }
+
     fn open(&self, member: &str) -> Result<File, ArchiveError> {
-        let path = self.root.join(self.resolve(member)?);
-        File::open(&path).map_err(io_error(member))
+        File::open(self.path(member)?).map_err(io_error(member))
     }
 
     /// A JSON document from the archive, refused if implausibly large.
@@ -1140,13 +1144,16 @@ fn stage_missing_layers(
             }
             let what = format!("layer {}", layer.member);
             let layer_error = |source: ImageError| ArchiveError::Layer { what: what.clone(), source };
-            let (kind, reader) = sniff(archive.open(&layer.member)?).map_err(io_error(&what))?;
             let media_type = match &layer.media_type {
                 Some(m) => m.clone(),
-                None => layer_media_type(kind, &what)?.to_owned(),
+                None => {
+                    let kind = sniff_file(&archive.open(&layer.member)?).map_err(io_error(&what))?;
+                    layer_media_type(kind, &what)?.to_owned()
+                }
             };
+            let path = archive.path(&layer.member)?;
             let staged_layer =
-                ingest::stage_layer(store, store.new_staging()?, reader, &media_type).map_err(layer_error)?;
+                ingest::stage_layer_file(store, store.new_staging()?, &path, &media_type).map_err(layer_error)?;
             staged_layer.verify(layer.expected_blob.as_deref(), Some(&layer.diff_id), &what)?;
             for warning in &staged_layer.warnings {
                 progress.message(&format!("{}: warning: {warning}", short_digest(&layer.diff_id)));

@@ -8,7 +8,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -22,6 +21,8 @@ const CHUNK: usize = 1 << 20;
 /// A blob being written: `write` takes the bytes in order, `finish` makes them durable.
 pub struct BlobFile {
     file: File,
+    /// The file already holds the bytes (see `adopt`): they are only hashed.
+    adopted: bool,
     direct: bool,
     /// Holds `CHUNK + ALIGN` bytes so that an aligned window of `CHUNK` bytes fits inside.
     storage: Vec<u8>,
@@ -39,20 +40,41 @@ pub struct WrittenBlob {
 
 impl BlobFile {
     pub fn create(path: &Path) -> io::Result<BlobFile> {
-        let open = |flags: i32| OpenOptions::new().write(true).create_new(true).custom_flags(flags).open(path);
-        let (file, direct) = match open(libc::O_DIRECT) {
-            Ok(file) => (file, true),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => (open(0)?, false),
-            Err(e) => return Err(e),
+        // Switched to O_DIRECT after opening: an O_DIRECT open that is refused fails only after
+        // O_CREAT has made the file, and a second try would then find it there.
+        let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        let flags = OFlag::from_bits_retain(fcntl(&file, FcntlArg::F_GETFL)?);
+        let direct = match fcntl(&file, FcntlArg::F_SETFL(flags | OFlag::O_DIRECT)) {
+            Ok(_) => true,
+            Err(nix::errno::Errno::EINVAL) => false,
+            Err(e) => return Err(e.into()),
         };
         let storage = vec![0u8; CHUNK + ALIGN];
         let start = storage.as_ptr().align_offset(ALIGN);
-        Ok(BlobFile { file, direct, storage, start, filled: 0, hasher: Sha256::new(), written: 0 })
+        Ok(BlobFile { file, adopted: false, direct, storage, start, filled: 0, hasher: Sha256::new(), written: 0 })
+    }
+
+    /// A blob whose bytes are already in `file`: `write` is then given them only to hash them,
+    /// and `finish` makes the file durable.
+    pub fn adopt(file: File) -> BlobFile {
+        BlobFile {
+            file,
+            adopted: true,
+            direct: false,
+            storage: Vec::new(),
+            start: 0,
+            filled: 0,
+            hasher: Sha256::new(),
+            written: 0,
+        }
     }
 
     pub fn write(&mut self, mut bytes: &[u8]) -> io::Result<()> {
         self.hasher.update(bytes);
         self.written += bytes.len() as u64;
+        if self.adopted {
+            return Ok(());
+        }
         while !bytes.is_empty() {
             let room = CHUNK - self.filled;
             let take = room.min(bytes.len());
@@ -86,7 +108,9 @@ impl BlobFile {
             let buffered = OFlag::from_bits_retain(flags) - OFlag::O_DIRECT;
             fcntl(&self.file, FcntlArg::F_SETFL(buffered))?;
         }
-        self.file.write_all(&self.storage[self.start..self.start + self.filled])?;
+        if !self.adopted {
+            self.file.write_all(&self.storage[self.start..self.start + self.filled])?;
+        }
         self.file.sync_all()?;
         Ok(WrittenBlob { digest: format!("sha256:{}", hex::encode(self.hasher.finalize())), size: self.written })
     }
@@ -118,6 +142,20 @@ mod tests {
                 assert_eq!(written.digest, crate::store::sha256_digest(&data[..len]));
             }
         }
+    }
+
+    #[test]
+    fn an_adopted_file_is_hashed_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        std::fs::write(&path, b"layer bytes").unwrap();
+        let mut blob = BlobFile::adopt(File::open(&path).unwrap());
+        blob.write(b"layer ").unwrap();
+        blob.write(b"bytes").unwrap();
+        let written = blob.finish().unwrap();
+        assert_eq!(written.digest, crate::store::sha256_digest(b"layer bytes"));
+        assert_eq!(written.size, 11);
+        assert_eq!(std::fs::read(&path).unwrap(), b"layer bytes");
     }
 
     #[test]

@@ -1,18 +1,21 @@
-//! Turning a layer blob, chunk by chunk as it arrives, into its tar stream, chunk by chunk.
+//! Turning a layer blob, chunk by chunk as it arrives, into its tar stream, chunk by chunk;
+//! and, for code that pulls bytes rather than being fed them, the same as a `Read`.
 //!
-//! The `Read`-based decoders (`layer::decompress`) copy every byte into their own input buffer,
-//! need a zeroed output buffer, and check gzip's CRC-32. Here input chunks are decompressed
+//! Unlike flate2's and zstd's `Read` decoders, which copy every byte into their own input
+//! buffer, need a zeroed output buffer, and check gzip's CRC-32, input chunks are decompressed
 //! where they lie, output goes straight into fresh buffers that are handed on without a copy,
 //! and the CRC is skipped: the sha256 of the tar (the diff id) is checked anyway and is the
 //! stronger check. A plain tar passes through untouched.
 
+use std::collections::VecDeque;
+use std::io::{self, Read};
 use std::mem;
 
 use bytes::Bytes;
 use flate2::{Decompress, FlushDecompress, Status};
 use zstd::stream::raw::{Decoder as ZstdDecoder, InBuffer, Operation, OutBuffer};
 
-use super::layer::LayerError;
+use super::layer::{LayerError, stream_error};
 
 /// Size of each tar chunk handed on.
 const OUT_SIZE: usize = 256 << 10;
@@ -106,6 +109,80 @@ impl LayerDecoder {
             Format::Plain => Ok(chunk.is_empty() || sink.take(chunk)),
             Format::Gzip(gzip) => gzip.push(&chunk, &mut self.out, sink),
             Format::Zstd(zstd) => zstd.push(&chunk, &mut self.out, sink),
+        }
+    }
+}
+
+/// A blob's tar stream, decoded as it is read.
+pub struct DecodedReader<R> {
+    inner: R,
+    /// None once the input has ended and the decoder has finished.
+    decoder: Option<LayerDecoder>,
+    ready: VecDeque<Bytes>,
+}
+
+impl<R: Read> DecodedReader<R> {
+    /// Reads the blob's first block at once, so a blob that is neither gzip, zstd nor a tar
+    /// fails here rather than at the first read.
+    pub fn new(inner: R) -> Result<DecodedReader<R>, LayerError> {
+        let mut reader = DecodedReader { inner, decoder: Some(LayerDecoder::default()), ready: VecDeque::new() };
+        let mut head = Vec::with_capacity(SNIFF_SIZE);
+        reader.inner.by_ref().take(SNIFF_SIZE as u64).read_to_end(&mut head).map_err(stream_error)?;
+        let last = head.len() < SNIFF_SIZE;
+        reader.decode(Bytes::from(head), last)?;
+        Ok(reader)
+    }
+
+    /// Decodes `chunk`; `last` ends the input.
+    fn decode(&mut self, chunk: Bytes, last: bool) -> Result<(), LayerError> {
+        let ready = &mut self.ready;
+        let mut collect = |tar: Bytes| {
+            if !tar.is_empty() {
+                ready.push_back(tar);
+            }
+            true
+        };
+        if let Some(decoder) = &mut self.decoder
+            && !chunk.is_empty()
+        {
+            decoder.push(chunk, &mut collect)?;
+        }
+        if last && let Some(decoder) = self.decoder.take() {
+            decoder.finish(&mut collect)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes the next input chunk, or finishes at the input's end.
+    fn decode_more(&mut self) -> io::Result<()> {
+        let mut chunk = vec![0u8; OUT_SIZE];
+        let n = loop {
+            match self.inner.read(&mut chunk) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        chunk.truncate(n);
+        self.decode(Bytes::from(chunk), n == 0).map_err(io::Error::other)
+    }
+}
+
+impl<R: Read> Read for DecodedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(front) = self.ready.front_mut() {
+                let n = buf.len().min(front.len());
+                buf[..n].copy_from_slice(&front[..n]);
+                *front = front.slice(n..);
+                if front.is_empty() {
+                    self.ready.pop_front();
+                }
+                return Ok(n);
+            }
+            if self.decoder.is_none() {
+                return Ok(0);
+            }
+            self.decode_more()?;
         }
     }
 }
@@ -395,6 +472,31 @@ mod tests {
         let mut crc = flate2::Crc::new();
         crc.update(data);
         crc.sum()
+    }
+
+    #[test]
+    fn the_reader_sniffs_gzip_zstd_and_plain_tar_and_refuses_the_rest() {
+        let read_all = |blob: Vec<u8>| {
+            let mut out = Vec::new();
+            DecodedReader::new(&blob[..])?.read_to_end(&mut out).map_err(|e| LayerError::BadArchive(e.to_string()))?;
+            Ok::<_, LayerError>(out)
+        };
+        let tar = sample();
+        assert_eq!(read_all(tar.clone()).unwrap(), tar);
+        assert_eq!(read_all(gzip(&tar)).unwrap(), tar);
+        assert_eq!(read_all(zstd::encode_all(&tar[..], 3).unwrap()).unwrap(), tar);
+        // pigz and friends write several gzip members.
+        let (first, second) = tar.split_at(5000);
+        let mut multi = gzip(first);
+        multi.extend_from_slice(&gzip(second));
+        assert_eq!(read_all(multi).unwrap(), tar);
+        assert!(read_all(Vec::new()).unwrap().is_empty());
+        assert!(matches!(DecodedReader::new(&[b'x'; 2000][..]), Err(LayerError::UnknownCompression)));
+        let xz = [0xfd, b'7', b'z', b'X', b'Z', 0];
+        assert!(matches!(DecodedReader::new(&xz[..]), Err(LayerError::UnknownCompression)));
+        let mut truncated = gzip(&tar);
+        truncated.truncate(truncated.len() - 9);
+        assert!(read_all(truncated).is_err());
     }
 
     #[test]

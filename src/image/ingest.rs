@@ -1,11 +1,12 @@
 //! Bringing one layer blob into the store. The compressed bytes, as they arrive, go to two
 //! threads at once: one hashes them and writes the blob file, the other decompresses them and
-//! hashes the tar (the diff id), handing the tar on to a third that unpacks it. One pass, no
-//! temporary copy, three cores' worth of work when there are cores to spare; all inside a
-//! staging directory, committed afterwards under the image lock.
+//! hands the tar to two more, one hashing it (the diff id) and one unpacking it. One pass, no
+//! temporary copy, no byte copied between threads; the decompressor, the slowest stage, does
+//! nothing else. All inside a staging directory, committed afterwards under the image lock.
 
+use std::fs::File;
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
 use bytes::{Bytes, BytesMut};
@@ -84,16 +85,17 @@ fn read_chunk(reader: &mut impl Read, pool: &mut BytesMut) -> io::Result<Option<
     Ok((n > 0).then(|| pool.split().freeze()))
 }
 
-/// The diff id and size of the decompressed tar; None when the unpacker stopped early (its
-/// error says why).
-type DecodeOutcome = Option<(String, u64)>;
+/// The sha256 ("sha256:<hex>") and size of the decompressed tar.
+type TarDigest = (String, u64);
 
 /// One layer being brought in: feed it the blob's bytes in order, then `finish`.
 pub struct LayerIngest {
     blob_tx: mpsc::Sender<Bytes>,
     tar_tx: mpsc::Sender<Bytes>,
     blob_writer: JoinHandle<Result<WrittenBlob, ImageError>>,
-    decoder: JoinHandle<Result<DecodeOutcome, ImageError>>,
+    /// Ok(false) when the unpacker stopped early (its error says why).
+    decoder: JoinHandle<Result<bool, ImageError>>,
+    tar_hasher: JoinHandle<TarDigest>,
     unpacker: JoinHandle<Result<UnpackStats, ImageError>>,
     staging: Staging,
     media_type: String,
@@ -102,12 +104,23 @@ pub struct LayerIngest {
 impl LayerIngest {
     pub fn start(store: &Store, staging: Staging, media_type: &str) -> Result<LayerIngest, ImageError> {
         let blob_path = staged_blob(&staging);
+        let blob = BlobFile::create(&blob_path).map_err(|e| ImageError::io(blob_path.display(), e))?;
+        LayerIngest::start_with(store, staging, media_type, blob)
+    }
+
+    fn start_with(
+        store: &Store,
+        staging: Staging,
+        media_type: &str,
+        blob: BlobFile,
+    ) -> Result<LayerIngest, ImageError> {
+        let blob_path = staged_blob(&staging);
         let diff_dir = staging.path().join("diff");
         std::fs::create_dir(&diff_dir).map_err(|e| ImageError::io(diff_dir.display(), e))?;
-        let blob = BlobFile::create(&blob_path).map_err(|e| ImageError::io(blob_path.display(), e))?;
         let (blob_tx, blob_rx) = mpsc::channel(CHANNEL_DEPTH);
         let (tar_tx, tar_rx) = mpsc::channel(CHANNEL_DEPTH);
         let (unpack_tx, unpack_rx) = mpsc::channel(CHANNEL_DEPTH);
+        let (hash_tx, hash_rx) = mpsc::channel(CHANNEL_DEPTH);
         let options = unpack_options(store);
         let writer_path = blob_path.clone();
         Ok(LayerIngest {
@@ -116,7 +129,8 @@ impl LayerIngest {
             blob_writer: std::thread::spawn(move || {
                 write_blob(blob, blob_rx).map_err(|e| ImageError::io(writer_path.display(), e))
             }),
-            decoder: std::thread::spawn(move || decode(tar_rx, unpack_tx)),
+            decoder: std::thread::spawn(move || decode(tar_rx, TarFanOut { hash_tx, unpack_tx })),
+            tar_hasher: std::thread::spawn(move || hash_tar(hash_rx)),
             unpacker: std::thread::spawn(move || {
                 Ok(layer::unpack_layer(ChunkReader::new(unpack_rx), &diff_dir, &options)?)
             }),
@@ -138,17 +152,20 @@ impl LayerIngest {
 
     /// Ends the input and waits for every stage. Blocks: call it from a blocking context.
     pub fn finish(self) -> Result<StagedLayer, ImageError> {
-        let LayerIngest { blob_tx, tar_tx, blob_writer, decoder, unpacker, staging, media_type } = self;
+        let LayerIngest { blob_tx, tar_tx, blob_writer, decoder, tar_hasher, unpacker, staging, media_type } = self;
         drop((blob_tx, tar_tx));
         let blob = join(blob_writer, "blob writer").and_then(|r| r);
         let decoded = join(decoder, "layer decompressor").and_then(|r| r);
         let unpacked = join(unpacker, "layer unpacker").and_then(|r| r);
+        let tar_digest = join(tar_hasher, "layer hasher");
         // The first stage to fail is the cause; the later ones only saw their input end early.
         let blob = blob?;
-        let decoded = decoded?;
+        let decoded_to_the_end = decoded?;
         let stats = unpacked?;
-        let (diff_id, size) =
-            decoded.ok_or_else(|| ImageError::Io("the layer unpacker stopped before the end of the layer".into()))?;
+        if !decoded_to_the_end {
+            return Err(ImageError::Io("the layer unpacker stopped before the end of the layer".into()));
+        }
+        let (diff_id, size) = tar_digest?;
         Ok(StagedLayer {
             staging,
             blob_digest: blob.digest,
@@ -161,7 +178,7 @@ impl LayerIngest {
     }
 }
 
-fn join<T>(handle: JoinHandle<Result<T, ImageError>>, what: &str) -> Result<Result<T, ImageError>, ImageError> {
+fn join<T>(handle: JoinHandle<T>, what: &str) -> Result<T, ImageError> {
     handle.join().map_err(|_| ImageError::Io(format!("the {what} panicked")))
 }
 
@@ -172,35 +189,38 @@ fn write_blob(mut blob: BlobFile, mut rx: mpsc::Receiver<Bytes>) -> io::Result<W
     blob.finish()
 }
 
-/// Hashes the tar (the diff id) on its way to the unpacker.
-struct TarToUnpacker {
-    hasher: Sha256,
-    size: u64,
-    tx: mpsc::Sender<Bytes>,
+/// Hands each tar chunk to the hasher and the unpacker.
+struct TarFanOut {
+    hash_tx: mpsc::Sender<Bytes>,
+    unpack_tx: mpsc::Sender<Bytes>,
 }
 
-impl TarSink for TarToUnpacker {
+impl TarSink for TarFanOut {
     fn take(&mut self, chunk: Bytes) -> bool {
-        self.hasher.update(&chunk);
-        self.size += chunk.len() as u64;
-        self.tx.blocking_send(chunk).is_ok()
+        self.hash_tx.blocking_send(chunk.clone()).is_ok() && self.unpack_tx.blocking_send(chunk).is_ok()
     }
 }
 
-/// Decompresses the blob, hashes the tar, and passes it on to the unpacker. Reads its input to
-/// the end even past the tar's end marker: trailing bytes belong to the blob's digests too.
-fn decode(mut compressed: mpsc::Receiver<Bytes>, unpack_tx: mpsc::Sender<Bytes>) -> Result<DecodeOutcome, ImageError> {
+fn hash_tar(mut rx: mpsc::Receiver<Bytes>) -> TarDigest {
+    let mut hasher = Sha256::new();
+    let mut size = 0;
+    while let Some(chunk) = rx.blocking_recv() {
+        hasher.update(&chunk);
+        size += chunk.len() as u64;
+    }
+    (layer::format_sha256(hasher), size)
+}
+
+/// Decompresses the blob and passes the tar on. Reads its input to the end even past the tar's
+/// end marker: trailing bytes belong to the blob's digests too.
+fn decode(mut compressed: mpsc::Receiver<Bytes>, mut tar: TarFanOut) -> Result<bool, ImageError> {
     let mut decoder = LayerDecoder::default();
-    let mut tar = TarToUnpacker { hasher: Sha256::new(), size: 0, tx: unpack_tx };
     while let Some(chunk) = compressed.blocking_recv() {
         if !decoder.push(chunk, &mut tar)? {
-            return Ok(None);
+            return Ok(false);
         }
     }
-    if !decoder.finish(&mut tar)? {
-        return Ok(None);
-    }
-    Ok(Some((layer::format_sha256(tar.hasher), tar.size)))
+    Ok(decoder.finish(&mut tar)?)
 }
 
 /// Reads a whole compressed (or plain) layer blob from `reader` into `staging`: `blob` holds the
@@ -208,10 +228,33 @@ fn decode(mut compressed: mpsc::Receiver<Bytes>, unpack_tx: mpsc::Sender<Bytes>)
 pub fn stage_layer(
     store: &Store,
     staging: Staging,
-    mut reader: impl Read,
+    reader: impl Read,
     media_type: &str,
 ) -> Result<StagedLayer, ImageError> {
-    let ingest = LayerIngest::start(store, staging, media_type)?;
+    feed_to_the_end(LayerIngest::start(store, staging, media_type)?, reader)
+}
+
+/// `stage_layer` for a blob that is already a file in the store (an extracted archive member):
+/// it becomes the staged blob by a hard link rather than a copy, so its bytes are written once.
+/// Where the link is refused, it is copied.
+pub fn stage_layer_file(
+    store: &Store,
+    staging: Staging,
+    path: &Path,
+    media_type: &str,
+) -> Result<StagedLayer, ImageError> {
+    let open = |path: &Path| File::open(path).map_err(|e| ImageError::io(path.display(), e));
+    let blob_path = staged_blob(&staging);
+    if std::fs::hard_link(path, &blob_path).is_err() {
+        return stage_layer(store, staging, open(path)?, media_type);
+    }
+    let file = open(&blob_path)?;
+    let reader = file.try_clone().map_err(|e| ImageError::io(blob_path.display(), e))?;
+    let ingest = LayerIngest::start_with(store, staging, media_type, BlobFile::adopt(file))?;
+    feed_to_the_end(ingest, reader)
+}
+
+fn feed_to_the_end(ingest: LayerIngest, mut reader: impl Read) -> Result<StagedLayer, ImageError> {
     let mut pool = BytesMut::new();
     let read = loop {
         match read_chunk(&mut reader, &mut pool) {

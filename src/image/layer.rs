@@ -107,24 +107,6 @@ pub struct UnpackStats {
 // Decompression and digests
 // ---------------------------------------------------------------------------
 
-/// Wraps a reader, sniffs gzip (1f 8b), zstd (28 b5 2f fd) or plain tar, and
-/// returns a reader of the decompressed tar stream.
-///
-/// The lifetime is generic so a caller can pass `&mut DigestingReader<_>` and
-/// read the digest back afterwards; `'static` readers work as well.
-pub fn decompress<'a>(mut reader: impl Read + Send + 'a) -> Result<Box<dyn Read + Send + 'a>, LayerError> {
-    // 512 bytes is one tar header block: enough to recognise plain tar too.
-    let head = read_head(&mut reader, 512).map_err(stream_error)?;
-    let format = sniff_format(&head);
-    let stream = io::Cursor::new(head).chain(reader);
-    match format {
-        Some(Compression::Gzip) => Ok(Box::new(flate2::read::MultiGzDecoder::new(stream))),
-        Some(Compression::Zstd) => Ok(Box::new(zstd::stream::read::Decoder::new(stream).map_err(stream_error)?)),
-        Some(Compression::None) => Ok(Box::new(stream)),
-        None => Err(LayerError::UnknownCompression),
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Compression {
     None,
@@ -132,14 +114,8 @@ pub(super) enum Compression {
     Zstd,
 }
 
-fn stream_error(source: io::Error) -> LayerError {
+pub(super) fn stream_error(source: io::Error) -> LayerError {
     LayerError::Io { path: PathBuf::from("<layer stream>"), source }
-}
-
-fn read_head(reader: &mut impl Read, len: u64) -> io::Result<Vec<u8>> {
-    let mut head = Vec::new();
-    reader.by_ref().take(len).read_to_end(&mut head)?;
-    Ok(head)
 }
 
 pub(super) fn sniff_format(head: &[u8]) -> Option<Compression> {
@@ -2246,37 +2222,6 @@ mod tests {
 
     fn sample_tar() -> Vec<u8> {
         TarBuf::new().dir("d/", 0o755).file("d/f", &vec![7u8; 10_000], 0o644).bytes()
-    }
-
-    fn read_all(mut r: impl Read) -> Vec<u8> {
-        let mut out = Vec::new();
-        r.read_to_end(&mut out).unwrap();
-        out
-    }
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        enc.write_all(data).unwrap();
-        enc.finish().unwrap()
-    }
-
-    #[test]
-    fn decompress_sniffs_gzip_zstd_and_plain_tar() {
-        let tar = sample_tar();
-        assert_eq!(read_all(decompress(io::Cursor::new(tar.clone())).unwrap()), tar);
-        assert_eq!(read_all(decompress(io::Cursor::new(gzip(&tar))).unwrap()), tar);
-        let zst = zstd::encode_all(&tar[..], 3).unwrap();
-        assert_eq!(read_all(decompress(io::Cursor::new(zst)).unwrap()), tar);
-        // pigz and friends write several gzip members.
-        let (first, second) = tar.split_at(5000);
-        let mut multi = gzip(first);
-        multi.extend_from_slice(&gzip(second));
-        assert_eq!(read_all(decompress(io::Cursor::new(multi)).unwrap()), tar);
-        assert!(read_all(decompress(io::empty()).unwrap()).is_empty());
-        let garbage = vec![b'x'; 2000];
-        assert!(matches!(decompress(io::Cursor::new(garbage)), Err(LayerError::UnknownCompression)));
-        let xz = vec![0xfd, b'7', b'z', b'X', b'Z', 0];
-        assert!(matches!(decompress(io::Cursor::new(xz)), Err(LayerError::UnknownCompression)));
     }
 
     #[test]
