@@ -549,6 +549,7 @@ fn unpack_with(
         warnings: Warnings::default(),
         dir_times: Vec::new(),
         buf: vec![0u8; COPY_BUFFER_SIZE],
+        last_parent: None,
         entries: 0,
     };
     {
@@ -638,11 +639,17 @@ struct Unpacker<'a> {
     warnings: Warnings,
     dir_times: Vec<DirTimes>,
     buf: Vec<u8>,
+    /// The directory the last entry, a regular file, was created in, to spare resolving it
+    /// again for the next file: a layer lists a directory's files one after another.
+    last_parent: Option<(Vec<Vec<u8>>, OwnedFd)>,
     entries: u64,
 }
 
 impl Unpacker<'_> {
     fn unpack_entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), LayerError> {
+        // Only a run of regular files may reuse the last file's directory: any other entry
+        // (a directory, link or whiteout) may replace or remove that directory.
+        let last_parent = self.last_parent.take();
         let raw_path = entry.path_bytes().into_owned();
         let rel = normalize_layer_path(&raw_path)?;
         let Some((name, parent)) = rel.split_last() else {
@@ -666,7 +673,7 @@ impl Unpacker<'_> {
                 self.create_dir(&rel, &meta)
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                self.create_file(&rel, &meta, entry)
+                self.create_file(&rel, &meta, entry, last_parent)
             }
             tar::EntryType::Directory => self.create_dir(&rel, &meta),
             tar::EntryType::Symlink => {
@@ -828,17 +835,52 @@ impl Unpacker<'_> {
         Ok(false)
     }
 
+    /// Makes a new node named `name` with `create` (which fails with EEXIST rather than follow
+    /// or reuse what is there); where the name is taken, clears it, as a later layer entry
+    /// replaces an earlier one, and makes it again. Trying first spares a lookup per entry:
+    /// the name is nearly always free.
+    fn create_replacing<T>(
+        &self,
+        parent: BorrowedFd<'_>,
+        name: &CStr,
+        rel: &[Vec<u8>],
+        create: impl Fn() -> nix::Result<T>,
+    ) -> Result<T, LayerError> {
+        match create() {
+            Err(Errno::EEXIST) => {
+                self.clear_name(parent, name, rel, false)?;
+                create().map_err(self.io_err(rel))
+            }
+            other => other.map_err(self.io_err(rel)),
+        }
+    }
+
     // --- node creation ---------------------------------------------------
 
-    fn create_file(&mut self, rel: &[Vec<u8>], meta: &EntryMeta, data: &mut impl Read) -> Result<(), LayerError> {
-        let (parent, name) = self.open_parent(rel, true)?;
-        self.clear_name(parent.as_fd(), &name, rel, false)?;
+    /// `last_parent` is the directory the previous entry, a regular file, went into.
+    fn create_file(
+        &mut self,
+        rel: &[Vec<u8>],
+        meta: &EntryMeta,
+        data: &mut impl Read,
+        last_parent: Option<(Vec<Vec<u8>>, OwnedFd)>,
+    ) -> Result<(), LayerError> {
+        let parent_rel = rel.split_last().map_or(&[][..], |(_, parent)| parent);
+        let (parent, name) = match last_parent {
+            Some((path, fd)) if path == parent_rel => {
+                (fd, bytes_to_cstring(rel.last().expect("a file has a name")).map_err(self.io_err(rel))?)
+            }
+            _ => self.open_parent(rel, true)?,
+        };
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = openat(parent.as_fd(), name.as_c_str(), flags, Mode::from_bits_truncate(0o600))
-            .map_err(self.io_err(rel))?;
+        let fd = self.create_replacing(parent.as_fd(), &name, rel, || {
+            openat(parent.as_fd(), name.as_c_str(), flags, Mode::from_bits_truncate(0o600))
+        })?;
         let mut file = File::from(fd);
         self.copy_entry_data(data, &mut file, rel)?;
-        self.apply_metadata(Node::Fd(file.as_fd()), rel, meta, NodeKind::File)
+        self.apply_metadata(Node::Fd(file.as_fd()), rel, meta, NodeKind::File)?;
+        self.last_parent = Some((parent_rel.to_vec(), parent));
+        Ok(())
     }
 
     /// Read errors mean a truncated or corrupt archive; write errors are ours.
@@ -884,8 +926,9 @@ impl Unpacker<'_> {
             return Err(LayerError::BadArchive(format!("{}: invalid symlink target", display_rel(rel))));
         }
         let (parent, name) = self.open_parent(rel, true)?;
-        self.clear_name(parent.as_fd(), &name, rel, false)?;
-        symlinkat(OsStr::from_bytes(target), parent.as_fd(), name.as_c_str()).map_err(self.io_err(rel))?;
+        self.create_replacing(parent.as_fd(), &name, rel, || {
+            symlinkat(OsStr::from_bytes(target), parent.as_fd(), name.as_c_str())
+        })?;
         let node = Node::At { parent: parent.as_fd(), name: &name };
         self.apply_metadata(node, rel, meta, NodeKind::Symlink)
     }
@@ -1709,6 +1752,60 @@ mod tests {
     }
 
     // --- basic node types ------------------------------------------------
+
+    #[test]
+    fn a_file_after_its_directory_was_replaced_goes_where_the_path_now_leads() {
+        // The unpacker reuses the last file's directory for the next file; a symlink or a
+        // whiteout in between must end that, or `d/y` would land in the removed `d`.
+        for resolver in BOTH {
+            let bytes = TarBuf::new()
+                .dir("d", 0o755)
+                .file("d/x", b"x", 0o644)
+                .dir("e", 0o755)
+                .symlink("d", "e")
+                .file("d/y", b"y", 0o644)
+                .bytes();
+            let (s, result) = unpack_in(&bytes, resolver);
+            match resolver {
+                Resolver::Openat2 => {
+                    result.unwrap();
+                    assert_eq!(std::fs::read(s.path("e/y")).unwrap(), b"y");
+                }
+                Resolver::NoSymlinkWalk => assert!(matches!(result, Err(LayerError::UnsafePath(_)))),
+            }
+            assert!(!exists_nofollow(&s.path("e/x")));
+
+            let bytes = TarBuf::new()
+                .dir("d", 0o755)
+                .file("d/x", b"x", 0o644)
+                .file(".wh.d", b"", 0o644)
+                .file("d/y", b"y", 0o644)
+                .bytes();
+            let (_s, result) = unpack_in(&bytes, resolver);
+            assert!(result.is_err(), "d is a whiteout now, not a directory: {result:?}");
+        }
+    }
+
+    #[test]
+    fn files_of_one_directory_in_a_row_all_arrive() {
+        let mut tar = TarBuf::new();
+        tar.dir("a", 0o755).dir("a/b", 0o755);
+        for i in 0..50 {
+            tar.file(&format!("a/b/f{i}"), format!("{i}").as_bytes(), 0o644);
+        }
+        tar.file("a/top", b"top", 0o600).file("a/b/last", b"last", 0o644).file("a/b/f7", b"again", 0o644);
+        let bytes = tar.bytes();
+        for resolver in BOTH {
+            let (s, result) = unpack_in(&bytes, resolver);
+            result.unwrap();
+            for i in 0..50 {
+                let expected = if i == 7 { "again".to_owned() } else { format!("{i}") };
+                assert_eq!(std::fs::read_to_string(s.path(&format!("a/b/f{i}"))).unwrap(), expected);
+            }
+            assert_eq!(std::fs::read(s.path("a/top")).unwrap(), b"top");
+            assert_eq!(std::fs::read(s.path("a/b/last")).unwrap(), b"last");
+        }
+    }
 
     #[test]
     fn regular_files_dirs_modes_owners_and_setuid() {
