@@ -14,7 +14,7 @@
 //! a bad archive leaves the store as it was.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
@@ -328,6 +328,12 @@ pub fn save_to_file(
     format: ArchiveFormat,
     path: &Path,
 ) -> Result<(), ArchiveError> {
+    // A device or a pipe (`-o /dev/null`, `-o >(gzip > x)`) is written into: renaming a file
+    // over it would replace the node itself.
+    if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let file = OpenOptions::new().write(true).open(path).map_err(io_error(path.display()))?;
+        return save(store, requests, format, &file);
+    }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("archive");
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
@@ -1552,6 +1558,26 @@ mod tests {
 
     fn request(id: &str, names: &[&str]) -> SaveRequest {
         SaveRequest { id: id.to_owned(), names: names.iter().map(|n| n.to_string()).collect() }
+    }
+
+    #[test]
+    fn saving_to_a_pipe_writes_into_it_instead_of_replacing_it() {
+        use std::os::unix::fs::FileTypeExt;
+        let a = temp_store();
+        let id = import_tar(&a.store, rootfs_tar(b"hello"), Some("demo:1"), &[]);
+        let dir = tempfile::tempdir().unwrap();
+        let pipe = dir.path().join("pipe");
+        nix::unistd::mkfifo(&pipe, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let reader = std::thread::spawn({
+            let pipe = pipe.clone();
+            move || fs::read(pipe).unwrap()
+        });
+        save_to_file(&a.store, &[request(&id, &["docker.io/library/demo:1"])], ArchiveFormat::DockerArchive, &pipe)
+            .unwrap();
+        let archive = reader.join().unwrap();
+        assert!(members(&archive).contains_key("manifest.json"));
+        assert!(fs::symlink_metadata(&pipe).unwrap().file_type().is_fifo(), "the pipe was replaced");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "a temporary file was left");
     }
 
     #[test]

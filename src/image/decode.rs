@@ -113,11 +113,18 @@ impl LayerDecoder {
     }
 }
 
+/// Compressed bytes decoded at a time by `DecodedReader`. Small, because what one piece
+/// decodes to is held in memory until read: at most about 0.5 MB for gzip, and 16 MB for zstd
+/// built to expand (a run of RLE blocks).
+const READER_PIECE: usize = 512;
+
 /// A blob's tar stream, decoded as it is read.
 pub struct DecodedReader<R> {
     inner: R,
     /// None once the input has ended and the decoder has finished.
     decoder: Option<LayerDecoder>,
+    /// What was read from `inner` and not yet decoded.
+    input: Bytes,
     ready: VecDeque<Bytes>,
 }
 
@@ -125,7 +132,12 @@ impl<R: Read> DecodedReader<R> {
     /// Reads the blob's first block at once, so a blob that is neither gzip, zstd nor a tar
     /// fails here rather than at the first read.
     pub fn new(inner: R) -> Result<DecodedReader<R>, LayerError> {
-        let mut reader = DecodedReader { inner, decoder: Some(LayerDecoder::default()), ready: VecDeque::new() };
+        let mut reader = DecodedReader {
+            inner,
+            decoder: Some(LayerDecoder::default()),
+            input: Bytes::new(),
+            ready: VecDeque::new(),
+        };
         let mut head = Vec::with_capacity(SNIFF_SIZE);
         reader.inner.by_ref().take(SNIFF_SIZE as u64).read_to_end(&mut head).map_err(stream_error)?;
         let last = head.len() < SNIFF_SIZE;
@@ -153,17 +165,24 @@ impl<R: Read> DecodedReader<R> {
         Ok(())
     }
 
-    /// Decodes the next input chunk, or finishes at the input's end.
+    /// Decodes the next piece of input, or finishes at the input's end.
     fn decode_more(&mut self) -> io::Result<()> {
-        let mut chunk = vec![0u8; OUT_SIZE];
-        let n = loop {
-            match self.inner.read(&mut chunk) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other?,
+        if self.input.is_empty() {
+            let mut chunk = vec![0u8; OUT_SIZE];
+            let n = loop {
+                match self.inner.read(&mut chunk) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            if n == 0 {
+                return self.decode(Bytes::new(), true).map_err(io::Error::other);
             }
-        };
-        chunk.truncate(n);
-        self.decode(Bytes::from(chunk), n == 0).map_err(io::Error::other)
+            chunk.truncate(n);
+            self.input = Bytes::from(chunk);
+        }
+        let piece = self.input.split_to(self.input.len().min(READER_PIECE));
+        self.decode(piece, false).map_err(io::Error::other)
     }
 }
 
@@ -497,6 +516,25 @@ mod tests {
         let mut truncated = gzip(&tar);
         truncated.truncate(truncated.len() - 9);
         assert!(read_all(truncated).is_err());
+    }
+
+    #[test]
+    fn the_reader_holds_little_of_a_layer_that_expands_a_thousandfold() {
+        let zeros = vec![0u8; 64 << 20];
+        let blob = gzip(&zeros);
+        let mut reader = DecodedReader::new(&blob[..]).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut total = 0;
+        loop {
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n;
+            let held: usize = reader.ready.iter().map(Bytes::len).sum();
+            assert!(held <= 2 * OUT_SIZE, "{held} bytes decoded ahead of the reader");
+        }
+        assert_eq!(total, zeros.len());
     }
 
     #[test]
