@@ -49,7 +49,7 @@ fn supervisor_args(store: &Store, id: &str) -> Vec<String> {
         store.root().display().to_string(),
         "--runroot".into(),
         store.runroot().display().to_string(),
-        "__supervise".into(),
+        SUPERVISE_VERB.into(),
         id.to_owned(),
     ]
 }

@@ -554,6 +554,9 @@ impl Running {
         if self.container.config.auto_remove {
             trash = unlist_container(store, id);
         } else {
+            // A later `start` of this container makes a cgroup at the same path: this one must
+            // be gone before the record says Exited, or removing it could hit the new one.
+            self.remove_cgroup();
             let _ = update(store, id, |c| {
                 if c.state.pid == self.pid.as_raw() {
                     c.state.status = Status::Exited;
@@ -568,12 +571,19 @@ impl Running {
         for client in clients.values() {
             let _ = send_message(client.as_fd(), &Message::Exit(code));
         }
-        // Nothing below is waited for: `run` has its exit code and returns.
-        if let Some(cg) = &self.cgroup {
-            let _ = cg.remove();
+        // Nothing below is waited for: `run` has its exit code and returns. The container is
+        // unlisted, so nothing can make a cgroup at its path any more.
+        if self.container.config.auto_remove {
+            self.remove_cgroup();
         }
         if let Some(trash) = trash {
             trash.empty();
+        }
+    }
+
+    fn remove_cgroup(&self) {
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.remove();
         }
     }
 }

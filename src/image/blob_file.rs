@@ -112,7 +112,7 @@ impl BlobFile {
             self.file.write_all(&self.storage[self.start..self.start + self.filled])?;
         }
         self.file.sync_all()?;
-        Ok(WrittenBlob { digest: format!("sha256:{}", hex::encode(self.hasher.finalize())), size: self.written })
+        Ok(WrittenBlob { digest: super::layer::format_sha256(self.hasher), size: self.written })
     }
 }
 

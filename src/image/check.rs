@@ -23,7 +23,7 @@ pub struct CheckReport {
 fn file_digest(path: &std::path::Path) -> io::Result<String> {
     let mut hasher = Sha256::new();
     io::copy(&mut File::open(path)?, &mut hasher)?;
-    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
+    Ok(super::layer::format_sha256(hasher))
 }
 
 /// Needs the image lock: shared to check, exclusive to repair.

@@ -283,25 +283,16 @@ impl StagedLayer {
         expected_diff_id: Option<&str>,
         what: &str,
     ) -> Result<(), ImageError> {
-        if let Some(expected) = expected_blob
-            && expected != self.blob_digest
-        {
-            return Err(ImageError::DigestMismatch {
-                what: format!("{what} blob"),
+        let check = |expected: Option<&str>, actual: &str, part: &str| match expected {
+            Some(expected) if expected != actual => Err(ImageError::DigestMismatch {
+                what: format!("{what} {part}"),
                 expected: expected.into(),
-                actual: self.blob_digest.clone(),
-            });
-        }
-        if let Some(expected) = expected_diff_id
-            && expected != self.diff_id
-        {
-            return Err(ImageError::DigestMismatch {
-                what: format!("{what} uncompressed content (diff id)"),
-                expected: expected.into(),
-                actual: self.diff_id.clone(),
-            });
-        }
-        Ok(())
+                actual: actual.into(),
+            }),
+            _ => Ok(()),
+        };
+        check(expected_blob, &self.blob_digest, "blob")?;
+        check(expected_diff_id, &self.diff_id, "uncompressed content (diff id)")
     }
 
     /// Commits the blob and the layer. Takes the image lock, exclusive, briefly.

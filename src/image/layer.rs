@@ -104,7 +104,7 @@ pub struct UnpackStats {
 }
 
 // ---------------------------------------------------------------------------
-// Decompression and digests
+// Format sniffing and digests
 // ---------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -313,7 +313,7 @@ impl LayerJob {
         Ok(true)
     }
 
-    /// Streams the blob into `tx`, resuming with a Range request after a broken transfer.
+    /// Streams the blob into `ingest`, resuming with a Range request after a broken transfer.
     async fn download_into(
         &self,
         ingest: &LayerIngest,

@@ -70,12 +70,12 @@ pub const ALL_CAPABILITIES: [&str; 41] = [
 /// `--cap-add ALL` / `--cap-drop ALL`.
 pub const ALL: &str = "ALL";
 
-/// The default set as a bit mask (bit n = capability n), as /proc/PID/status shows it.
 /// The mask bit of a capability by its CAP_ name (0 for an unknown name).
 pub fn bit(name: &str) -> u64 {
     number(name).map_or(0, |n| 1u64 << n)
 }
 
+/// The default set as a bit mask (bit n = capability n), as /proc/PID/status shows it.
 pub fn default_mask() -> u64 {
     DEFAULT_CAPABILITIES.iter().fold(0, |mask, &(_, cap)| mask | 1 << cap)
 }

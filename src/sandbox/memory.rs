@@ -21,7 +21,8 @@ struct CleanFileMapping {
 
 /// Mappings of files that are not writable and hold no private (copied-on-write) pages: code
 /// and read-only data. A mapping with private pages is read-only data that was relocated at load
-/// time (RELRO); dropping those pages would bring back the unrelocated file contents.
+/// time (RELRO); dropping those pages would bring back the unrelocated file contents. Private
+/// pages out in swap count too: they show only in `Swap:`.
 fn clean_file_mappings(smaps: &str) -> Vec<CleanFileMapping> {
     let mut found = Vec::new();
     let mut current: Option<CleanFileMapping> = None;
@@ -45,7 +46,7 @@ fn clean_file_mappings(smaps: &str) -> Vec<CleanFileMapping> {
             continue;
         }
         let private_pages =
-            matches!(first, "Anonymous:" | "Private_Dirty:") && fields.next().is_some_and(|kb| kb != "0");
+            matches!(first, "Anonymous:" | "Private_Dirty:" | "Swap:") && fields.next().is_some_and(|kb| kb != "0");
         if private_pages {
             current = None;
         }
@@ -116,6 +117,20 @@ Anonymous:             0 kB
                 CleanFileMapping { start: 0x7f0000000000, len: 0x1000 },
             ]
         );
+    }
+
+    #[test]
+    fn a_mapping_with_private_pages_in_swap_is_kept() {
+        let smaps = "\
+7f0000000000-7f0000002000 r--p 00000000 fe:00 99 /usr/lib/x86_64-linux-gnu/libc.so.6
+Anonymous:             0 kB
+Private_Dirty:         0 kB
+Swap:                  4 kB
+7f0000002000-7f0000003000 r--p 00002000 fe:00 99 /usr/lib/x86_64-linux-gnu/libc.so.6
+Anonymous:             0 kB
+Swap:                  0 kB
+";
+        assert_eq!(clean_file_mappings(smaps), vec![CleanFileMapping { start: 0x7f0000002000, len: 0x1000 }]);
     }
 
     #[test]

@@ -89,10 +89,10 @@ pub fn spawn(
         // The child waits on the start pipe, so its maps are in place before it does anything.
         let written = std::fs::write(format!("/proc/{pid}/gid_map"), gid_map)
             .and_then(|_| std::fs::write(format!("/proc/{pid}/uid_map"), uid_map));
-        if let Err(e) = written {
+        if written.is_err() {
             kill_and_reap(pid);
-            return Err(SandboxError::Invalid(format!("writing the container's id maps: {e}")));
         }
+        written.step(|| "writing the container's id maps".into())?;
     }
     if let Err(message) = before_start(pid) {
         kill_and_reap(pid);

@@ -429,7 +429,6 @@ pub struct RecordingSyscall {
 }
 
 #[cfg(test)]
-#[cfg(test)]
 impl RecordingSyscall {
     pub fn new() -> Self {
         Self::default()
@@ -480,7 +479,6 @@ impl RecordingSyscall {
 }
 
 /// "nosuid,nodev,bind" for MS_NOSUID|MS_NODEV|MS_BIND.
-#[cfg(test)]
 #[cfg(test)]
 pub fn flag_names(flags: MsFlags) -> String {
     flags.iter_names().map(|(name, _)| name.trim_start_matches("MS_").to_lowercase()).collect::<Vec<_>>().join(",")

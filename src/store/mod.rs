@@ -53,6 +53,7 @@ mod volumes;
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -207,16 +208,24 @@ impl Store {
             let path = entry.path();
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with(".new-") {
-                // Being set up right now, or left by a crash during the few syscalls of setup:
-                // only the latter is old.
-                let old = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age.as_secs() > 3600);
-                if old {
+            // A `.new-` directory is being set up right now, or was left by a crash during the
+            // few syscalls of setup; a `trash-` one is being emptied by its owner (a `--rm`
+            // supervisor after its container exited), or was left by a kill. Only old ones are
+            // abandoned: deleting a live one here would only repeat its owner's work on the
+            // start-up path of this command.
+            let abandoned_after = if name.starts_with(".new-") {
+                Some(3600)
+            } else if name.starts_with("trash-") {
+                Some(60)
+            } else {
+                None
+            };
+            if let Some(seconds) = abandoned_after {
+                let changed = entry.metadata().map(|m| m.ctime()).unwrap_or(0);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                if now.saturating_sub(changed) > seconds {
                     remove_path(&path);
                 }
                 continue;
