@@ -386,9 +386,16 @@ fn show_args<S: AsRef<OsStr>>(args: &[S]) -> String {
     args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
 }
 
-/// Asserts `stderr` is exactly one line starting with "berth: " and returns it.
+/// A per-layer progress line of pull or load ("1031b24b812b: pull complete (94B, 0.0s)"): a
+/// layer that finished before another one failed prints one, depending on timing.
+fn is_layer_progress(line: &str) -> bool {
+    line.split_once(": ").is_some_and(|(id, _)| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Asserts `stderr` is exactly one line starting with "berth: ", besides layer progress, and
+/// returns it.
 pub fn assert_one_error_line(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty() && !is_layer_progress(l)).collect();
     assert_eq!(lines.len(), 1, "expected one error line, got:\n{stderr}");
     assert!(lines[0].starts_with("berth: "), "error line does not start with \"berth: \": {stderr}");
     lines[0].to_owned()
