@@ -80,6 +80,12 @@ pub fn cgroup_of(container: &Container) -> Option<Cgroup> {
     Cgroup::open(Path::new(DEFAULT_ROOT), &container.id, container.config.rootless)
 }
 
+fn remove_cgroup_of(container: &Container) {
+    if let Some(cgroup) = cgroup_of(container) {
+        let _ = cgroup.remove();
+    }
+}
+
 /// One container, with its state as it really is (see [`refresh`]).
 pub fn load_current(store: &Store, input: &str) -> Result<Container, ContainerError> {
     let index = load_all(store)?;
@@ -209,7 +215,7 @@ fn record_exit_if_orphaned(
         return Ok(());
     }
     let pid = container.state.pid;
-    let auto_remove = {
+    let unlisted = {
         let _lock = store.lock_containers_exclusive().map_err(ContainerError::from)?;
         let mut index: Index = store.containers().map_err(ContainerError::from)?;
         let Some(i) = index.containers.iter().position(|c| c.id == container.id) else { return Ok(()) };
@@ -218,8 +224,12 @@ fn record_exit_if_orphaned(
             return Ok(());
         }
         let _ = std::fs::remove_file(store.container_run_dir(&record.id).join(attach_socket_name()));
-        let auto_remove = record.config.auto_remove;
-        if !auto_remove {
+        if record.config.auto_remove {
+            Some(super::supervisor::unlist_locked(store, &mut index, i)?)
+        } else {
+            // Under the lock and before the record says Exited, as the supervisor does it: a
+            // `start` after that makes a new cgroup at the same path.
+            remove_cgroup_of(container);
             let exit = read_exit_record(store, &record.id);
             let state = &mut record.state;
             state.status = Status::Exited;
@@ -227,16 +237,17 @@ fn record_exit_if_orphaned(
             state.oom_killed = exit.as_ref().is_some_and(|e| e.oom_killed);
             state.finished_at = Some(exit.map_or_else(now_rfc3339, |e| e.finished_at));
             store.write_containers(&index).map_err(ContainerError::from)?;
+            None
         }
-        auto_remove
     };
-    if auto_remove {
-        // The whole of --rm, anonymous volumes included, as the supervisor would have done it.
-        super::supervisor::remove_container(store, &container.id);
-    }
-    // Outside the lock: removing a cgroup waits for its last processes to leave it.
-    if let Some(cgroup) = cgroup_of(container) {
-        let _ = cgroup.remove();
+    // The rest of --rm, as the supervisor would have done it, outside the lock: the container
+    // is unlisted, so nothing can make a cgroup at its path any more.
+    if let Some((removed, trash)) = unlisted {
+        remove_cgroup_of(container);
+        let _ = super::volumes::remove_anonymous(store, &removed);
+        if let Some(trash) = trash {
+            trash.empty();
+        }
     }
     Ok(())
 }
@@ -308,9 +319,7 @@ pub fn remove(store: &Store, container: &Container, force: bool) -> Result<(), L
         store.write_containers(&index).map_err(ContainerError::from)?;
         store.remove_container_dirs(&current.id).map_err(ContainerError::from)?;
     }
-    if let Some(cgroup) = cgroup_of(&current) {
-        let _ = cgroup.remove();
-    }
+    remove_cgroup_of(&current);
     Ok(())
 }
 
@@ -405,9 +414,7 @@ pub fn prune(store: &Store) -> Result<Pruned, ContainerError> {
     for container in doomed {
         pruned.bytes += super::volumes::disk_usage(&store.container_dir(&container.id));
         store.remove_container_dirs(&container.id)?;
-        if let Some(cgroup) = cgroup_of(&container) {
-            let _ = cgroup.remove();
-        }
+        remove_cgroup_of(&container);
         pruned.ids.push(container.id);
     }
     Ok(pruned)

@@ -264,8 +264,7 @@ fn record_failed_start(store: &Store, container: &Container, code: i32, message:
 }
 
 /// `--rm`: the record, the directories, then (containers lock released) the anonymous volumes.
-/// Also used when a dead supervisor's `--rm` container is cleaned up by another command.
-pub(super) fn remove_container(store: &Store, id: &str) {
+fn remove_container(store: &Store, id: &str) {
     if let Some(trash) = unlist_container(store, id) {
         trash.empty();
     }
@@ -278,14 +277,24 @@ fn unlist_container(store: &Store, id: &str) -> Option<Trash> {
         let _lock = store.lock_containers_exclusive()?;
         let mut index: super::store::Index = store.containers()?;
         let Some(i) = index.containers.iter().position(|c| c.id == id) else { return Ok(None) };
-        let removed = index.containers.remove(i);
-        store.write_containers(&index)?;
-        let trash = store.trash_container_dirs(id)?;
-        Ok(Some((removed, trash)))
+        unlist_locked(store, &mut index, i).map(Some)
     })();
     let Ok(Some((container, trash))) = removed else { return None };
     let _ = super::volumes::remove_anonymous(store, &container);
     trash
+}
+
+/// Takes container `i` out of `index` and its directories into the trash. The caller holds the
+/// containers lock; the container's anonymous volumes are its to remove once it let go.
+pub(super) fn unlist_locked(
+    store: &Store,
+    index: &mut super::store::Index,
+    i: usize,
+) -> Result<(Container, Option<Trash>), super::store::ContainerError> {
+    let removed = index.containers.remove(i);
+    store.write_containers(index)?;
+    let trash = store.trash_container_dirs(&removed.id)?;
+    Ok((removed, trash))
 }
 
 fn start_container(store: &Store, id: &str, _handoff: &OwnedFd) -> Result<Running, (i32, String)> {

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -615,10 +616,50 @@ fn a_supervisor_killed_with_sigkill_leaves_a_container_that_can_be_stopped_and_r
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || proc_is_zombie(pid), "stop ended it");
     let status = env.status_of("orphan");
     assert!(status.starts_with("Exited (137) "), "stop recorded the exit itself: {status}");
+    let id = record["id"].as_str().unwrap();
+    assert_eq!(cgroup_dirs_named(id), Vec::<PathBuf>::new(), "stop removed the cgroup");
     assert_eq!(env.berth_ok(&["rm", "orphan"]), "orphan\n");
     let out = env.berth(&["run", "--name", "orphan", "busybox", "echo", "reborn"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "reborn\n");
+}
+
+/// The container cgroup directories named `id`, at any depth a berth cgroup can be.
+fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, id: &str, depth: usize, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if entry.file_name() == id {
+                found.push(entry.path());
+            } else if depth > 0 {
+                walk(&entry.path(), id, depth - 1, found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), id, 3, &mut found);
+    found
+}
+
+#[test]
+fn a_supervisor_killed_under_an_rm_container_leaves_nothing_once_it_is_stopped() {
+    let Some(env) = setup("running containers") else { return };
+    let id = env.run_detached(&["--name", "orphan", "--rm", "-v", "/scratch"], SLEEPER);
+    assert_eq!(env.berth_ok(&["volume", "ls", "-q"]).lines().count(), 1);
+    assert!(!cgroup_dirs_named(&id).is_empty(), "a root container has a cgroup");
+    let supervisor = env.record("orphan")["state"]["supervisor_pid"].as_i64().unwrap();
+    assert!(std::process::Command::new("kill").args(["-9", &supervisor.to_string()]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(env.berth_ok(&["stop", "-t", "0", "orphan"]), "orphan\n");
+    // What its supervisor would have done for --rm: the record, the volume, the cgroup.
+    assert_eq!(env.berth_ok(&["ps", "-a", "-q"]), "");
+    assert_eq!(env.berth_ok(&["volume", "ls", "-q"]), "");
+    assert_eq!(cgroup_dirs_named(&id), Vec::<PathBuf>::new());
+    assert!(!env.root.join("containers").join(&id).exists());
+    env.berth_ok(&["run", "--name", "orphan", "--rm", "busybox", "true"]);
 }
 
 #[test]
