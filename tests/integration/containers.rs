@@ -650,6 +650,7 @@ fn a_supervisor_killed_under_an_rm_container_leaves_nothing_once_it_is_stopped()
     let id = env.run_detached(&["--name", "orphan", "--rm", "-v", "/scratch"], SLEEPER);
     assert_eq!(env.berth_ok(&["volume", "ls", "-q"]).lines().count(), 1);
     assert!(!cgroup_dirs_named(&id).is_empty(), "a root container has a cgroup");
+    assert!(env.root.join("containers").join(&id).is_dir());
     let supervisor = env.record("orphan")["state"]["supervisor_pid"].as_i64().unwrap();
     assert!(std::process::Command::new("kill").args(["-9", &supervisor.to_string()]).status().unwrap().success());
     std::thread::sleep(Duration::from_millis(200));
