@@ -65,7 +65,14 @@ pub fn run(ctx: &Ctx, args: HistoryArgs) -> Result<u8> {
             .iter()
             .map(|(id, h, size)| json!({"ID": id, "CreatedAt": h.created, "CreatedSince": time_ago(h.created.as_deref()), "CreatedBy": h.created_by.clone().unwrap_or_default(), "Size": size, "Comment": h.comment.clone().unwrap_or_default()}))
             .collect();
-        print_formatted(format, &values)?;
+        print_formatted(
+            format,
+            &values,
+            &json!({
+                "ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+                "Size": "SIZE", "Comment": "COMMENT",
+            }),
+        )?;
         return Ok(0);
     }
     let table: Vec<Vec<String>> = rows

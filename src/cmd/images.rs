@@ -176,7 +176,15 @@ pub fn run(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
     }
     if let Some(format) = args.format.as_deref().filter(|f| *f != "table") {
         let values: Vec<Value> = rows.iter().map(|r| row_json(r, args.no_trunc)).collect();
-        print_formatted(format, &values)?;
+        print_formatted(
+            format,
+            &values,
+            &json!({
+                "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+                "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
+                "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE",
+            }),
+        )?;
         return Ok(0);
     }
     let mut header = vec!["REPOSITORY", "TAG"];

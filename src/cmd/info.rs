@@ -51,7 +51,7 @@ pub fn run(ctx: &Ctx, args: InfoArgs) -> Result<u8> {
     });
     match args.format.as_deref() {
         Some("json") => println!("{}", serde_json::to_string_pretty(&value)?),
-        Some(f) => println!("{}", super::template::Template::parse(f)?.render(&value)),
+        Some(f) => println!("{}", super::template::Template::parse(f)?.render(&value)?),
         None => {
             println!("Version:            {}", env!("CARGO_PKG_VERSION"));
             println!("Rootless:           {}", settings.rootless);

@@ -62,7 +62,7 @@ pub fn print_inspected(format: Option<&str>, values: &[Value]) -> Result<()> {
         Some(f) => {
             let template = super::template::Template::parse(f)?;
             for v in values {
-                println!("{}", template.render(v));
+                println!("{}", template.render(v)?);
             }
         }
         None => println!("{}", serde_json::to_string_pretty(values)?),

@@ -263,14 +263,15 @@ pub fn run(ctx: &Ctx, args: PsArgs) -> Result<u8> {
             let rows = rows();
             if template.table {
                 let split = |line: String| line.split('\t').map(str::to_owned).collect::<Vec<_>>();
-                let header = split(template.render(&header_json()));
-                let table: Vec<Vec<String>> = rows.iter().map(|r| split(template.render(r))).collect();
+                let header = split(template.render_header(&header_json())?);
+                let table: Vec<Vec<String>> =
+                    rows.iter().map(|r| template.render(r).map(split)).collect::<Result<_, _>>()?;
                 let header: Vec<&str> = header.iter().map(String::as_str).collect();
                 drop(out);
                 print_table(&header, &table);
             } else {
                 for row in &rows {
-                    writeln!(out, "{}", template.render(row))?;
+                    writeln!(out, "{}", template.render(row)?)?;
                 }
             }
         }

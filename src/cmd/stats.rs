@@ -180,14 +180,15 @@ fn print_rows(format: Option<&str>, rows: &[Value]) -> Result<()> {
             let template = Template::parse(format)?;
             if template.table {
                 let split = |line: String| line.split('\t').map(str::to_owned).collect::<Vec<_>>();
-                let header = split(template.render(&header_json()));
+                let header = split(template.render_header(&header_json())?);
                 let header: Vec<&str> = header.iter().map(String::as_str).collect();
-                let table: Vec<Vec<String>> = rows.iter().map(|r| split(template.render(r))).collect();
+                let table: Vec<Vec<String>> =
+                    rows.iter().map(|r| template.render(r).map(split)).collect::<Result<_, _>>()?;
                 drop(out);
                 print_table(&header, &table);
             } else {
                 for row in rows {
-                    writeln!(out, "{}", template.render(row))?;
+                    writeln!(out, "{}", template.render(row)?)?;
                 }
             }
         }

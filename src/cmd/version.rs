@@ -22,7 +22,7 @@ pub fn run(_ctx: &Ctx, args: VersionArgs) -> Result<u8> {
     });
     match args.format.as_deref() {
         Some("json") => println!("{}", serde_json::to_string_pretty(&value)?),
-        Some(f) => println!("{}", super::template::Template::parse(f)?.render(&value)),
+        Some(f) => println!("{}", super::template::Template::parse(f)?.render(&value)?),
         None => {
             println!("Client:");
             println!(" Version:    {}", env!("CARGO_PKG_VERSION"));

@@ -201,7 +201,14 @@ fn ls(ctx: &Ctx, args: LsArgs) -> Result<u8> {
                 .iter()
                 .map(|v| row_json(ctx, v, users.get(&v.name).map_or(0, Vec::len)))
                 .collect::<Result<Vec<Value>>>()?;
-            print_formatted(format, &rows)?;
+            print_formatted(
+                format,
+                &rows,
+                &json!({
+                    "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
+                    "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Status": "STATUS",
+                }),
+            )?;
         }
     }
     Ok(0)
