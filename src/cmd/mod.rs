@@ -8,6 +8,7 @@ mod cp;
 mod create;
 mod exec;
 mod export;
+mod flag_syntax;
 mod history;
 mod image;
 mod images;
@@ -238,7 +239,7 @@ pub fn main() -> Result<u8> {
         let store = Store::open(&root, &runroot, config::is_rootless()).context("opening the store")?;
         return Ok(crate::container::supervisor::run(&store, &id) as u8);
     }
-    let cli = match Cli::try_parse() {
+    let cli = match parse_command_line() {
         Ok(cli) => cli,
         Err(e) => {
             let usage_error = e.use_stderr();
@@ -259,6 +260,19 @@ pub fn main() -> Result<u8> {
     })?;
     let ctx = Ctx { settings, store: OnceCell::new() };
     dispatch(&ctx, cli.command)
+}
+
+/// The command line parsed with Docker's flag syntax (see `flag_syntax`). Help and version
+/// output come from the definitions as written, so `--help` shows `--rm`, not `--rm[=<RM>]`.
+fn parse_command_line() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    match flag_syntax::docker_syntax(Cli::command()).try_get_matches() {
+        Ok(matches) => Cli::from_arg_matches(&matches),
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+            Cli::try_parse()
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {

@@ -12,6 +12,7 @@ mod auth;
 mod cli;
 mod containers;
 mod copy;
+mod flag_syntax;
 mod format;
 mod registry;
 mod rootless;

@@ -1,0 +1,43 @@
+//! Docker's flag syntax through the binary: booleans with `=value`, the last of a repeated
+//! single-value flag winning.
+
+use crate::util::{ContainerEnv, TestEnv, build_tar, busybox_rootfs, entries_from_dir, require_root};
+
+fn busybox(what: &str) -> Option<ContainerEnv> {
+    if !require_root(what) {
+        return None;
+    }
+    let env = TestEnv::new();
+    let rootfs = env.path("rootfs");
+    busybox_rootfs(&rootfs);
+    let tarball = env.path("busybox.tar");
+    std::fs::write(&tarball, build_tar(&entries_from_dir(&rootfs))).expect("writing the busybox tarball");
+    env.berth_ok(&["import", tarball.to_str().unwrap(), "busybox"]);
+    Some(ContainerEnv::new(env, "busybox"))
+}
+
+#[test]
+fn boolean_flags_take_values_and_the_last_name_wins() {
+    let Some(env) = busybox("containers need root") else { return };
+    let out = env.berth_ok(&["run", "--rm=true", "-i=false", "--privileged=false", "busybox", "echo", "hi"]);
+    assert_eq!(out.trim(), "hi");
+    assert!(env.berth_ok(&["ps", "-aq"]).trim().is_empty(), "--rm=true kept the container");
+
+    env.berth_ok(&["run", "--rm=false", "--name", "first", "--name", "second", "busybox", "true"]);
+    let names = env.berth_ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(names.trim(), "second", "the last --name wins");
+    let format = env.berth_ok(&["inspect", "--format", "{{.Name}}", "--format", "{{.State.Status}}", "second"]);
+    assert_eq!(format.trim(), "exited", "the last --format wins");
+
+    let (code, stderr) = env.berth_err(&["run", "--rm=perhaps", "busybox", "true"]);
+    assert_eq!(code, 125, "{stderr}");
+}
+
+#[test]
+fn cp_archive_flag_takes_a_value() {
+    let Some(env) = busybox("containers need root") else { return };
+    env.berth_ok(&["create", "--name", "cpsrc", "busybox", "true"]);
+    let target = env.path("out");
+    env.berth_ok(&["cp", "-a=false", "cpsrc:/bin/busybox", target.to_str().unwrap()]);
+    assert!(target.exists());
+}
