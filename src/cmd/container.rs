@@ -51,6 +51,8 @@ pub enum ContainerCommand {
     Restart(super::restart::RestartArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    /// Exit 0 if a container exists, 1 if not
+    Exists(super::exists::ExistsArgs),
 }
 
 impl ContainerCommand {
@@ -66,6 +68,7 @@ impl ContainerCommand {
                 | ContainerCommand::Exec(_)
                 | ContainerCommand::Top(_)
                 | ContainerCommand::Stats(_)
+                | ContainerCommand::Exists(_)
         )
     }
 }
@@ -98,6 +101,7 @@ pub fn run(ctx: &Ctx, command: ContainerCommand) -> Result<u8> {
         ContainerCommand::Rename(a) => super::rename::run(ctx, a),
         ContainerCommand::Restart(a) => super::restart::run(ctx, a),
         ContainerCommand::Prune(a) => prune(ctx, a),
+        ContainerCommand::Exists(a) => super::exists::container(ctx, a),
     }
 }
 

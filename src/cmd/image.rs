@@ -27,6 +27,8 @@ pub enum ImageCommand {
     Load(super::load::LoadArgs),
     /// Create an image from a root filesystem tarball
     Import(super::import::ImportArgs),
+    /// Exit 0 if an image exists, 1 if not
+    Exists(super::exists::ExistsArgs),
 }
 
 pub fn run(ctx: &Ctx, command: ImageCommand) -> Result<u8> {
@@ -41,5 +43,6 @@ pub fn run(ctx: &Ctx, command: ImageCommand) -> Result<u8> {
         ImageCommand::Save(a) => super::save::run(ctx, a),
         ImageCommand::Load(a) => super::load::run(ctx, a),
         ImageCommand::Import(a) => super::import::run(ctx, a),
+        ImageCommand::Exists(a) => super::exists::image(ctx, a),
     }
 }

@@ -7,6 +7,7 @@ mod container;
 mod cp;
 mod create;
 mod exec;
+mod exists;
 mod export;
 mod flag_syntax;
 mod history;
@@ -212,7 +213,10 @@ fn needs_user_namespace(command: &Command) -> bool {
             | Command::Completion(_)
             | Command::GenerateManPages(_)
             | Command::Image(
-                image::ImageCommand::Ls(_) | image::ImageCommand::Inspect(_) | image::ImageCommand::History(_)
+                image::ImageCommand::Ls(_)
+                    | image::ImageCommand::Inspect(_)
+                    | image::ImageCommand::History(_)
+                    | image::ImageCommand::Exists(_)
             )
     )
 }

@@ -25,12 +25,14 @@ pub enum VolumeCommand {
     Rm(RmArgs),
     /// Remove unused volumes (anonymous ones; all with -a)
     Prune(PruneArgs),
+    /// Exit 0 if a volume exists, 1 if not
+    Exists(super::exists::ExistsArgs),
 }
 
 impl VolumeCommand {
     /// Listing and inspecting only read the store.
     pub fn needs_user_namespace(&self) -> bool {
-        !matches!(self, VolumeCommand::Ls(_) | VolumeCommand::Inspect(_))
+        !matches!(self, VolumeCommand::Ls(_) | VolumeCommand::Inspect(_) | VolumeCommand::Exists(_))
     }
 }
 
@@ -99,6 +101,7 @@ pub fn run(ctx: &Ctx, command: VolumeCommand) -> Result<u8> {
         VolumeCommand::Inspect(a) => inspect(ctx, a),
         VolumeCommand::Rm(a) => rm(ctx, a),
         VolumeCommand::Prune(a) => prune(ctx, a),
+        VolumeCommand::Exists(a) => super::exists::volume(ctx, a),
     }
 }
 

@@ -10,9 +10,9 @@
 mod archive;
 mod auth;
 mod cli;
+mod compat;
 mod containers;
 mod copy;
-mod flag_syntax;
 mod format;
 mod registry;
 mod rootless;

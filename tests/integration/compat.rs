@@ -1,5 +1,5 @@
-//! Docker's flag syntax through the binary: booleans with `=value`, the last of a repeated
-//! single-value flag winning.
+//! Docker CLI compatibility through the binary (issue 16): booleans with `=value`, the last of a
+//! repeated single-value flag winning, and Podman's `exists` helpers.
 
 use crate::util::{ContainerEnv, TestEnv, build_tar, busybox_rootfs, entries_from_dir, require_root};
 
@@ -40,4 +40,23 @@ fn cp_archive_flag_takes_a_value() {
     let target = env.path("out");
     env.berth_ok(&["cp", "-a=false", "cpsrc:/bin/busybox", target.to_str().unwrap()]);
     assert!(target.exists());
+}
+
+#[test]
+fn exists_verbs_answer_with_their_exit_code() {
+    let Some(env) = busybox("containers need root") else { return };
+    env.berth_ok(&["create", "--name", "there", "busybox", "true"]);
+    env.berth_ok(&["volume", "create", "vol"]);
+    for (args, expected) in [
+        (&["container", "exists", "there"][..], 0),
+        (&["container", "exists", "nothere"], 1),
+        (&["image", "exists", "busybox"], 0),
+        (&["image", "exists", "nosuchimage"], 1),
+        (&["volume", "exists", "vol"], 0),
+        (&["volume", "exists", "novol"], 1),
+    ] {
+        let out = env.berth(args);
+        assert_eq!(out.status.code(), Some(expected), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{args:?} printed something");
+    }
 }
