@@ -601,6 +601,42 @@ mod tests {
         assert!(read_all(truncated).is_err());
     }
 
+    /// `data` compressed by the command-line `tool` (gzip, bzip2, xz, zstd), as a user would.
+    fn compressed_by(tool: &str, data: &[u8]) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("data");
+        std::fs::write(&input, data).unwrap();
+        let out = std::process::Command::new(tool).arg("-c").arg("-q").arg(&input).output().unwrap();
+        assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
+    #[test]
+    fn every_compression_docker_reads_is_decompressed() {
+        let read_all = |blob: &[u8]| {
+            let (kind, mut reader) = decompressing_reader(blob).unwrap();
+            let mut out = Vec::new();
+            reader.read_to_end(&mut out).unwrap();
+            (kind, out)
+        };
+        let tar = sample();
+        for (tool, kind) in [
+            ("gzip", Compression::Gzip),
+            ("bzip2", Compression::Bzip2),
+            ("xz", Compression::Xz),
+            ("zstd", Compression::Zstd),
+        ] {
+            assert_eq!(read_all(&compressed_by(tool, &tar)), (Some(kind), tar.clone()), "{tool}");
+            // Two streams one after the other, as `cat a.gz b.gz` makes.
+            let (first, second) = tar.split_at(3000);
+            let mut two = compressed_by(tool, first);
+            two.extend(compressed_by(tool, second));
+            assert_eq!(read_all(&two).1, tar, "{tool}, two streams");
+        }
+        assert_eq!(read_all(&tar), (Some(Compression::Plain), tar.clone()));
+        assert_eq!(read_all(&[]), (None, Vec::new()));
+    }
+
     #[test]
     fn the_reader_holds_little_of_a_layer_that_expands_a_thousandfold() {
         let zeros = vec![0u8; 64 << 20];

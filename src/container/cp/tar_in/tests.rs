@@ -100,3 +100,82 @@ fn symlinks_in_the_root_never_lead_outside_it() {
     let err = receive(fd.as_fd(), "/", bytes.as_slice(), Owner::Caller, true).unwrap_err();
     assert!(err.to_string().contains("outside"), "{err}");
 }
+
+/// A tar of the given (name, content) members; content None makes a directory.
+fn tar_of(members: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, content) in members {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        match content {
+            Some(data) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(data.len() as u64);
+                builder.append_data(&mut header, name, *data).unwrap();
+            }
+            None => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                builder.append_data(&mut header, name, io::empty()).unwrap();
+            }
+        }
+    }
+    builder.into_inner().unwrap()
+}
+
+#[test]
+fn a_directory_is_never_replaced_by_a_file_nor_a_file_by_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(tmp.join("foo")).unwrap();
+    std::fs::write(tmp.join("foo/precious"), "keep").unwrap();
+    std::fs::write(tmp.join("bar"), "a file").unwrap();
+    let root = root_fd(dir.path());
+    // A stream (cp -) and a renamed single source (cp FILE ctr:/tmp) alike.
+    for as_is in [true, false] {
+        let err =
+            receive(root.as_fd(), "/tmp", tar_of(&[("foo", Some(b"x"))]).as_slice(), Owner::Caller, as_is).unwrap_err();
+        assert_eq!(err.to_string(), r#"cannot overwrite directory "/tmp/foo" with non-directory "/tmp""#);
+        assert_eq!(std::fs::read_to_string(tmp.join("foo/precious")).unwrap(), "keep");
+        let err =
+            receive(root.as_fd(), "/tmp", tar_of(&[("bar/", None)]).as_slice(), Owner::Caller, as_is).unwrap_err();
+        assert_eq!(err.to_string(), r#"cannot overwrite non-directory "/tmp/bar" with directory "/tmp""#);
+        assert_eq!(std::fs::read_to_string(tmp.join("bar")).unwrap(), "a file");
+    }
+    // Deeper in the archive, and for a symlink member: the same.
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    builder.append_link(&mut header, "foo", "/elsewhere").unwrap();
+    let err = receive(root.as_fd(), "/tmp", builder.into_inner().unwrap().as_slice(), Owner::Caller, true).unwrap_err();
+    assert!(err.to_string().starts_with(r#"cannot overwrite directory "/tmp/foo""#), "{err}");
+    let err = receive(
+        root.as_fd(),
+        "/",
+        tar_of(&[("tmp/", None), ("tmp/foo/", None), ("tmp/foo/precious/", None)]).as_slice(),
+        Owner::Caller,
+        true,
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), r#"cannot overwrite non-directory "/tmp/foo/precious" with directory "/""#);
+    // What Docker does replace: a file by a file; a directory is merged into a directory.
+    let members = tar_of(&[("bar", Some(b"new")), ("foo/", None), ("foo/added", Some(b"+"))]);
+    receive(root.as_fd(), "/tmp", members.as_slice(), Owner::Caller, true).unwrap();
+    assert_eq!(std::fs::read_to_string(tmp.join("bar")).unwrap(), "new");
+    assert_eq!(std::fs::read_to_string(tmp.join("foo/precious")).unwrap(), "keep");
+    assert_eq!(std::fs::read_to_string(tmp.join("foo/added")).unwrap(), "+");
+}
+
+#[test]
+fn a_compressed_stream_is_extracted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tmp")).unwrap();
+    let root = root_fd(dir.path());
+    let tar = tar_of(&[("d/", None), ("d/f", Some(b"compressed"))]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    io::Write::write_all(&mut gz, &tar).unwrap();
+    receive(root.as_fd(), "/tmp", gz.finish().unwrap().as_slice(), Owner::Caller, true).unwrap();
+    assert_eq!(std::fs::read_to_string(dir.path().join("tmp/d/f")).unwrap(), "compressed");
+}

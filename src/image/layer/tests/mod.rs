@@ -204,3 +204,4 @@ fn tar_names(bytes: &[u8]) -> Vec<String> {
 mod hostile;
 mod pack;
 mod unpack;
+mod verify;
