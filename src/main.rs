@@ -65,17 +65,18 @@ fn stdout_closed_by_reader(error: &anyhow::Error) -> bool {
     broken_pipe && reader_gone(io::stdout().as_fd())
 }
 
-/// `print!` and `eprint!` panic when they cannot write; when that is because their reader went
-/// away, the command ends quietly instead of printing a panic message nobody reads.
+/// `print!`, `eprint!` and code that `expect`s its writes to succeed panic when they cannot
+/// write; when that is a broken pipe on standard output or error, whose reader went away, the
+/// command ends quietly instead of printing a panic message nobody reads.
 fn quiet_on_closed_output() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
         let message = payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied());
-        let message = message.unwrap_or_default();
-        let closed = (message.starts_with("failed printing to stdout") && reader_gone(io::stdout().as_fd()))
-            || (message.starts_with("failed printing to stderr") && reader_gone(io::stderr().as_fd()));
-        if closed {
+        // An io::Error shown with Display ("Broken pipe (os error 32)") or Debug (`expect`).
+        let broken_pipe = message
+            .is_some_and(|m| m.contains(&format!("(os error {})", libc::EPIPE)) || m.contains("kind: BrokenPipe"));
+        if broken_pipe && (reader_gone(io::stdout().as_fd()) || reader_gone(io::stderr().as_fd())) {
             std::process::exit(0);
         }
         default_hook(info);

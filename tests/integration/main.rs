@@ -9,12 +9,15 @@
 
 mod archive;
 mod auth;
+mod check;
 mod cli;
 mod containers;
 mod copy;
+mod cp_rules;
 mod registry;
 mod rootless;
 mod security;
+mod sigpipe;
 mod util;
 mod volumes;
 

@@ -258,9 +258,11 @@ fn stat_in_root(root: BorrowedFd<'_>, path: &str) -> Result<Option<bool>, CopyEr
     }
 }
 
-/// The extraction directory as the user sees it: a path in the container is absolute.
+/// The extraction directory as the user sees it, cleaned as Docker's messages show it: "/tmp/"
+/// and "/tmp/." are "/tmp"; a path in the container is absolute.
 fn shown_dir(dir: &str) -> String {
-    if dir.starts_with('/') { dir.to_owned() } else { format!("/{dir}") }
+    let cleaned: PathBuf = Path::new("/").join(dir).components().collect();
+    cleaned.display().to_string()
 }
 
 /// Receives an archive of one source (its first member is the source itself) into `destination`
