@@ -201,6 +201,32 @@ fn tar_names(bytes: &[u8]) -> Vec<String> {
     archive.entries().unwrap().map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned()).collect()
 }
 
+/// One entry of every kind, metadata and layer semantics (hard links, whiteouts, an opaque
+/// directory, devices, PAX times and xattrs, a long name), for round trips and verification.
+fn every_kind(t: &mut TarBuf) -> &mut TarBuf {
+    let long = format!("deep/{}/{}", "n".repeat(110), "file");
+    t.dir("bin/", 0o755)
+        .pax(&[("mtime", b"1600000000.25"), ("SCHILY.xattr.user.note", b"kept")])
+        .file_owned("bin/tool", b"#!/bin/sh\n", 0o4755, 0, 0)
+        .hardlink("bin/tool-alias", "bin/tool")
+        .symlink("bin/sh", "/bin/busybox")
+        .file_owned("home", b"", 0o640, 1000, 1000)
+        .dir("etc/", 0o755)
+        .file("etc/.wh.removed", b"", 0o644)
+        .dir("opaque/", 0o700)
+        .file("opaque/.wh..wh..opq", b"", 0o644)
+        .file("opaque/new", b"fresh", 0o600)
+        .dir("dev/", 0o755)
+        .device("dev/fifo", tar::EntryType::Fifo, 0, 0)
+        .device("dev/null", tar::EntryType::Char, 1, 3)
+        .pax(&[("mtime", b"1500000000.000000001")])
+        .dir("empty/", 0o1777);
+    let mut h = TarBuf::header(tar::EntryType::Regular, 0o644);
+    h.set_size(4);
+    t.builder.append_data(&mut h, &long, &b"long"[..]).unwrap();
+    t
+}
+
 mod hostile;
 mod pack;
 mod unpack;

@@ -8,27 +8,15 @@ use super::*;
 /// Every shape the unpacker handles, replacements and resolution through the layer's own
 /// symlinks included.
 fn every_shape() -> Vec<u8> {
+    // A v2 file capability: in a user namespace it is rewritten for the namespace's root.
     let mut cap = vec![0x01, 0x00, 0x00, 0x02];
     cap.extend_from_slice(&(1u32 << 13).to_le_bytes());
     cap.extend_from_slice(&[0; 12]);
-    let long = format!("deep/{}/{}", "n".repeat(110), "file");
-    let mut t = TarBuf::new();
-    t.dir("bin/", 0o755)
-        .pax(&[("SCHILY.xattr.user.note", b"kept"), ("SCHILY.xattr.security.capability", &cap)])
-        .file_owned("bin/tool", b"#!/bin/sh\n", 0o4755, 0, 0)
-        .hardlink("bin/tool-alias", "bin/tool")
-        .symlink("bin/sh", "/bin/busybox")
-        .file_owned("home", b"", 0o640, 1000, 1000)
-        .dir("etc/", 0o755)
-        .file("etc/.wh.removed", b"", 0o644)
+    every_kind(&mut TarBuf::new())
+        .pax(&[("SCHILY.xattr.security.capability", &cap)])
+        .file("bin/ping", b"ping", 0o755)
         .file("etc/gone", b"first", 0o644)
         .file("etc/.wh.gone", b"", 0o644)
-        .dir("opaque/", 0o700)
-        .file("opaque/.wh..wh..opq", b"", 0o644)
-        .file("opaque/new", b"fresh", 0o600)
-        .dir("dev/", 0o755)
-        .device("dev/fifo", tar::EntryType::Fifo, 0, 0)
-        .device("dev/null", tar::EntryType::Char, 1, 3)
         .file("implicit/parent/child", b"c", 0o644)
         .dir("replaced/", 0o755)
         .file("replaced/inner", b"i", 0o644)
@@ -44,11 +32,8 @@ fn every_shape() -> Vec<u8> {
         .symlink("via", "/real")
         .file("via/through", b"resolved inside", 0o644)
         .file("via/../up", b"dotdot", 0o644)
-        .file("./dot/./x", b"x", 0o644);
-    let mut h = TarBuf::header(tar::EntryType::Regular, 0o644);
-    h.set_size(4);
-    t.builder.append_data(&mut h, &long, &b"long"[..]).unwrap();
-    t.bytes()
+        .file("./dot/./x", b"x", 0o644)
+        .bytes()
 }
 
 fn unpacked(bytes: &[u8], opts: &UnpackOptions, style: WhiteoutStyle) -> Scratch {
