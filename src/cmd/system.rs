@@ -2,7 +2,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use super::Ctx;
-use crate::image::check::{CheckOptions, check_store};
+use crate::image::check::{check_store, check_store_metadata};
 
 #[derive(Subcommand, Debug)]
 pub enum SystemCommand {
@@ -31,13 +31,13 @@ pub fn run(ctx: &Ctx, command: SystemCommand) -> Result<u8> {
 
 fn check(ctx: &Ctx, args: CheckArgs) -> Result<u8> {
     let store = ctx.store()?;
-    let options = CheckOptions { repair: args.repair, quick: args.quick };
+    let check = if args.quick { check_store_metadata } else { check_store };
     let report = if args.repair {
         let _lock = store.lock_images_exclusive()?;
-        check_store(store, options)?
+        check(store, true)?
     } else {
         let _lock = store.lock_images_shared()?;
-        check_store(store, options)?
+        check(store, false)?
     };
     for problem in &report.problems {
         println!("{problem}");

@@ -1552,7 +1552,7 @@ mod tests {
 
     fn assert_store_consistent(store: &Store) {
         let _lock = store.lock_images_shared().unwrap();
-        let report = crate::image::check::check_store(store, Default::default()).unwrap();
+        let report = crate::image::check::check_store(store, false).unwrap();
         assert!(report.problems.is_empty(), "{:?}", report.problems);
     }
 

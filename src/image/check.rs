@@ -29,15 +29,6 @@ pub struct CheckReport {
     pub unrepaired: usize,
 }
 
-/// What `check_store` does.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CheckOptions {
-    /// Remove what is broken and the images that need it.
-    pub repair: bool,
-    /// Metadata only: do not compare unpacked layers with their blobs.
-    pub quick: bool,
-}
-
 fn file_digest(path: &std::path::Path) -> io::Result<String> {
     let mut hasher = Sha256::new();
     io::copy(&mut File::open(path)?, &mut hasher)?;
@@ -102,8 +93,20 @@ fn layer_problems(store: &Store, chain: &str, bad_blobs: &BTreeSet<String>, quic
     }
 }
 
-/// Needs the image lock: shared to check, exclusive to repair.
-pub fn check_store(store: &Store, options: CheckOptions) -> Result<CheckReport, ImageError> {
+/// The whole check: every blob, every layer's record and unpacked files, every image; with
+/// `repair`, what is broken is removed. Needs the image lock: shared to check, exclusive to
+/// repair.
+pub fn check_store(store: &Store, repair: bool) -> Result<CheckReport, ImageError> {
+    check(store, repair, false)
+}
+
+/// `check_store` without comparing unpacked layers with their blobs (`system check --quick`):
+/// only that each layer's directory is there. Same locks.
+pub fn check_store_metadata(store: &Store, repair: bool) -> Result<CheckReport, ImageError> {
+    check(store, repair, true)
+}
+
+fn check(store: &Store, repair: bool, quick: bool) -> Result<CheckReport, ImageError> {
     let mut report = CheckReport::default();
     let mut bad_blobs = BTreeSet::new();
     for digest in store.blob_digests()? {
@@ -124,7 +127,7 @@ pub fn check_store(store: &Store, options: CheckOptions) -> Result<CheckReport, 
     let mut bad_layers = BTreeSet::new();
     for chain in store.layer_ids()? {
         report.layers += 1;
-        let problems = layer_problems(store, &chain, &bad_blobs, options.quick);
+        let problems = layer_problems(store, &chain, &bad_blobs, quick);
         if !problems.is_empty() {
             report.problems.extend(problems.iter().map(|why| format!("layer {chain}: {why}")));
             bad_layers.insert(chain);
@@ -163,7 +166,7 @@ pub fn check_store(store: &Store, options: CheckOptions) -> Result<CheckReport, 
             bad_images.push(image.id.clone());
         }
     }
-    if !options.repair {
+    if !repair {
         return Ok(report);
     }
     for id in &bad_images {
