@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Ctx;
-use crate::container::copy::{CopyOptions, HostEnd, copy_from_container, copy_into_container, needs_mount};
+use crate::container::cp::{CopyOptions, HostEnd, copy_from_container, copy_into_container, needs_mount};
 use crate::container::store::load;
 
 #[derive(Args, Debug)]

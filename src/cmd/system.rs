@@ -2,10 +2,11 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use super::Ctx;
+use crate::image::check::{check_store, check_store_metadata};
 
 #[derive(Subcommand, Debug)]
 pub enum SystemCommand {
-    /// Verify every blob's digest and every image's layers
+    /// Verify every blob's digest, every layer's unpacked files and every image's layers
     Check(CheckArgs),
     /// Show system-wide information
     Info(super::info::InfoArgs),
@@ -16,6 +17,9 @@ pub struct CheckArgs {
     /// Remove what is broken (and the images that need it)
     #[arg(long)]
     pub repair: bool,
+    /// Check metadata only: do not compare unpacked layers with their blobs
+    #[arg(long)]
+    pub quick: bool,
 }
 
 pub fn run(ctx: &Ctx, command: SystemCommand) -> Result<u8> {
@@ -27,12 +31,13 @@ pub fn run(ctx: &Ctx, command: SystemCommand) -> Result<u8> {
 
 fn check(ctx: &Ctx, args: CheckArgs) -> Result<u8> {
     let store = ctx.store()?;
+    let check = if args.quick { check_store_metadata } else { check_store };
     let report = if args.repair {
         let _lock = store.lock_images_exclusive()?;
-        crate::image::check::check_store(store, true)?
+        check(store, true)?
     } else {
         let _lock = store.lock_images_shared()?;
-        crate::image::check::check_store(store, false)?
+        check(store, false)?
     };
     for problem in &report.problems {
         println!("{problem}");

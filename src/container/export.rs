@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use super::copy::{CopyError, write_tar};
+use super::cp::{CopyError, write_tar};
 use super::record::Container;
 use crate::sandbox::container_fs::{FsAccess, spawn_helper};
 use crate::store::Store;

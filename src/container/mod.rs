@@ -2,7 +2,7 @@
 
 pub mod attach;
 pub mod commit;
-pub mod copy;
+pub mod cp;
 pub mod create;
 pub mod export;
 pub mod inspect;

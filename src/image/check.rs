@@ -1,14 +1,23 @@
-//! `system check`: verify every blob's digest, every layer's record and every image's pieces;
-//! with repair, remove what is broken and every image that needs it.
+//! `system check`: verify every blob's digest, every layer's record and unpacked files, and
+//! every image's pieces; with repair, remove what is broken and every image that needs it.
+//!
+//! A layer's unpacked files are compared with its blob: the blob is decoded, its tar's digest
+//! must be the layer's diff id (which proves the tar is the one the layer was unpacked from),
+//! and every entry of the tar is compared with the tree (`layer::verify_layer`). Unpacked files
+//! are not fsynced, so this is what finds a layer that a power loss damaged. `quick` checks
+//! only that the unpacked directory is there.
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 
 use sha2::{Digest, Sha256};
 
 use super::ImageError;
-use crate::store::Store;
+use super::decode::DecodedReader;
+use super::ingest::unpack_options;
+use super::layer::{self, LayerError};
+use crate::store::{LayerRecord, Store};
 
 #[derive(Debug, Default)]
 pub struct CheckReport {
@@ -23,11 +32,81 @@ pub struct CheckReport {
 fn file_digest(path: &std::path::Path) -> io::Result<String> {
     let mut hasher = Sha256::new();
     io::copy(&mut File::open(path)?, &mut hasher)?;
-    Ok(super::layer::format_sha256(hasher))
+    Ok(layer::format_sha256(hasher))
 }
 
-/// Needs the image lock: shared to check, exclusive to repair.
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The differences between a layer's unpacked files and its blob, one line each.
+fn verify_unpacked(store: &Store, layer: &LayerRecord) -> Result<Vec<String>, ImageError> {
+    let blob = store.blob_path(&layer.blob_digest)?;
+    let file = File::open(&blob).map_err(|e| ImageError::io(blob.display(), e))?;
+    let mut tar = Hashing { inner: DecodedReader::new(file)?, hasher: Sha256::new() };
+    let diff = store.layer_diff_dir(&layer.chain_id)?;
+    let damage = layer::verify_layer(&mut tar, &diff, &unpack_options(store))?;
+    let diff_id = layer::format_sha256(tar.hasher);
+    if diff_id != layer.diff_id {
+        return Ok(vec![format!("its blob decodes to {diff_id}, not to its diff id {}", layer.diff_id)]);
+    }
+    Ok(damage.iter().map(ToString::to_string).collect())
+}
+
+/// Why layer `chain` is broken, one line each; none when it is sound.
+fn layer_problems(store: &Store, chain: &str, bad_blobs: &BTreeSet<String>, quick: bool) -> Vec<String> {
+    let layer = match store.layer(chain) {
+        Ok(Some(layer)) => layer,
+        Ok(None) => return vec!["incomplete (no layer.json)".to_owned()],
+        Err(e) => return vec![e.to_string()],
+    };
+    let diff_dir_missing = match store.layer_diff_dir(chain) {
+        Ok(dir) => !dir.is_dir(),
+        Err(e) => return vec![e.to_string()],
+    };
+    if layer.chain_id != chain {
+        return vec!["record names another chain id".to_owned()];
+    }
+    if diff_dir_missing {
+        return vec![format!("unpacked files missing (blob {})", layer.blob_digest)];
+    }
+    if !store.has_blob(&layer.blob_digest) || bad_blobs.contains(&layer.blob_digest) {
+        return vec![format!("its blob {} is missing or corrupt", layer.blob_digest)];
+    }
+    if quick {
+        return Vec::new();
+    }
+    match verify_unpacked(store, &layer) {
+        Ok(damage) => damage,
+        Err(ImageError::Layer(e @ LayerError::Io { .. })) => vec![format!("unpacked files cannot be read: {e}")],
+        Err(e) => vec![format!("cannot be compared with its blob: {e}")],
+    }
+}
+
+/// The whole check: every blob, every layer's record and unpacked files, every image; with
+/// `repair`, what is broken is removed. Needs the image lock: shared to check, exclusive to
+/// repair.
 pub fn check_store(store: &Store, repair: bool) -> Result<CheckReport, ImageError> {
+    check(store, repair, false)
+}
+
+/// `check_store` without comparing unpacked layers with their blobs (`system check --quick`):
+/// only that each layer's directory is there. Same locks.
+pub fn check_store_metadata(store: &Store, repair: bool) -> Result<CheckReport, ImageError> {
+    check(store, repair, true)
+}
+
+fn check(store: &Store, repair: bool, quick: bool) -> Result<CheckReport, ImageError> {
     let mut report = CheckReport::default();
     let mut bad_blobs = BTreeSet::new();
     for digest in store.blob_digests()? {
@@ -48,20 +127,9 @@ pub fn check_store(store: &Store, repair: bool) -> Result<CheckReport, ImageErro
     let mut bad_layers = BTreeSet::new();
     for chain in store.layer_ids()? {
         report.layers += 1;
-        let broken = match store.layer(&chain) {
-            Ok(Some(layer)) if layer.chain_id != chain => Some("record names another chain id".to_owned()),
-            Ok(Some(layer)) if !store.layer_diff_dir(&chain)?.is_dir() => {
-                Some(format!("unpacked files missing (blob {})", layer.blob_digest))
-            }
-            Ok(Some(layer)) if !store.has_blob(&layer.blob_digest) || bad_blobs.contains(&layer.blob_digest) => {
-                Some(format!("its blob {} is missing or corrupt", layer.blob_digest))
-            }
-            Ok(Some(_)) => None,
-            Ok(None) => Some("incomplete (no layer.json)".to_owned()),
-            Err(e) => Some(e.to_string()),
-        };
-        if let Some(why) = broken {
-            report.problems.push(format!("layer {chain}: {why}"));
+        let problems = layer_problems(store, &chain, &bad_blobs, quick);
+        if !problems.is_empty() {
+            report.problems.extend(problems.iter().map(|why| format!("layer {chain}: {why}")));
             bad_layers.insert(chain);
         }
     }

@@ -1,5 +1,7 @@
 //! Turning a layer blob, chunk by chunk as it arrives, into its tar stream, chunk by chunk;
-//! and, for code that pulls bytes rather than being fed them, the same as a `Read`.
+//! and, for code that pulls bytes rather than being fed them, the same as a `Read`. Also the
+//! image module's one compression sniffer, and a reader of a tar compressed any way Docker's
+//! `cp` and `load` accept (gzip, bzip2, xz, zstd, or none).
 //!
 //! Unlike flate2's and zstd's `Read` decoders, which copy every byte into their own input
 //! buffer, need a zeroed output buffer, and check gzip's CRC-32, input chunks are decompressed
@@ -17,10 +19,90 @@ use zstd::stream::raw::{Decoder as ZstdDecoder, InBuffer, Operation, OutBuffer};
 
 use super::layer::{LayerError, stream_error};
 
+/// How a stream is compressed, told by its first bytes ([`sniff_compression`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compression {
+    /// No compression magic: a plain tar, if anything ([`looks_like_tar`] tells).
+    Plain,
+    Gzip,
+    Zstd,
+    Bzip2,
+    Xz,
+}
+
+/// Enough of a stream's start to sniff it: every magic, and a plain tar's first header block.
+pub(crate) const SNIFF_LEN: usize = 512;
+
+/// The compression a stream's first bytes (up to [`SNIFF_LEN`] of them) show; None for an
+/// empty stream.
+pub(crate) fn sniff_compression(head: &[u8]) -> Option<Compression> {
+    Some(match head {
+        [] => return None,
+        [0x1f, 0x8b, ..] => Compression::Gzip,
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+        [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Compression::Xz,
+        [b'B', b'Z', b'h', ..] => Compression::Bzip2,
+        _ => Compression::Plain,
+    })
+}
+
+/// Tar has no magic at offset 0, so accept an empty stream, an end-of-archive block, or a
+/// first header whose checksum is right.
+pub(crate) fn looks_like_tar(head: &[u8]) -> bool {
+    if head.is_empty() {
+        return true;
+    }
+    let Some(block) = head.get(..512) else {
+        return false;
+    };
+    block.iter().all(|b| *b == 0) || tar_checksum_matches(block)
+}
+
+fn tar_checksum_matches(block: &[u8]) -> bool {
+    let Some(field) = block.get(148..156) else {
+        return false;
+    };
+    let digits: Vec<u8> =
+        field.iter().copied().skip_while(|b| *b == b' ').take_while(|b| (b'0'..=b'7').contains(b)).collect();
+    let Ok(text) = std::str::from_utf8(&digits) else {
+        return false;
+    };
+    let Ok(stored) = i64::from_str_radix(text, 8) else {
+        return false;
+    };
+    // The checksum is computed with its own field read as eight spaces; some historic tars
+    // summed signed bytes, so accept either.
+    let (mut unsigned, mut signed) = (0i64, 0i64);
+    for (i, b) in block.iter().enumerate() {
+        let b = if (148..156).contains(&i) { b' ' } else { *b };
+        unsigned += i64::from(b);
+        signed += i64::from(b as i8);
+    }
+    stored == unsigned || stored == signed
+}
+
+/// The stream `reader` holds, decompressed as it is read, whichever of gzip (several members
+/// too), zstd, bzip2 or xz it is compressed with, or as it is; with the compression found.
+/// The bytes read to tell are put back in front.
+pub(crate) fn decompressing_reader<'a, R: Read + 'a>(
+    mut reader: R,
+) -> io::Result<(Option<Compression>, Box<dyn Read + 'a>)> {
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    (&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut head)?;
+    let kind = sniff_compression(&head);
+    let replayed = io::Cursor::new(head).chain(reader);
+    let decoded: Box<dyn Read + 'a> = match kind {
+        None | Some(Compression::Plain) => Box::new(replayed),
+        Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(replayed)),
+        Some(Compression::Zstd) => Box::new(zstd::stream::read::Decoder::new(replayed)?),
+        Some(Compression::Bzip2) => Box::new(bzip2::read::MultiBzDecoder::new(replayed)),
+        Some(Compression::Xz) => Box::new(lzma_rust2::XzReader::new(replayed, true)),
+    };
+    Ok((kind, decoded))
+}
+
 /// Size of each tar chunk handed on.
 const OUT_SIZE: usize = 256 << 10;
-/// A plain tar is recognised by its first header block.
-const SNIFF_SIZE: usize = 512;
 /// A gzip header with its optional name, comment and extra field; anything longer is hostile.
 const MAX_GZIP_HEADER: usize = 1 << 20;
 
@@ -71,7 +153,7 @@ impl LayerDecoder {
     pub fn push(&mut self, chunk: Bytes, sink: &mut impl TarSink) -> Result<bool, LayerError> {
         if let Format::Unknown = self.format {
             self.head.extend_from_slice(&chunk);
-            if self.head.len() < SNIFF_SIZE {
+            if self.head.len() < SNIFF_LEN {
                 return Ok(true);
             }
             self.format = sniff(&self.head)?;
@@ -138,9 +220,9 @@ impl<R: Read> DecodedReader<R> {
             input: Bytes::new(),
             ready: VecDeque::new(),
         };
-        let mut head = Vec::with_capacity(SNIFF_SIZE);
-        reader.inner.by_ref().take(SNIFF_SIZE as u64).read_to_end(&mut head).map_err(stream_error)?;
-        let last = head.len() < SNIFF_SIZE;
+        let mut head = Vec::with_capacity(SNIFF_LEN);
+        reader.inner.by_ref().take(SNIFF_LEN as u64).read_to_end(&mut head).map_err(stream_error)?;
+        let last = head.len() < SNIFF_LEN;
         reader.decode(Bytes::from(head), last)?;
         Ok(reader)
     }
@@ -206,13 +288,14 @@ impl<R: Read> Read for DecodedReader<R> {
     }
 }
 
+/// A layer is gzip, zstd or a plain tar (an empty one too).
 fn sniff(head: &[u8]) -> Result<Format, LayerError> {
-    use super::layer::Compression;
-    match super::layer::sniff_format(head) {
+    match sniff_compression(head) {
         Some(Compression::Gzip) => Ok(Format::Gzip(Box::default())),
         Some(Compression::Zstd) => Ok(Format::Zstd(Box::new(ZstdState::new()?))),
-        Some(Compression::None) => Ok(Format::Plain),
-        None => Err(LayerError::UnknownCompression),
+        None => Ok(Format::Plain),
+        Some(Compression::Plain) if looks_like_tar(head) => Ok(Format::Plain),
+        Some(_) => Err(LayerError::UnknownCompression),
     }
 }
 
@@ -516,6 +599,42 @@ mod tests {
         let mut truncated = gzip(&tar);
         truncated.truncate(truncated.len() - 9);
         assert!(read_all(truncated).is_err());
+    }
+
+    /// `data` compressed by the command-line `tool` (gzip, bzip2, xz, zstd), as a user would.
+    fn compressed_by(tool: &str, data: &[u8]) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("data");
+        std::fs::write(&input, data).unwrap();
+        let out = std::process::Command::new(tool).arg("-c").arg("-q").arg(&input).output().unwrap();
+        assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
+    #[test]
+    fn every_compression_docker_reads_is_decompressed() {
+        let read_all = |blob: &[u8]| {
+            let (kind, mut reader) = decompressing_reader(blob).unwrap();
+            let mut out = Vec::new();
+            reader.read_to_end(&mut out).unwrap();
+            (kind, out)
+        };
+        let tar = sample();
+        for (tool, kind) in [
+            ("gzip", Compression::Gzip),
+            ("bzip2", Compression::Bzip2),
+            ("xz", Compression::Xz),
+            ("zstd", Compression::Zstd),
+        ] {
+            assert_eq!(read_all(&compressed_by(tool, &tar)), (Some(kind), tar.clone()), "{tool}");
+            // Two streams one after the other, as `cat a.gz b.gz` makes.
+            let (first, second) = tar.split_at(3000);
+            let mut two = compressed_by(tool, first);
+            two.extend(compressed_by(tool, second));
+            assert_eq!(read_all(&two).1, tar, "{tool}, two streams");
+        }
+        assert_eq!(read_all(&tar), (Some(Compression::Plain), tar.clone()));
+        assert_eq!(read_all(&[]), (None, Vec::new()));
     }
 
     #[test]

@@ -4,7 +4,7 @@ pub mod archive;
 pub mod auth;
 mod blob_file;
 pub mod check;
-mod decode;
+pub mod decode;
 pub mod ingest;
 pub mod layer;
 pub mod login_probe;

@@ -8,14 +8,6 @@ use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::sys::socket::{SockFlag, accept4};
 use nix::unistd::{ForkResult, fork, setsid};
 
-/// Gives SIGPIPE its default action (end the process), as a command-line tool in a pipeline
-/// expects: `berth ... | head` ends quietly. The Rust runtime ignores SIGPIPE by default.
-pub fn die_on_sigpipe() {
-    // SAFETY: SIG_DFL installs no handler code.
-    let _ =
-        unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
-}
-
 /// Ignores SIGPIPE so that writes to a closed pipe fail with EPIPE instead (the supervisor, which
 /// must outlive any reader that goes away).
 pub fn ignore_sigpipe() {

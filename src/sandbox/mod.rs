@@ -1,5 +1,7 @@
-//! Everything that touches namespaces, mounts, cgroups, capabilities and seccomp. All of berth's
-//! `unsafe` lives below this module.
+//! Everything that touches namespaces, mounts, cgroups, capabilities and seccomp, and the
+//! fd-relative filesystem code (`fs_at`). All of berth's `unsafe` lives below this module: the
+//! crate root denies it everywhere else.
+#![allow(unsafe_code)]
 
 pub mod caps;
 pub mod cgroup;
@@ -7,6 +9,7 @@ pub mod container_fs;
 pub mod devices;
 pub mod exec;
 pub mod fds;
+pub mod fs_at;
 pub mod init;
 pub mod memory;
 pub mod mounts;

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::ffi::{CString, OsString};
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -303,12 +303,13 @@ impl Syscall for LinuxSyscall {
     ) -> Result<(), Errno> {
         let relative = target.strip_prefix(root).map_err(|_| Errno::EXDEV)?;
         let root_fd = nix::fcntl::open(root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
-        let target_fd = match openat2_in_root(root_fd.as_fd(), relative, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
-            Ok(fd) => fd,
-            // Before Linux 5.6: the path as resolved is all there is.
-            Err(Errno::ENOSYS) => return nix::mount::mount(source, target, fstype, flags, data),
-            Err(e) => return Err(e),
-        };
+        let target_fd =
+            match super::fs_at::openat2_in_root(root_fd.as_fd(), relative, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
+                Ok(fd) => fd,
+                // Before Linux 5.6: the path as resolved is all there is.
+                Err(Errno::ENOSYS) => return nix::mount::mount(source, target, fstype, flags, data),
+                Err(e) => return Err(e),
+            };
         // A final component that became a symlink would be mounted over, not followed: refuse.
         if nix::sys::stat::fstat(&target_fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK {
             return Err(Errno::ELOOP);
@@ -318,50 +319,8 @@ impl Syscall for LinuxSyscall {
     }
 
     fn copy_up(&self, image_dir: &Path, volume: &Path) -> Result<(), Errno> {
-        crate::container::copy::copy_up(image_dir, volume).map_err(io_errno)
+        super::fs_at::copy_up(image_dir, volume).map_err(io_errno)
     }
-}
-
-/// The kernel's `struct open_how` (libc's is non_exhaustive).
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-/// openat2() of `path` below `root` with RESOLVE_IN_ROOT: every lookup, absolute symlink
-/// targets and ".." included, treats `root` as "/", so the result is never outside `root`.
-/// Magic links (/proc/self/fd/...) are refused. An empty path opens `root` itself. Retries the
-/// EAGAIN a concurrent rename can cause.
-pub fn openat2_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
-    let bytes = path.as_os_str().as_bytes();
-    let path = cstring(if bytes.is_empty() { b"." } else { bytes })?;
-    let how = OpenHow {
-        flags: (flags | OFlag::O_CLOEXEC).bits() as u64,
-        mode: 0,
-        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
-    };
-    for _ in 0..16 {
-        // SAFETY: `path` is NUL-terminated and `how` is a live open_how whose exact size is
-        // passed; the kernel keeps neither pointer.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root.as_raw_fd(),
-                path.as_ptr(),
-                &how as *const OpenHow,
-                size_of::<OpenHow>(),
-            )
-        };
-        match check(ret) {
-            // SAFETY: a non-negative openat2 result is a new fd that nothing else owns.
-            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
-            Err(Errno::EAGAIN | Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(Errno::EAGAIN)
 }
 
 /// Resolves `path` inside `root` the way the kernel's RESOLVE_IN_ROOT does: every symlink is

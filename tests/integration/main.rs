@@ -9,14 +9,17 @@
 
 mod archive;
 mod auth;
+mod check;
 mod cli;
 mod compat;
 mod containers;
 mod copy;
+mod cp_rules;
 mod format;
 mod registry;
 mod rootless;
 mod security;
+mod sigpipe;
 mod util;
 mod volumes;
 
