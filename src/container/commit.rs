@@ -6,7 +6,7 @@ use super::lifecycle::cgroup_of;
 use super::record::{Container, Status};
 use super::store::{ContainerError, refresh};
 use crate::image::ImageError;
-use crate::image::assemble::{AssembleError, Assembly};
+use crate::image::assemble::{AssembleError, Assembly, mount_placeholders};
 use crate::image::ingest::{StagedLayer, TarIngest, unpack_options};
 use crate::image::instructions::{ChangeError, apply_changes};
 use crate::image::layer;
@@ -90,12 +90,17 @@ fn freeze(store: &Store, container: &Container) -> Frozen {
 
 /// Streams the container's upper dir into a staged layer: the tar goes straight into the
 /// ingest pipeline (gzip for the blob, the diff id, the unpacked copy), with no file between.
-/// The container is frozen, when asked, only while its files are read.
+/// The mount targets the sandbox made are left out, as Docker leaves them out. The container
+/// is frozen, when asked, only while its files are read.
 fn pack_changes(store: &Store, container: &Container, pause: bool) -> Result<StagedLayer, CommitError> {
+    let upper = store.container_dir(&container.id).join("upper");
+    let lowers =
+        container.config.layers.iter().rev().map(|chain| store.layer_diff_dir(chain)).collect::<Result<Vec<_>, _>>()?;
     let mut ingest = TarIngest::start(store, store.new_staging()?, Compression::Gzip)?;
     let packed = {
         let _frozen = if pause { freeze(store, container) } else { Frozen(None) };
-        layer::pack_upper_dir(&store.container_dir(&container.id).join("upper"), &mut ingest, &unpack_options(store))
+        let skip = mount_placeholders(&upper, &lowers);
+        layer::pack_upper_dir(&upper, &mut ingest, &unpack_options(store), &skip)
     };
     let stopped = ingest.stopped();
     let staged = ingest.finish();

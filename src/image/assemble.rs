@@ -8,6 +8,12 @@
 //! canonically ([`canonical_json`]: object keys sorted at every level, no whitespace), so equal
 //! inputs give equal digests.
 
+use std::collections::HashSet;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -185,6 +191,53 @@ pub fn manifest_describes(bytes: &[u8], config_digest: &str, blobs: &[(String, u
     oci && manifest.config.digest == config_digest
         && manifest.layers.len() == blobs.len()
         && manifest.layers.iter().zip(blobs).all(|(d, (digest, size))| &d.digest == digest && d.size == *size)
+}
+
+/// Where the sandbox mounts over a container's root (sandbox/mounts.rs). When the image lacks
+/// one, an empty directory or file is made there, in the container's upper dir, to mount on.
+/// Docker keeps these in an "init" layer under the container's and BuildKit removes them after
+/// each step, so neither a commit nor a build step carries them.
+pub const MOUNT_TARGETS: [&str; 6] = ["dev", "etc/hostname", "etc/hosts", "etc/resolv.conf", "proc", "sys"];
+
+/// The entries of a container's upper dir to leave out of its layer
+/// (`layer::pack_upper_dir`): each of [`MOUNT_TARGETS`] that is there only to be mounted
+/// on — an empty directory or empty file that no lower layer has — and a directory (`etc`) that
+/// holds nothing else and that no lower layer has with another mode or owner. `lowers` are the
+/// image's layer directories, top first.
+pub fn mount_placeholders(upper: &Path, lowers: &[PathBuf]) -> HashSet<Vec<u8>> {
+    let in_lower = |path: &str| lowers.iter().find_map(|lower| fs::symlink_metadata(lower.join(path)).ok());
+    let mut skip = HashSet::new();
+    for target in MOUNT_TARGETS {
+        let Ok(meta) = fs::symlink_metadata(upper.join(target)) else { continue };
+        let empty = if meta.is_dir() {
+            fs::read_dir(upper.join(target)).is_ok_and(|mut entries| entries.next().is_none())
+        } else {
+            meta.is_file() && meta.len() == 0
+        };
+        if empty && in_lower(target).is_none() {
+            skip.insert(target.as_bytes().to_vec());
+        }
+    }
+    for parent in MOUNT_TARGETS.iter().filter_map(|t| t.rsplit_once('/').map(|(p, _)| p)) {
+        let (Ok(meta), Ok(entries)) = (fs::symlink_metadata(upper.join(parent)), fs::read_dir(upper.join(parent)))
+        else {
+            continue;
+        };
+        let only_placeholders = entries.into_iter().all(|entry| {
+            entry.is_ok_and(|e| {
+                let mut path = format!("{parent}/").into_bytes();
+                path.extend_from_slice(e.file_name().as_bytes());
+                skip.contains(&path)
+            })
+        });
+        let as_below = in_lower(parent).is_none_or(|lower| {
+            lower.is_dir() && (lower.mode(), lower.uid(), lower.gid()) == (meta.mode(), meta.uid(), meta.gid())
+        });
+        if meta.is_dir() && only_placeholders && as_below {
+            skip.insert(parent.as_bytes().to_vec());
+        }
+    }
+    skip
 }
 
 /// An image being made: its config so far and one stored layer record per diff id.
@@ -556,6 +609,28 @@ mod tests {
         assert_eq!(sha256_digest(&[0u8; 1024]), EMPTY_TAR_DIFF_ID);
         let empty = tar::Builder::new(Vec::new()).into_inner().unwrap();
         assert_eq!(sha256_digest(&empty), EMPTY_TAR_DIFF_ID);
+    }
+
+    #[test]
+    fn mount_targets_made_for_the_sandbox_are_left_out_of_a_containers_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (upper, lower) = (dir.path().join("upper"), dir.path().join("lower"));
+        for d in ["upper/proc", "upper/dev", "upper/etc", "upper/data", "lower/etc", "lower/sys"] {
+            fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        for f in ["upper/etc/hosts", "upper/etc/resolv.conf", "lower/etc/hostname"] {
+            fs::write(dir.path().join(f), "").unwrap();
+        }
+        fs::write(upper.join("etc/hostname"), "").unwrap(); // copied up over the image's
+        fs::create_dir(upper.join("sys")).unwrap(); // the image has /sys: not a placeholder
+        fs::write(upper.join("dev/null"), "").unwrap(); // not empty
+        let skip = mount_placeholders(&upper, std::slice::from_ref(&lower));
+        let mut names: Vec<&str> = skip.iter().map(|p| std::str::from_utf8(p).unwrap()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["etc/hosts", "etc/resolv.conf", "proc"]);
+        fs::remove_file(upper.join("etc/hostname")).unwrap();
+        let skip = mount_placeholders(&upper, &[lower]);
+        assert!(skip.contains(b"etc".as_slice()), "an etc/ holding only placeholders goes too");
     }
 
     #[test]

@@ -1279,7 +1279,15 @@ fn device_number(header: &tar::Header, rel: &[Vec<u8>]) -> Result<libc::dev_t, L
 ///
 /// The upper dir must not be in use by a running overlay mount that uses
 /// redirect_dir or metacopy: such directories/files are refused.
-pub fn pack_upper_dir(src: &Path, out: impl Write, opts: &UnpackOptions) -> Result<u64, LayerError> {
+///
+/// Entries whose tar paths are in `skip` ("etc/hosts", "proc") are left out, with all that is
+/// under them.
+pub fn pack_upper_dir(
+    src: &Path,
+    out: impl Write,
+    opts: &UnpackOptions,
+    skip: &HashSet<Vec<u8>>,
+) -> Result<u64, LayerError> {
     let root = nix::fcntl::open(src, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| LayerError::Io { path: src.to_owned(), source: e.into() })?;
     let mut packer = Packer {
@@ -1287,6 +1295,7 @@ pub fn pack_upper_dir(src: &Path, out: impl Write, opts: &UnpackOptions) -> Resu
         src,
         opts,
         hardlinks: HashMap::new(),
+        skip,
     };
     packer.pack_dir_contents(root.as_fd(), &[])?;
     let counting =
@@ -1340,6 +1349,7 @@ struct Packer<'a, W: Write> {
     opts: &'a UnpackOptions,
     /// (dev, ino) of multiply-linked files already written, with their tar path.
     hardlinks: HashMap<(u64, u64), Vec<u8>>,
+    skip: &'a HashSet<Vec<u8>>,
 }
 
 /// Overlay xattrs of one node, keyed by their suffix after the configured prefix.
@@ -1360,6 +1370,9 @@ impl<W: Write> Packer<'_, W> {
         names.sort();
         for name in names {
             let path = join_tar_path(dir_path, name.to_bytes());
+            if self.skip.contains(&path) {
+                continue;
+            }
             self.pack_node(dir, &name, &path)?;
         }
         Ok(())
@@ -2116,7 +2129,7 @@ mod tests {
         assert_eq!(xattrs_of(&s.path("opq"))["user.overlay.opaque"], b"y");
 
         let mut packed = Vec::new();
-        pack_upper_dir(&s.dest(), &mut packed, &opts).unwrap();
+        pack_upper_dir(&s.dest(), &mut packed, &opts, &HashSet::new()).unwrap();
         let names = tar_names(&packed);
         assert!(names.contains(&"dir/.wh.gone".to_owned()), "{names:?}");
         assert!(names.contains(&"opq/.wh.hidden".to_owned()), "{names:?}");
@@ -2147,7 +2160,7 @@ mod tests {
         assert_eq!(xattrs_of(&s.path("op"))["user.overlay.opaque"], b"y");
 
         let mut packed = Vec::new();
-        pack_upper_dir(&s.dest(), &mut packed, &opts).unwrap();
+        pack_upper_dir(&s.dest(), &mut packed, &opts, &HashSet::new()).unwrap();
         let names = tar_names(&packed);
         assert!(names.contains(&"dir/.wh.gone".to_owned()), "{names:?}");
         assert!(names.contains(&"op/.wh..wh..opq".to_owned()), "{names:?}");
@@ -2435,7 +2448,7 @@ mod tests {
                 unpack_using(&round_trip_archive(), &first.dest(), &opts, Resolver::Openat2, WhiteoutStyle::Device)
                     .unwrap();
             let mut packed = Vec::new();
-            let written = pack_upper_dir(&first.dest(), &mut packed, &opts).unwrap();
+            let written = pack_upper_dir(&first.dest(), &mut packed, &opts, &HashSet::new()).unwrap();
             assert_eq!(written, packed.len() as u64);
 
             let names = tar_names(&packed);
@@ -2477,7 +2490,7 @@ mod tests {
         node.set_xattr(c"user.overlay.impure", b"y").unwrap();
         node.set_xattr(c"user.keep", b"1").unwrap();
         let mut packed = Vec::new();
-        pack_upper_dir(&s.dest(), &mut packed, &opts).unwrap();
+        pack_upper_dir(&s.dest(), &mut packed, &opts, &HashSet::new()).unwrap();
         let mut archive = tar::Archive::new(&packed[..]);
         let mut keys = Vec::new();
         for entry in archive.entries().unwrap() {
@@ -2494,7 +2507,7 @@ mod tests {
         assert_eq!(keys, ["SCHILY.xattr.user.keep"]);
 
         node.set_xattr(c"trusted.overlay.redirect", b"/elsewhere").unwrap();
-        let err = pack_upper_dir(&s.dest(), io::sink(), &opts).unwrap_err();
+        let err = pack_upper_dir(&s.dest(), io::sink(), &opts, &HashSet::new()).unwrap_err();
         assert!(matches!(err, LayerError::UnsupportedOverlayFeature { .. }), "{err}");
     }
 }
