@@ -1,45 +1,15 @@
 //! Image assembly as `commit` and `import` do it: reproducible image ids when the creation time
 //! is fixed (SOURCE_DATE_EPOCH), empty layers for unchanged containers, Docker's history and
 //! author rules, and the `--change` instructions a Dockerfile also has. They need root and
-//! Debian's busybox-static.
-
-use std::process::Command;
+//! Debian's busybox-static (the image "vbox" of `volumes::setup`, imported from vbox.tar).
 
 use serde_json::{Value, json};
 
-use crate::util::{ContainerEnv, TestEnv, assert_one_error_line, busybox_rootfs, require_root};
+use crate::util::{TestEnv, assert_one_error_line};
+use crate::volumes::setup;
 
 const EPOCH: &str = "1700000000";
 const EPOCH_RFC3339: &str = "2023-11-14T22:13:20Z";
-
-/// A store with the busybox image "abox" (imported with a fixed creation time).
-fn with_busybox(what: &str) -> Option<ContainerEnv> {
-    if !require_root(what) {
-        return None;
-    }
-    let env = TestEnv::new();
-    let tarball = busybox_tarball(&env);
-    let out = env.command(["import", tarball.to_str().unwrap(), "abox"]).env("SOURCE_DATE_EPOCH", EPOCH).output();
-    assert!(out.expect("running berth").status.success(), "import failed");
-    Some(ContainerEnv::new(env, "abox"))
-}
-
-fn busybox_tarball(env: &TestEnv) -> std::path::PathBuf {
-    let rootfs = env.path("rootfs");
-    busybox_rootfs(&rootfs);
-    let tarball = env.path("abox.tar");
-    let status = Command::new("tar")
-        .arg("--numeric-owner")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg(".")
-        .status()
-        .expect("running tar");
-    assert!(status.success(), "tar failed");
-    tarball
-}
 
 /// `berth ARGS` with SOURCE_DATE_EPOCH set, which must succeed; its stdout, trimmed.
 fn at_epoch(env: &TestEnv, epoch: &str, args: &[&str]) -> String {
@@ -50,12 +20,12 @@ fn at_epoch(env: &TestEnv, epoch: &str, args: &[&str]) -> String {
 
 #[test]
 fn committing_a_container_twice_at_the_same_time_gives_the_same_image() {
-    let Some(env) = with_busybox("commit reproducibility") else { return };
+    let Some(env) = setup("commit reproducibility") else { return };
     env.berth_ok(&[
         "run",
         "--name",
         "source",
-        "abox",
+        "vbox",
         "sh",
         "-c",
         "mkdir -p /srv/d && echo hi > /srv/d/f && rm /bin/ls",
@@ -87,8 +57,8 @@ fn committing_a_container_twice_at_the_same_time_gives_the_same_image() {
 
 #[test]
 fn importing_a_tarball_twice_at_the_same_time_gives_the_same_image() {
-    let Some(env) = with_busybox("import reproducibility") else { return };
-    let tarball = env.path("abox.tar");
+    let Some(env) = setup("import reproducibility") else { return };
+    let tarball = env.path("vbox.tar");
     let args = |name: &'static str| ["import", "-c", "CMD [\"sh\"]", "-m", "rootfs", tarball.to_str().unwrap(), name];
     assert_eq!(at_epoch(&env, EPOCH, &args("x")), at_epoch(&env, EPOCH, &args("y")));
     assert_eq!(env.inspect("x", "{{.Created}}"), EPOCH_RFC3339);
@@ -96,18 +66,18 @@ fn importing_a_tarball_twice_at_the_same_time_gives_the_same_image() {
     assert_eq!(out.status.code(), Some(125));
     let line = assert_one_error_line(&String::from_utf8_lossy(&out.stderr));
     assert!(line.contains("SOURCE_DATE_EPOCH"), "{line}");
-    assert_eq!(env.image_ids().len(), 2, "abox and x (= y)");
+    assert_eq!(env.image_ids().len(), 2, "vbox and x (= y)");
 }
 
 #[test]
 fn an_unchanged_container_commits_as_an_empty_layer() {
-    let Some(env) = with_busybox("empty commit") else { return };
+    let Some(env) = setup("empty commit") else { return };
     // The sandbox made /etc/hosts, /etc/resolv.conf, /proc, … in the upper dir to mount on;
     // like Docker's init layer, they are not the container's changes.
-    env.berth_ok(&["run", "--name", "idle", "abox", "true"]);
+    env.berth_ok(&["run", "--name", "idle", "vbox", "true"]);
     let id = env.berth_ok(&["commit", "-c", "LABEL stage=config-only", "idle", "idle-image"]);
     let image = env.inspect_json("idle-image");
-    let base = env.inspect_json("abox");
+    let base = env.inspect_json("vbox");
     assert_eq!(image["RootFS"]["Layers"], base["RootFS"]["Layers"], "no layer is added");
     assert_eq!(image["Id"], id.trim());
     assert_eq!(image["Config"]["Labels"], json!({"stage": "config-only"}));
@@ -121,8 +91,8 @@ fn an_unchanged_container_commits_as_an_empty_layer() {
 
 #[test]
 fn commit_takes_no_author_from_its_base_and_applies_dockerfile_instructions() {
-    let Some(env) = with_busybox("commit config") else { return };
-    env.berth_ok(&["run", "--name", "first", "abox", "sh", "-c", "echo one > /one"]);
+    let Some(env) = setup("commit config") else { return };
+    env.berth_ok(&["run", "--name", "first", "vbox", "sh", "-c", "echo one > /one"]);
     env.berth_ok(&["commit", "-a", "first author", "first", "authored"]);
     assert_eq!(env.inspect("authored", "{{.Author}}"), "first author");
     env.berth_ok(&["run", "--name", "second", "authored", "sh", "-c", "echo two > /two"]);
