@@ -356,7 +356,7 @@ impl TarIngest {
     /// boundary can look whole to the unpacker.
     pub fn finish(mut self) -> Result<StagedLayer, ImageError> {
         let rest = self.pool.split().freeze();
-        let sent = self.stopped || rest.is_empty() || self.send(rest).is_ok();
+        let complete = !self.stopped && (rest.is_empty() || self.send(rest).is_ok());
         let TarIngest {
             compress_tx,
             hash_tx,
@@ -379,7 +379,7 @@ impl TarIngest {
         compressed?;
         let stats = unpacked?;
         let (diff_id, size) = tar_digest?;
-        if !sent {
+        if !complete {
             return Err(ImageError::Io("a stage of the layer ingest stopped".into()));
         }
         Ok(StagedLayer {

@@ -293,7 +293,23 @@ impl fmt::Display for Instruction {
             Instruction::Volume(paths) => json(paths),
             Instruction::Shell(list) => json(list),
             Instruction::Healthcheck(None) => "NONE".to_owned(),
-            Instruction::Healthcheck(Some((c, _))) => format!("CMD {}", command(c)),
+            Instruction::Healthcheck(Some((c, options))) => {
+                let mut flags: Vec<String> = [
+                    ("interval", options.interval),
+                    ("timeout", options.timeout),
+                    ("start-period", options.start_period),
+                    ("start-interval", options.start_interval),
+                ]
+                .into_iter()
+                .filter(|(_, ns)| *ns != 0)
+                .map(|(name, ns)| format!("--{name}={}", format_duration(ns)))
+                .collect();
+                if options.retries != 0 {
+                    flags.push(format!("--retries={}", options.retries));
+                }
+                flags.push(format!("CMD {}", command(c)));
+                flags.join(" ")
+            }
             Instruction::Onbuild(text) => text.clone(),
             Instruction::StopSignal(s) | Instruction::User(s) | Instruction::Workdir(s) => quote_word(s),
         };
@@ -446,6 +462,16 @@ pub fn parse_duration(text: &str, flag: &str) -> Result<i64, InstructionError> {
         return Err(invalid());
     }
     Ok(total.round() as i64)
+}
+
+/// Nanoseconds as the shortest exact Go duration ("90s", "250ms", "7ns").
+fn format_duration(ns: i64) -> String {
+    for (unit, scale) in [("h", 3_600_000_000_000), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000)] {
+        if ns % scale == 0 {
+            return format!("{}{unit}", ns / scale);
+        }
+    }
+    format!("{ns}ns")
 }
 
 /// A path with `.`, `..` and repeated slashes resolved lexically ("/a/./b/../c/" → "/a/c").
@@ -691,6 +717,7 @@ mod tests {
             r#"ENV A=1 B="two words""#,
             "EXPOSE 80 53/udp",
             "HEALTHCHECK NONE",
+            "HEALTHCHECK --interval=90s --timeout=250ms --retries=3 CMD curl -f localhost",
             "LABEL k=v",
             "ONBUILD RUN make",
             r#"SHELL ["/bin/bash","-c"]"#,
