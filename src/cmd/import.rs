@@ -5,12 +5,13 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Ctx;
-use crate::image::archive::{self, ImportRequest};
+use crate::image::assemble::{creation_time, qualify_name};
+use crate::image::import::{ImportRequest, import};
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// Apply a Dockerfile instruction to the image config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL,
-    /// STOPSIGNAL, USER, VOLUME or WORKDIR (repeatable)
+    /// Apply a Dockerfile instruction to the image config: CMD, ENTRYPOINT, ENV, EXPOSE,
+    /// HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME or WORKDIR (repeatable)
     #[arg(short, long, value_name = "INSTRUCTION")]
     pub change: Vec<String>,
     /// Commit message recorded in the image history
@@ -31,8 +32,7 @@ pub fn run(ctx: &Ctx, args: ImportArgs) -> Result<u8> {
         bail!("importing {source}: importing from a URL is not supported; download it first");
     }
     let registry = crate::image::lookup::default_registry(&ctx.settings);
-    let name =
-        args.reference.as_deref().map(|r| archive::qualify_name(r, registry)).transpose().with_context(context)?;
+    let name = args.reference.as_deref().map(|r| qualify_name(r, registry)).transpose().with_context(context)?;
     let input: Box<dyn Read + Send> = if source == "-" {
         if std::io::stdin().is_terminal() {
             bail!("importing from standard input, but it is a terminal: pipe a tarball in or name a file");
@@ -41,8 +41,11 @@ pub fn run(ctx: &Ctx, args: ImportArgs) -> Result<u8> {
     } else {
         Box::new(File::open(source).with_context(context)?)
     };
-    let request = ImportRequest { changes: &args.change, message: args.message.as_deref(), source, name };
-    let id = archive::import(ctx.store()?, input, &request).with_context(context)?;
+    // SOURCE_DATE_EPOCH, when set, is the image's creation time: equal inputs, equal image ids.
+    let created = creation_time(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref()).with_context(context)?;
+    let request =
+        ImportRequest { changes: &args.change, message: args.message.as_deref(), source, name, created: &created };
+    let id = import(ctx.store()?, input, &request).with_context(context)?;
     println!("{id}");
     Ok(0)
 }

@@ -2,18 +2,16 @@
 //! image of them gets the container's configuration (with `--change` edits) and a history entry.
 //! A running container is frozen while its upper dir is packed, as Docker pauses it.
 
-use std::fs::File;
-use std::io::BufWriter;
-
 use super::lifecycle::cgroup_of;
 use super::record::{Container, Status};
-use super::store::{ContainerError, now_rfc3339, refresh};
+use super::store::{ContainerError, refresh};
 use crate::image::ImageError;
-use crate::image::archive::{ArchiveError, apply_change};
-use crate::image::ingest::{self, unpack_options};
+use crate::image::assemble::{AssembleError, Assembly, mount_placeholders};
+use crate::image::ingest::{StagedLayer, TarIngest, unpack_options};
+use crate::image::instructions::{ChangeError, apply_changes};
 use crate::image::layer;
-use crate::image::spec::{self, Descriptor, History, ImageConfig, Manifest, RunConfig};
-use crate::store::{ImageRecord, LayerRecord, Store, StoreError, chain_ids, sha256_digest};
+use crate::image::spec::{Compression, History, RunConfig};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
@@ -24,22 +22,24 @@ pub enum CommitError {
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error(transparent)]
-    Archive(#[from] ArchiveError),
-    #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
-    #[error("{0}")]
-    Invalid(String),
+    Assemble(#[from] AssembleError),
+    #[error(transparent)]
+    Change(#[from] ChangeError),
 }
 
 pub struct CommitRequest<'a> {
-    /// Dockerfile instructions applied to the new image's config.
+    /// Dockerfile instructions applied to the new image's config (`--change`).
     pub changes: &'a [String],
+    /// The history comment (`-m`).
     pub message: Option<&'a str>,
+    /// The image's and the history entry's author (`-a`); none is inherited from the base.
     pub author: Option<&'a str>,
     /// The fully qualified name to give the image.
     pub name: Option<String>,
     /// Freeze a running container while its changes are packed.
     pub pause: bool,
+    /// The image's `created` time (RFC 3339): the caller's choice, for reproducible images.
+    pub created: &'a str,
 }
 
 /// The new image's runtime defaults: the container's configuration (which already holds what
@@ -48,7 +48,7 @@ pub fn committed_run_config(
     container: &Container,
     image: &RunConfig,
     changes: &[String],
-) -> Result<RunConfig, ArchiveError> {
+) -> Result<RunConfig, ChangeError> {
     let c = &container.config;
     let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     let mut config = RunConfig {
@@ -61,47 +61,8 @@ pub fn committed_run_config(
         stop_signal: image.stop_signal.clone().or_else(|| (c.stop_signal != "SIGTERM").then(|| c.stop_signal.clone())),
         ..image.clone()
     };
-    for change in changes {
-        apply_change(&mut config, change)?;
-    }
+    apply_changes(&mut config, changes)?;
     Ok(config)
-}
-
-/// An OCI layer media type for a stored layer blob.
-fn oci_media_type(stored: &str) -> String {
-    if stored.starts_with("application/vnd.oci.image.layer.") {
-        return stored.to_owned();
-    }
-    match spec::layer_compression(stored) {
-        Ok(spec::Compression::Gzip) => spec::OCI_LAYER_GZIP,
-        Ok(spec::Compression::Zstd) => spec::OCI_LAYER_ZSTD,
-        _ => spec::OCI_LAYER,
-    }
-    .to_owned()
-}
-
-fn manifest_bytes(config: &[u8], layers: &[LayerRecord]) -> Vec<u8> {
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(spec::OCI_MANIFEST.to_owned()),
-        config: Descriptor {
-            media_type: spec::OCI_CONFIG.to_owned(),
-            digest: sha256_digest(config),
-            size: config.len() as u64,
-            ..Default::default()
-        },
-        layers: layers
-            .iter()
-            .map(|l| Descriptor {
-                media_type: oci_media_type(&l.blob_media_type),
-                digest: l.blob_digest.clone(),
-                size: l.blob_size,
-                ..Default::default()
-            })
-            .collect(),
-        annotations: None,
-    };
-    serde_json::to_vec(&manifest).expect("serializable")
 }
 
 /// Thaws a container frozen for the commit when dropped, whatever happens meanwhile.
@@ -127,97 +88,51 @@ fn freeze(store: &Store, container: &Container) -> Frozen {
     }
 }
 
-/// Packs the container's upper dir into a gzipped layer file in `staging`.
-fn pack_changes(
-    store: &Store,
-    container: &Container,
-    staging: &crate::store::Staging,
-    pause: bool,
-) -> Result<std::path::PathBuf, CommitError> {
-    let path = staging.path().join("layer.tar.gz");
-    let io = |what: &str| {
-        let what = what.to_owned();
-        move |source| CommitError::Io { what, source }
-    };
-    let file = File::create(&path).map_err(io("creating the layer file"))?;
-    let mut gz = flate2::write::GzEncoder::new(BufWriter::with_capacity(1 << 20, file), flate2::Compression::fast());
-    {
+/// Streams the container's upper dir into a staged layer: the tar goes straight into the
+/// ingest pipeline (gzip for the blob, the diff id, the unpacked copy), with no file between.
+/// The mount targets the sandbox made are left out, as Docker leaves them out. The container
+/// is frozen, when asked, only while its files are read.
+fn pack_changes(store: &Store, container: &Container, pause: bool) -> Result<StagedLayer, CommitError> {
+    let upper = store.container_dir(&container.id).join("upper");
+    let lowers =
+        container.config.layers.iter().rev().map(|chain| store.layer_diff_dir(chain)).collect::<Result<Vec<_>, _>>()?;
+    let mut ingest = TarIngest::start(store, store.new_staging()?, Compression::Gzip)?;
+    let packed = {
         let _frozen = if pause { freeze(store, container) } else { Frozen(None) };
-        layer::pack_upper_dir(&store.container_dir(&container.id).join("upper"), &mut gz, &unpack_options(store))
-            .map_err(ImageError::from)?;
+        let skip = mount_placeholders(&upper, &lowers);
+        layer::pack_upper_dir(&upper, &mut ingest, &unpack_options(store), &skip)
+    };
+    let stopped = ingest.stopped();
+    let staged = ingest.finish();
+    match packed {
+        // The packer only saw its output close: the stage that failed says why.
+        Err(_) if stopped => Ok(staged?),
+        Err(e) => Err(ImageError::from(e).into()),
+        Ok(_) => Ok(staged?),
     }
-    let file = gz
-        .finish()
-        .map_err(io("compressing the layer"))?
-        .into_inner()
-        .map_err(|e| CommitError::Io { what: "writing the layer".into(), source: e.into_error() })?;
-    file.sync_all().map_err(io("writing the layer"))?;
-    Ok(path)
 }
 
-/// Commits `container` as a new image; returns its id ("sha256:…"). Takes the ingest lock
-/// (shared) for the whole of it, the image lock briefly to read and to commit.
+/// Commits `container` as a new image on top of its image; returns its id ("sha256:…"). An
+/// unchanged container gives an empty-layer history entry and no layer, as Docker's commit does.
+/// Takes the ingest lock (shared) for the whole of it, the image lock briefly to read and to
+/// commit.
 pub fn commit(store: &Store, container: &Container, request: &CommitRequest) -> Result<String, CommitError> {
     let _ingest = store.lock_ingest_shared()?;
-    let image_config: ImageConfig = {
-        let _lock = store.lock_images_shared()?;
-        let index = store.images()?;
-        let image = index
-            .get(&container.config.image_id)
-            .cloned()
-            .ok_or_else(|| StoreError::ImageNotFound(container.config.image_id.clone()))?;
-        serde_json::from_slice(&store.read_blob(&image.id)?)
-            .map_err(|e| CommitError::Invalid(format!("reading the config of image {}: {e}", image.id)))?
-    };
-    let run_config =
-        committed_run_config(container, &image_config.config.clone().unwrap_or_default(), request.changes)?;
-
-    let packed = store.new_staging()?;
-    let layer_file = pack_changes(store, container, &packed, request.pause)?;
-    let reader =
-        File::open(&layer_file).map_err(|source| CommitError::Io { what: "reading the layer".into(), source })?;
-    let staged = ingest::stage_layer(store, store.new_staging()?, reader, spec::OCI_LAYER_GZIP)?;
-    let mut diff_ids = image_config.rootfs.diff_ids.clone();
-    diff_ids.push(staged.diff_id.clone());
-    let chains = chain_ids(&diff_ids);
-    let chain = chains.last().cloned().expect("one layer at least");
-    let parent = chains.len().checked_sub(2).map(|i| chains[i].clone());
-    staged.commit(store, &chain, parent.as_deref())?;
-    drop(packed);
-
-    let layers: Vec<LayerRecord> = {
-        let _lock = store.lock_images_shared()?;
-        chains
-            .iter()
-            .map(|c| store.layer(c)?.ok_or_else(|| StoreError::ImageNotFound(format!("layer {c}"))))
-            .collect::<Result<_, _>>()?
-    };
-    let created = now_rfc3339();
-    let mut config = image_config;
-    config.created = Some(created.clone());
-    if let Some(author) = request.author {
-        config.author = Some(author.to_owned());
-    }
-    config.config = Some(run_config);
-    config.rootfs.diff_ids = diff_ids;
-    config.history.push(History {
-        created: Some(created.clone()),
-        created_by: Some(container.config.argv().join(" ")),
+    let mut image = Assembly::from_image(store, &container.config.image_id)?;
+    let run_config = committed_run_config(container, image.run_config(), request.changes)?;
+    image.set_run_config(run_config);
+    image.set_author(request.author);
+    let staged = pack_changes(store, container, request.pause)?;
+    let history = History {
+        created: Some(request.created.to_owned()),
+        // Docker's: the container's command, without its entrypoint.
+        created_by: Some(container.config.cmd.join(" ")),
         author: request.author.map(str::to_owned),
         comment: request.message.map(str::to_owned),
         empty_layer: false,
-    });
-    let config_bytes = serde_json::to_vec(&config).expect("serializable");
-    let manifest = manifest_bytes(&config_bytes, &layers);
-    let record = ImageRecord {
-        names: request.name.iter().cloned().collect(),
-        layers: chains,
-        size: layers.iter().map(|l| l.size).sum(),
-        created: Some(created),
-        added: now_rfc3339(),
-        ..Default::default()
     };
-    Ok(ingest::commit_image(store, &manifest, &config_bytes, record)?)
+    image.add_changes(store, staged, history)?;
+    Ok(image.finish(request.created)?.commit(store, request.name.iter().cloned().collect())?)
 }
 
 #[cfg(test)]
@@ -247,11 +162,5 @@ mod tests {
         assert_eq!(config.stop_signal, None);
         assert!(config.volumes.unwrap().contains_key("/v"));
         assert!(committed_run_config(&container, &image, &["BOGUS x".into()]).is_err());
-    }
-
-    #[test]
-    fn docker_layer_types_become_oci_ones() {
-        assert_eq!(oci_media_type(spec::DOCKER_LAYER_GZIP), spec::OCI_LAYER_GZIP);
-        assert_eq!(oci_media_type(spec::OCI_LAYER_ZSTD), spec::OCI_LAYER_ZSTD);
     }
 }

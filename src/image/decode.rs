@@ -92,13 +92,32 @@ pub(crate) fn decompressing_reader<'a, R: Read + 'a>(
     let kind = sniff_compression(&head);
     let replayed = io::Cursor::new(head).chain(reader);
     let decoded: Box<dyn Read + 'a> = match kind {
-        None | Some(Compression::Plain) => Box::new(replayed),
+        None | Some(Compression::Plain) => return Ok((kind, Box::new(replayed))),
         Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(replayed)),
         Some(Compression::Zstd) => Box::new(zstd::stream::read::Decoder::new(replayed)?),
         Some(Compression::Bzip2) => Box::new(bzip2::read::MultiBzDecoder::new(replayed)),
         Some(Compression::Xz) => Box::new(lzma_rust2::XzReader::new(replayed, true)),
     };
-    Ok((kind, decoded))
+    let name = match kind {
+        Some(Compression::Gzip) => "gzip",
+        Some(Compression::Zstd) => "zstd",
+        Some(Compression::Bzip2) => "bzip2",
+        _ => "xz",
+    };
+    Ok((kind, Box::new(NamedDecoder { inner: decoded, name })))
+}
+
+/// A decoder whose errors say which compression they are about: the decoders' own texts
+/// ("failed to fill whole buffer") do not.
+struct NamedDecoder<'a> {
+    inner: Box<dyn Read + 'a>,
+    name: &'static str,
+}
+
+impl Read for NamedDecoder<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| io::Error::new(e.kind(), format!("invalid {} data: {e}", self.name)))
+    }
 }
 
 /// Size of each tar chunk handed on.

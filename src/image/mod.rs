@@ -1,11 +1,14 @@
 //! Images: references, registries, pull, layers, and the archive formats.
 
 pub mod archive;
+pub mod assemble;
 pub mod auth;
 mod blob_file;
 pub mod check;
 pub mod decode;
+pub mod import;
 pub mod ingest;
+pub mod instructions;
 pub mod layer;
 pub mod login_probe;
 pub mod lookup;

@@ -113,6 +113,44 @@ pub struct RunConfig {
     pub labels: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthConfig>,
+    /// The shell that runs shell-form commands (SHELL), `/bin/sh -c` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
+    /// ONBUILD triggers, run when another image is built on this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_build: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// Go writes a nil slice as `null`.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Docker's HEALTHCHECK: `Test` is `["NONE"]`, `["CMD", argv…]` or `["CMD-SHELL", command]`;
+/// durations in nanoseconds, 0 (left out) meaning Docker's default.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthConfig {
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
+    pub test: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub interval: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timeout: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub start_period: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub start_interval: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: i64,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

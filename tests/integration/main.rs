@@ -8,6 +8,7 @@
 //! Tests of the harness itself are below.
 
 mod archive;
+mod assemble;
 mod auth;
 mod check;
 mod cli;

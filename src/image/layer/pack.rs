@@ -1,6 +1,6 @@
 //! Packing an overlay upper dir back into a layer tarball, the inverse of unpacking.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::io::{self, Write};
@@ -26,7 +26,15 @@ use crate::sandbox::fs_at::{Node, dir_names, file_type, lstat_at, open_dir_nofol
 ///
 /// The upper dir must not be in use by a running overlay mount that uses
 /// redirect_dir or metacopy: such directories/files are refused.
-pub fn pack_upper_dir(src: &Path, out: impl Write, opts: &UnpackOptions) -> Result<u64, LayerError> {
+///
+/// Entries whose tar paths are in `skip` ("etc/hosts", "proc") are left out, with all that is
+/// under them.
+pub fn pack_upper_dir(
+    src: &Path,
+    out: impl Write,
+    opts: &UnpackOptions,
+    skip: &HashSet<Vec<u8>>,
+) -> Result<u64, LayerError> {
     let root = nix::fcntl::open(src, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| LayerError::Io { path: src.to_owned(), source: e.into() })?;
     let mut packer = Packer {
@@ -34,6 +42,7 @@ pub fn pack_upper_dir(src: &Path, out: impl Write, opts: &UnpackOptions) -> Resu
         src,
         opts,
         hardlinks: HashMap::new(),
+        skip,
     };
     packer.pack_dir_contents(root.as_fd(), &[])?;
     let counting =
@@ -64,6 +73,7 @@ struct Packer<'a, W: Write> {
     opts: &'a UnpackOptions,
     /// (dev, ino) of multiply-linked files already written, with their tar path.
     hardlinks: HashMap<(u64, u64), Vec<u8>>,
+    skip: &'a HashSet<Vec<u8>>,
 }
 
 /// Overlay xattrs of one node, keyed by their suffix after the configured prefix.
@@ -82,6 +92,9 @@ impl<W: Write> Packer<'_, W> {
         let names = dir_names(dir).map_err(self.io_err(dir_path))?;
         for name in names {
             let path = join_tar_path(dir_path, name.to_bytes());
+            if self.skip.contains(&path) {
+                continue;
+            }
             self.pack_node(dir, &name, &path)?;
         }
         Ok(())

@@ -54,7 +54,7 @@ fn pack_round_trip_preserves_the_tree() {
         let stats = unpack_using(&round_trip_archive(), &first.dest(), &opts, Resolver::Openat2, WhiteoutStyle::Device)
             .unwrap();
         let mut packed = Vec::new();
-        let written = pack_upper_dir(&first.dest(), &mut packed, &opts).unwrap();
+        let written = pack_upper_dir(&first.dest(), &mut packed, &opts, &Default::default()).unwrap();
         assert_eq!(written, packed.len() as u64);
 
         let names = tar_names(&packed);
@@ -96,7 +96,7 @@ fn pack_strips_overlay_xattrs_and_refuses_redirects() {
     node.set_xattr(c"user.overlay.impure", b"y").unwrap();
     node.set_xattr(c"user.keep", b"1").unwrap();
     let mut packed = Vec::new();
-    pack_upper_dir(&s.dest(), &mut packed, &opts).unwrap();
+    pack_upper_dir(&s.dest(), &mut packed, &opts, &Default::default()).unwrap();
     let mut archive = tar::Archive::new(&packed[..]);
     let mut keys = Vec::new();
     for entry in archive.entries().unwrap() {
@@ -113,6 +113,6 @@ fn pack_strips_overlay_xattrs_and_refuses_redirects() {
     assert_eq!(keys, ["SCHILY.xattr.user.keep"]);
 
     node.set_xattr(c"trusted.overlay.redirect", b"/elsewhere").unwrap();
-    let err = pack_upper_dir(&s.dest(), io::sink(), &opts).unwrap_err();
+    let err = pack_upper_dir(&s.dest(), io::sink(), &opts, &Default::default()).unwrap_err();
     assert!(matches!(err, LayerError::UnsupportedOverlayFeature { .. }), "{err}");
 }

@@ -368,7 +368,7 @@ fn xattr_whiteout_fallback_marks_the_parent() {
     assert_eq!(xattrs_of(&s.path("opq"))["user.overlay.opaque"], b"y");
 
     let mut packed = Vec::new();
-    pack_upper_dir(&s.dest(), &mut packed, &opts).unwrap();
+    pack_upper_dir(&s.dest(), &mut packed, &opts, &Default::default()).unwrap();
     let names = tar_names(&packed);
     assert!(names.contains(&"dir/.wh.gone".to_owned()), "{names:?}");
     assert!(names.contains(&"opq/.wh.hidden".to_owned()), "{names:?}");
@@ -399,7 +399,7 @@ fn rootless_unpack_produces_whiteouts_that_pack_back() {
     assert_eq!(xattrs_of(&s.path("op"))["user.overlay.opaque"], b"y");
 
     let mut packed = Vec::new();
-    pack_upper_dir(&s.dest(), &mut packed, &opts).unwrap();
+    pack_upper_dir(&s.dest(), &mut packed, &opts, &Default::default()).unwrap();
     let names = tar_names(&packed);
     assert!(names.contains(&"dir/.wh.gone".to_owned()), "{names:?}");
     assert!(names.contains(&"op/.wh..wh..opq".to_owned()), "{names:?}");
