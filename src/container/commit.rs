@@ -13,7 +13,7 @@ use crate::image::archive::{ArchiveError, apply_change};
 use crate::image::ingest::{self, unpack_options};
 use crate::image::layer;
 use crate::image::spec::{self, Descriptor, History, ImageConfig, Manifest, RunConfig};
-use crate::store::{ImageRecord, LayerRecord, Store, StoreError, chain_ids, sha256_digest};
+use crate::store::{LayerRecord, NewImage, Store, StoreError, chain_ids, sha256_digest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
@@ -209,7 +209,7 @@ pub fn commit(store: &Store, container: &Container, request: &CommitRequest) -> 
     });
     let config_bytes = serde_json::to_vec(&config).expect("serializable");
     let manifest = manifest_bytes(&config_bytes, &layers);
-    let record = ImageRecord {
+    let record = NewImage {
         names: request.name.iter().cloned().collect(),
         layers: chains,
         size: layers.iter().map(|l| l.size).sum(),

@@ -34,7 +34,7 @@ use super::spec::{
 };
 use crate::container::store::now_rfc3339;
 use crate::store::{
-    ImageRecord, LayerRecord, Store, StoreError, chain_ids, digest_hex, is_valid_digest, sha256_digest,
+    LayerRecord, NewImage, Store, StoreError, chain_ids, digest_hex, is_valid_digest, sha256_digest,
 };
 
 /// JSON documents (manifests, configs, indexes) larger than this are refused rather than read
@@ -382,7 +382,7 @@ fn gather_for_save(store: &Store, requests: &[SaveRequest]) -> Result<Vec<SaveIm
             let config = parse_config(&config_bytes, &what)?;
             let manifest_bytes = store.read_blob(&image.manifest_digest)?;
             let layers = image.layers.iter().map(|chain| open_layer(store, chain, &what)).collect::<Result<_, _>>()?;
-            Ok(SaveImage { id: image.id.clone(), names: request.names, config_bytes, config, manifest_bytes, layers })
+            Ok(SaveImage { id: image.id.to_string(), names: request.names, config_bytes, config, manifest_bytes, layers })
         })
         .collect()
 }
@@ -1194,7 +1194,7 @@ fn commit_plans(
             Some(bytes) if manifest_describes(&bytes, &plan.id, &stored) => bytes,
             _ => manifest_for_stored_layers(&plan.config_bytes, &records)?,
         };
-        let record = ImageRecord {
+        let record = NewImage {
             names: plan.names.clone(),
             layers: plan.chains,
             size: records.iter().map(|r| r.size).sum(),
@@ -1259,7 +1259,7 @@ pub fn import(
     };
     let config_bytes = serde_json::to_vec(&config).expect("serializable");
     let manifest = manifest_for_stored_layers(&config_bytes, &records)?;
-    let record = ImageRecord {
+    let record = NewImage {
         names: request.name.iter().cloned().collect(),
         layers: vec![diff_id],
         size: records[0].size,

@@ -8,12 +8,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{StoreError, write_file_atomically};
+use super::{BadDigest, Digest, StoreError, write_file_atomically};
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ImageRecord {
-    /// "sha256:<hex>" of the image config blob.
-    pub id: String,
+    /// The digest of the image config blob.
+    pub id: Digest,
     /// Fully qualified "registry/repository:tag" names.
     #[serde(default)]
     pub names: Vec<String>,
@@ -21,10 +21,10 @@ pub struct ImageRecord {
     #[serde(default)]
     pub digests: Vec<String>,
     /// The digest of the image manifest blob stored with it.
-    pub manifest_digest: String,
+    pub manifest_digest: Digest,
     /// Chain ids of the image's layers, bottom first.
     #[serde(default)]
-    pub layers: Vec<String>,
+    pub layers: Vec<Digest>,
     /// Sum of the uncompressed layer sizes.
     #[serde(default)]
     pub size: u64,
@@ -34,10 +34,37 @@ pub struct ImageRecord {
     pub added: String,
 }
 
+/// An image about to be stored: everything but the digests of its config and manifest, which
+/// storing them gives (`ingest::commit_image`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewImage {
+    pub names: Vec<String>,
+    pub digests: Vec<String>,
+    /// Chain ids, bottom first. Strings while the ingest paths still hold them as strings;
+    /// checked when the record is made.
+    pub layers: Vec<String>,
+    pub size: u64,
+    pub created: Option<String>,
+    pub added: String,
+}
+
 impl ImageRecord {
+    /// The record for `image` once its config (`id`) and manifest blobs are stored.
+    pub fn new(image: NewImage, id: Digest, manifest_digest: Digest) -> Result<ImageRecord, BadDigest> {
+        Ok(ImageRecord {
+            id,
+            names: image.names,
+            digests: image.digests,
+            manifest_digest,
+            layers: image.layers.iter().map(|l| Digest::parse(l)).collect::<Result<_, _>>()?,
+            size: image.size,
+            created: image.created,
+            added: image.added,
+        })
+    }
+
     pub fn short_id(&self) -> &str {
-        let hex = self.id.strip_prefix("sha256:").unwrap_or(&self.id);
-        &hex[..hex.len().min(12)]
+        self.id.short()
     }
 
     pub fn is_dangling(&self) -> bool {
@@ -82,8 +109,7 @@ impl ImageIndex {
         if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
-        // Records come from disk: a damaged id must not panic a lookup.
-        let mut found = self.images.iter().filter(|i| super::digest_hex(&i.id).is_ok_and(|h| h.starts_with(hex)));
+        let mut found = self.images.iter().filter(|i| i.id.hex().starts_with(hex));
         match (found.next(), found.next()) {
             (Some(one), None) => Ok(Some(one)),
             (Some(_), Some(_)) => Err(StoreError::Ambiguous(prefix.to_owned())),
@@ -141,7 +167,7 @@ impl ImageIndex {
         Some(self.images.remove(pos))
     }
 
-    pub fn referenced_layers(&self) -> BTreeSet<String> {
+    pub fn referenced_layers(&self) -> BTreeSet<Digest> {
         self.images.iter().flat_map(|i| i.layers.iter().cloned()).collect()
     }
 }
@@ -151,11 +177,9 @@ mod tests {
     use super::*;
 
     fn image(id_char: char, names: &[&str]) -> ImageRecord {
-        ImageRecord {
-            id: format!("sha256:{}", id_char.to_string().repeat(64)),
-            names: names.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
-        }
+        let new = NewImage { names: names.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+        let id = Digest::sha256_hex(&id_char.to_string().repeat(64)).unwrap();
+        ImageRecord::new(new, id, Digest::sha256_of(b"manifest")).unwrap()
     }
 
     #[test]
@@ -172,7 +196,7 @@ mod tests {
         let mut index = ImageIndex::default();
         index.insert(image('a', &[]));
         let mut other = image('a', &[]);
-        other.id.replace_range(70.., "b");
+        other.id = Digest::sha256_hex(&format!("{}b", "a".repeat(63))).unwrap();
         index.insert(other);
         assert!(matches!(index.by_id_prefix("aaaa"), Err(StoreError::Ambiguous(_))));
         assert!(index.by_id_prefix("zz").unwrap().is_none());
