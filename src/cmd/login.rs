@@ -53,9 +53,8 @@ pub fn run(ctx: &Ctx, args: LoginArgs) -> Result<u8> {
 }
 
 fn print_login(server: &str, authfile: Option<&Path>) -> Result<u8> {
-    let found = CredentialSource::new(authfile)
-        .find(server)
-        .with_context(|| format!("reading credentials for {server}"))?;
+    let found =
+        CredentialSource::new(authfile).find(server).with_context(|| format!("reading credentials for {server}"))?;
     match found.filter(|c| !c.username.is_empty()) {
         Some(credentials) => {
             println!("{}", credentials.username);

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use super::options::OptionsError;
 use super::record::{
     Container, ContainerConfig, ContainerState, DeviceMapping, Mount, NetworkMode, Resources, Ulimit, UsernsMode,
     generate_name, is_valid_name, new_id,
 };
-use super::options::OptionsError;
 use super::store::{ContainerError, Index, now_rfc3339};
 use crate::config::Settings;
 use crate::image::ImageError;

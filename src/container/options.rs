@@ -253,8 +253,7 @@ fn expand_env_entry(entry: &str) -> Option<String> {
 
 /// An env file: one entry a line, `#` comments and blank lines skipped.
 fn read_env_file(path: &Path) -> Result<Vec<String>, OptionsError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| OptionsError::EnvFile { path: path.to_owned(), error })?;
+    let text = std::fs::read_to_string(path).map_err(|error| OptionsError::EnvFile { path: path.to_owned(), error })?;
     Ok(text
         .lines()
         .map(str::trim_start)
@@ -295,7 +294,10 @@ fn parse_userns(userns: Option<&str>) -> Result<UsernsMode, OptionsError> {
 }
 
 fn normalize_capabilities(names: &[String]) -> Result<Vec<String>, OptionsError> {
-    names.iter().map(|n| crate::sandbox::caps::normalize(n).map(str::to_owned).map_err(OptionsError::Capability)).collect()
+    names
+        .iter()
+        .map(|n| crate::sandbox::caps::normalize(n).map(str::to_owned).map_err(OptionsError::Capability))
+        .collect()
 }
 
 /// What `--security-opt` sets.
@@ -341,7 +343,11 @@ pub fn parse_devices(flags: &[String]) -> Result<Vec<DeviceMapping>, OptionsErro
         let (host, container, permissions) =
             crate::sandbox::devices::parse_device(flag).map_err(OptionsError::Device)?;
         crate::sandbox::devices::resolve(&host, &container, &permissions).map_err(OptionsError::Device)?;
-        devices.push(DeviceMapping { path_on_host: host, path_in_container: container, cgroup_permissions: permissions });
+        devices.push(DeviceMapping {
+            path_on_host: host,
+            path_in_container: container,
+            cgroup_permissions: permissions,
+        });
     }
     Ok(devices)
 }

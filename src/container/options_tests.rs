@@ -184,9 +184,25 @@ fn bad_options_are_refused_with_their_own_errors() {
     for cpus in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         assert!(matches!(refused(CreateFlags { cpus: Some(cpus), ..flags() }), OptionsError::Cpus(_)));
     }
-    assert!(matches!(refused(CreateFlags { stop_signal: Some("SIGNOPE".into()), ..flags() }), OptionsError::StopSignal(_)));
+    assert!(matches!(
+        refused(CreateFlags { stop_signal: Some("SIGNOPE".into()), ..flags() }),
+        OptionsError::StopSignal(_)
+    ));
     let duplicate = refused(CreateFlags { volumes: v(&["data:/x"]), tmpfs: v(&["/x"]), ..flags() });
     assert_eq!(duplicate.to_string(), "duplicate mount point: /x");
     assert!(matches!(refused(CreateFlags { volumes_from: v(&["c:bogus"]), ..flags() }), OptionsError::Mount(_)));
     assert!(matches!(refused(CreateFlags { mounts: v(&["type=nfs,target=/x"]), ..flags() }), OptionsError::Mount(_)));
+}
+
+#[test]
+fn option_errors_print_each_cause_once() {
+    use crate::container::create::CreateError;
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = user_env(&[dir.path().join("missing")], &[]).unwrap_err();
+    let seccomp = parse_security_opts(&v(&["seccomp=/nonexistent.json"])).unwrap_err();
+    let mount = parse(&CreateFlags { tmpfs: v(&["relative"]), ..flags() }).unwrap_err();
+    for error in [env_file, seccomp, mount] {
+        crate::image::tests::assert_prints_once(&error);
+        crate::image::tests::assert_prints_once(&CreateError::Options(error));
+    }
 }

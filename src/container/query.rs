@@ -16,8 +16,21 @@ use crate::store::{Digest, Store, StoreError};
 
 /// The keys `docker ps --filter` takes.
 pub const FILTER_KEYS: [&str; 15] = [
-    "ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label", "name", "network",
-    "publish", "since", "status", "volume",
+    "ancestor",
+    "before",
+    "expose",
+    "exited",
+    "health",
+    "id",
+    "isolation",
+    "is-task",
+    "label",
+    "name",
+    "network",
+    "publish",
+    "since",
+    "status",
+    "volume",
 ];
 
 /// Docker's container states, as `status=` takes them (berth's containers are never
@@ -59,7 +72,10 @@ pub enum Filter {
     /// A regular expression searched in the name (Docker's: `^web$` is exact).
     Name(Regex),
     /// `label=KEY` or `label=KEY=VALUE`.
-    Label { key: String, value: Option<String> },
+    Label {
+        key: String,
+        value: Option<String>,
+    },
     /// One of Docker's state names.
     Status(&'static str),
     /// Exited with this code.
@@ -198,7 +214,12 @@ pub struct Context {
 impl Context {
     /// Resolves what the filters name: ancestor images (one that is not there matches only
     /// by name) and the `before`/`since` containers (which must exist, as in Docker).
-    pub fn resolve(filters: &Filters, index: &Index, store: &Store, settings: &Settings) -> Result<Context, ContainerError> {
+    pub fn resolve(
+        filters: &Filters,
+        index: &Index,
+        store: &Store,
+        settings: &Settings,
+    ) -> Result<Context, ContainerError> {
         let mut context = Context::default();
         for filter in filters.by_key.values().flatten() {
             match filter {
@@ -243,7 +264,9 @@ fn matches_one(filter: &Filter, c: &Container, context: &Context) -> bool {
         Filter::Network(name) => network_names(c.config.network).contains(&name.as_str()),
         // No healthchecks yet: every container has none.
         Filter::Health(health) => *health == Health::None,
-        Filter::Publish(wanted) | Filter::Expose(wanted) => ports(c).iter().any(|&(port, proto)| wanted.contains(port, proto)),
+        Filter::Publish(wanted) | Filter::Expose(wanted) => {
+            ports(c).iter().any(|&(port, proto)| wanted.contains(port, proto))
+        }
         Filter::Isolation(isolation) => isolation == "default",
         Filter::IsTask(task) => !task,
     }
@@ -385,7 +408,7 @@ mod tests {
         let old = container("old", "2026-01-01T00:00:00Z");
         let mid = container("mid", "2026-01-02T00:00:00Z");
         let new = container("new", "2026-01-03T00:00:00Z");
-        let index = Index { containers: vec![old.clone(), mid.clone(), new.clone()], ..Default::default() };
+        let index = Index { containers: vec![old.clone(), mid.clone(), new.clone()] };
         let f = filters(&["since=old", "before=new"]);
         let mut ctx = Context::default();
         for filter in f.by_key.values().flatten() {
@@ -402,7 +425,12 @@ mod tests {
         let mut c = container("web", "");
         c.config.mounts = vec![
             Mount { kind: MountKind::Volume, source: "data".into(), destination: "/srv".into(), ..Default::default() },
-            Mount { kind: MountKind::Bind, source: "/host/dir".into(), destination: "/in".into(), ..Default::default() },
+            Mount {
+                kind: MountKind::Bind,
+                source: "/host/dir".into(),
+                destination: "/in".into(),
+                ..Default::default()
+            },
         ];
         c.config.network = NetworkMode::Host;
         let ctx = Context::default();

@@ -33,9 +33,7 @@ use super::spec::{
     OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST, Platform, RootFs, RunConfig, SpecError,
 };
 use crate::container::store::now_rfc3339;
-use crate::store::{
-    LayerRecord, NewImage, Store, StoreError, chain_ids, digest_hex, is_valid_digest, sha256_digest,
-};
+use crate::store::{LayerRecord, NewImage, Store, StoreError, chain_ids, digest_hex, is_valid_digest, sha256_digest};
 
 /// JSON documents (manifests, configs, indexes) larger than this are refused rather than read
 /// into memory.
@@ -382,7 +380,14 @@ fn gather_for_save(store: &Store, requests: &[SaveRequest]) -> Result<Vec<SaveIm
             let config = parse_config(&config_bytes, &what)?;
             let manifest_bytes = store.read_blob(&image.manifest_digest)?;
             let layers = image.layers.iter().map(|chain| open_layer(store, chain, &what)).collect::<Result<_, _>>()?;
-            Ok(SaveImage { id: image.id.to_string(), names: request.names, config_bytes, config, manifest_bytes, layers })
+            Ok(SaveImage {
+                id: image.id.to_string(),
+                names: request.names,
+                config_bytes,
+                config,
+                manifest_bytes,
+                layers,
+            })
         })
         .collect()
 }

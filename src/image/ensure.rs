@@ -114,7 +114,9 @@ pub fn ensure_image(store: &Store, settings: &Settings, request: &EnsureRequest)
             None => pulled(false),
             Some(image) => match pulled(true) {
                 Err(ImageError::Registry(
-                    e @ (RegistryError::NotFound(_) | RegistryError::Transport { .. } | RegistryError::Unauthorized { .. }),
+                    e @ (RegistryError::NotFound(_)
+                    | RegistryError::Transport { .. }
+                    | RegistryError::Unauthorized { .. }),
                 )) => {
                     Progress::new(false).warning(&format!("using the local image: checking for a newer one: {e}"));
                     Ok(image)

@@ -316,12 +316,7 @@ impl StagedLayer {
 /// Records an image whose layers are all committed: writes its manifest and config blobs and
 /// adds the record. Takes the image lock, exclusive. Fails if a layer vanished meanwhile (a
 /// concurrent `rmi` removed it), so the caller can retry.
-pub fn commit_image(
-    store: &Store,
-    manifest: &[u8],
-    config: &[u8],
-    image: NewImage,
-) -> Result<String, ImageError> {
+pub fn commit_image(store: &Store, manifest: &[u8], config: &[u8], image: NewImage) -> Result<String, ImageError> {
     let _lock = store.lock_images_exclusive()?;
     for chain in &image.layers {
         if store.layer(chain)?.is_none() {

@@ -73,3 +73,67 @@ impl ImageError {
         ImageError::Io { what: what.to_string(), error }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::error::Error;
+
+    use super::*;
+    use crate::image::registry::auth::AuthError;
+    use crate::image::registry::login_probe::LoginError;
+    use crate::image::registry::token::TokenError;
+
+    /// The error and its causes as `main` prints them, `: `-joined, with nothing dropped.
+    fn parts(error: &dyn Error) -> Vec<String> {
+        let mut out = vec![error.to_string()];
+        let mut cause = error.source();
+        while let Some(c) = cause {
+            out.push(c.to_string());
+            cause = c.source();
+        }
+        out
+    }
+
+    /// No part of the printed chain repeats another (what `main`'s de-duplication hides).
+    pub(crate) fn assert_prints_once(error: &dyn Error) {
+        let parts = parts(error);
+        for (i, part) in parts.iter().enumerate().skip(1) {
+            assert!(!parts[..i].iter().any(|earlier| earlier.contains(part.as_str())), "repeated {part:?} in {parts:?}");
+        }
+    }
+
+    fn not_found() -> std::io::Error {
+        std::io::Error::from_raw_os_error(libc::ENOENT)
+    }
+
+    #[test]
+    fn image_and_registry_errors_print_each_cause_once() {
+        let store_io = ImageError::Store(StoreError::io(std::path::Path::new("/s/images.json"), not_found()));
+        assert_eq!(store_io.to_string(), "/s/images.json: No such file or directory (os error 2)");
+        let errors: Vec<Box<dyn Error>> = vec![
+            Box::new(store_io),
+            Box::new(ImageError::io("reading the layer", not_found())),
+            Box::new(ImageError::Runtime(not_found())),
+            Box::new(ImageError::BadConfig {
+                reference: "r".into(),
+                error: serde_json::from_str::<serde_json::Value>("{").unwrap_err(),
+            }),
+            Box::new(ImageError::BadDigest { reference: "r".into(), error: crate::store::BadDigest("x".into()) }),
+            Box::new(ImageError::Store(crate::store::BadDigest("y".into()).into())),
+            Box::new(ImageError::Registry(registry::RegistryError::Transport {
+                registry: "reg".into(),
+                detail: "connection refused".into(),
+                retryable: true,
+            })),
+            Box::new(AuthError::Io { action: "reading", path: "/a.json".into(), error: not_found() }),
+            Box::new(LoginError::Runtime(not_found())),
+            Box::new(LoginError::Refused(TokenError::Unauthorized("HTTP 401".into()))),
+            Box::new(remove::RemoveError::Lookup(ImageError::Store(StoreError::ImageNotFound("x".into())))),
+        ];
+        for error in &errors {
+            assert_prints_once(error.as_ref());
+        }
+        let runtime = parts(&LoginError::Runtime(not_found()));
+        assert_eq!(runtime, ["starting the async runtime", "No such file or directory (os error 2)"]);
+    }
+}

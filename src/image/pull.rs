@@ -130,7 +130,7 @@ async fn resolve_at(
         ManifestKind::Index(index) => {
             let chosen = spec::choose_platform(&index, wanted, &reference.to_string())?;
             let chosen_digest = checked_digest(reference, &chosen.digest)?;
-            let by_digest = Reference { digest: Some(chosen_digest.into()), tag: None, ..reference.clone() };
+            let by_digest = Reference { digest: Some(chosen_digest), tag: None, ..reference.clone() };
             let (bytes, _) = with_retries(|| client.manifest(&by_digest)).await?;
             match spec::parse_manifest(&bytes, Some(&chosen.media_type))? {
                 ManifestKind::Image(manifest) => Ok((digest, bytes, *manifest)),

@@ -76,7 +76,11 @@ pub struct Pruned {
 
 /// Removes every image no container uses that is dangling (has no name), or, with `all`, every
 /// such image. Locks as [`remove_images`].
-pub fn prune_images<E>(store: &Store, all: bool, users: impl FnOnce(&Store) -> Result<ImageUsers, E>) -> Result<Pruned, E>
+pub fn prune_images<E>(
+    store: &Store,
+    all: bool,
+    users: impl FnOnce(&Store) -> Result<ImageUsers, E>,
+) -> Result<Pruned, E>
 where
     E: From<StoreError>,
 {

@@ -287,7 +287,9 @@ mod tests {
     fn compares_with_strings_and_derefs_to_its_text() {
         let d = Digest::sha256_of(b"x");
         let text = d.to_string();
-        assert!(d == text && text == d && d == *text.as_str());
+        assert_eq!(d, text);
+        assert_eq!(text, d);
+        assert_eq!(d, *text.as_str());
         let takes_str = |s: &str| s.len();
         assert_eq!(takes_str(&d), 71);
         assert_eq!(&d[..7], "sha256:");

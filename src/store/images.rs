@@ -191,6 +191,48 @@ mod tests {
         assert_eq!(index.by_name("docker.io/library/x:latest").unwrap().id, index.images[1].id);
     }
 
+    /// images.json exactly as berth wrote it before digests were typed (f62b865): it loads, and
+    /// written back it is the same bytes.
+    const OLD_IMAGES_JSON: &str = concat!(
+        r#"{"images":[{"id":"sha256:6d3e4188a38af91b0c1577b9e88c53368926b2fe0e1fb985d6e8a70040520c4d","#,
+        r#""names":["docker.io/library/busybox:latest"],"#,
+        r#""digests":["docker.io/library/busybox@sha256:9e2bbca079387d7965c3a9cee6d0c53f4f4e63ff7637877a83c4c05f2a666112"],"#,
+        r#""manifest_digest":"sha256:0b6b0ffa3b5af3a0e0cdb4a1bb1d36e9b4fc5eb24a7bc73a25a15cd28e2b68f4","#,
+        r#""layers":["sha256:3d24ee258efc3bfe4066a1a9fb83febf6dc0b1548dfe896161533668281c9f4f","#,
+        r#""sha256:1a2f3b8f9a4c5ad1ec3c2e4a1f1e0c3c0b8a3a0f9d8c7b6a5f4e3d2c1b0a9f8e"],"size":4493312,"#,
+        r#""created":"2024-09-26T21:31:42Z","added":"2026-11-30T10:00:00.123456789Z"},"#,
+        r#"{"id":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","names":[],"digests":[],"#,
+        r#""manifest_digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","layers":[],"size":0,"#,
+        r#""created":null,"added":"2026-11-30T10:00:01Z"}]}"#
+    );
+
+    #[test]
+    fn a_store_written_before_typed_digests_loads_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("images.json");
+        fs::write(&path, OLD_IMAGES_JSON).unwrap();
+        let index = ImageIndex::read(&path).unwrap();
+        assert_eq!(index.images[0].id.short(), "6d3e4188a38a");
+        assert_eq!(index.images[0].layers.len(), 2);
+        assert!(index.images[1].is_dangling());
+        index.write(&path).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), OLD_IMAGES_JSON);
+        // Records without the fields older berths left out load too.
+        let minimal = r#"{"images":[{"id":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","manifest_digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","added":"x"}]}"#;
+        fs::write(&path, minimal).unwrap();
+        assert_eq!(ImageIndex::read(&path).unwrap().images[0].layers, Vec::<Digest>::new());
+    }
+
+    #[test]
+    fn a_damaged_digest_in_images_json_is_a_corrupt_record_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("images.json");
+        fs::write(&path, OLD_IMAGES_JSON.replace("sha256:aaaa", "sha256:../a")).unwrap();
+        let err = ImageIndex::read(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("invalid digest \"sha256:../a"), "{err}");
+    }
+
     #[test]
     fn id_prefix_must_be_unique() {
         let mut index = ImageIndex::default();

@@ -344,7 +344,11 @@ impl Store {
     pub fn blob_digests(&self) -> Result<Vec<String>, StoreError> {
         let dir = self.root.join("blobs/sha256");
         let entries = fs::read_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
-        Ok(entries.flatten().filter_map(|e| Digest::sha256_hex(e.file_name().to_str()?).ok()).map(String::from).collect())
+        Ok(entries
+            .flatten()
+            .filter_map(|e| Digest::sha256_hex(e.file_name().to_str()?).ok())
+            .map(String::from)
+            .collect())
     }
 }
 

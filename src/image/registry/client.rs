@@ -69,9 +69,9 @@ impl RegistryClient {
         let repository = reference.repository.clone();
         match (&reference.tag, &reference.digest) {
             (Some(tag), Some(digest)) => {
-                oci_client::Reference::with_tag_and_digest(registry, repository, tag.clone(), digest.clone())
+                oci_client::Reference::with_tag_and_digest(registry, repository, tag.clone(), digest.to_string())
             }
-            (_, Some(digest)) => oci_client::Reference::with_digest(registry, repository, digest.clone()),
+            (_, Some(digest)) => oci_client::Reference::with_digest(registry, repository, digest.to_string()),
             (Some(tag), None) => oci_client::Reference::with_tag(registry, repository, tag.clone()),
             (None, None) => oci_client::Reference::with_tag(registry, repository, "latest".into()),
         }
@@ -86,8 +86,8 @@ impl RegistryClient {
             .pull_manifest_raw(&oci_ref, &self.auth, ACCEPTED_MANIFESTS)
             .await
             .map_err(|e| self.classify(e, &reference.to_string()))?;
-        let digest =
-            Digest::parse(&digest).map_err(|error| RegistryError::BadDigest { registry: self.registry.clone(), error })?;
+        let digest = Digest::parse(&digest)
+            .map_err(|error| RegistryError::BadDigest { registry: self.registry.clone(), error })?;
         Ok((bytes.to_vec(), digest))
     }
 
@@ -128,11 +128,14 @@ impl RegistryClient {
             _ => None,
         };
         let registry = || self.registry.clone();
-        let authorization = token::authorize(&http, &base, credentials, &access.scopes()).await.map_err(|e| match e {
-            token::TokenError::Unauthorized(detail) => RegistryError::Unauthorized { registry: registry(), detail },
-            token::TokenError::Transport(detail) => RegistryError::Transport { registry: registry(), detail, retryable: true },
-            other @ token::TokenError::Protocol(_) => token_error(other.to_string()),
-        })?;
+        let authorization =
+            token::authorize(&http, &base, credentials, &access.scopes()).await.map_err(|e| match e {
+                token::TokenError::Unauthorized(detail) => RegistryError::Unauthorized { registry: registry(), detail },
+                token::TokenError::Transport(detail) => {
+                    RegistryError::Transport { registry: registry(), detail, retryable: true }
+                }
+                other @ token::TokenError::Protocol(_) => token_error(other.to_string()),
+            })?;
         if let Authorization::Bearer(bearer) = authorization {
             let target = self.repository_reference(repository);
             let operation = if access.needs_push() { RegistryOperation::Push } else { RegistryOperation::Pull };

@@ -164,6 +164,6 @@ pub(crate) mod tests {
     #[test]
     fn block_on_runs_on_the_calling_thread() {
         let caller = std::thread::current().id();
-        assert_eq!(block_on(async move { std::thread::current().id() == caller }).unwrap(), true);
+        assert!(block_on(async move { std::thread::current().id() == caller }).unwrap());
     }
 }

@@ -47,7 +47,6 @@ impl Scope {
     pub fn push(repository: impl Into<String>) -> Scope {
         Scope::new(repository, &[Action::Pull, Action::Push])
     }
-
 }
 
 impl fmt::Display for Scope {
@@ -68,12 +67,19 @@ impl fmt::Display for Scope {
 pub enum Access {
     /// Nothing in particular: `login` proves the credentials, for no repository.
     Registry,
-    Pull { repository: String },
+    Pull {
+        repository: String,
+    },
     #[cfg_attr(not(test), expect(dead_code, reason = "push (issue 12) is the first to ask for it"))]
-    Push { repository: String },
+    Push {
+        repository: String,
+    },
     /// Mounting a blob of `source` into `target` (both in the same registry).
     #[cfg_attr(not(test), expect(dead_code, reason = "push (issue 12) is the first to ask for it"))]
-    Mount { target: String, source: String },
+    Mount {
+        target: String,
+        source: String,
+    },
 }
 
 impl Access {
@@ -114,7 +120,10 @@ mod tests {
     fn scope_strings_follow_the_token_protocol() {
         assert_eq!(Scope::pull("library/busybox").to_string(), "repository:library/busybox:pull");
         assert_eq!(Scope::push("team/app").to_string(), "repository:team/app:pull,push");
-        assert_eq!(Scope::new("a/b", &[Action::Push, Action::Pull, Action::Push]).to_string(), "repository:a/b:pull,push");
+        assert_eq!(
+            Scope::new("a/b", &[Action::Push, Action::Pull, Action::Push]).to_string(),
+            "repository:a/b:pull,push"
+        );
     }
 
     #[test]
@@ -126,9 +135,10 @@ mod tests {
             strings(Access::Mount { target: "me/app".into(), source: "library/alpine".into() }),
             ["repository:me/app:pull,push", "repository:library/alpine:pull"]
         );
-        assert_eq!(strings(Access::Mount { target: "me/app".into(), source: "me/app".into() }), [
-            "repository:me/app:pull,push"
-        ]);
+        assert_eq!(
+            strings(Access::Mount { target: "me/app".into(), source: "me/app".into() }),
+            ["repository:me/app:pull,push"]
+        );
         let mount = Access::Mount { target: "t".into(), source: "s".into() };
         assert_eq!((mount.repository(), mount.needs_push()), (Some("t"), true));
         assert!(!Access::Pull { repository: "p".into() }.needs_push());

@@ -260,7 +260,11 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         assert_eq!(pairs, expected);
-        assert!(url.as_str().starts_with("https://auth.example/token?service=reg.example&scope=repository%3Ame%2Fapp%3Apull%2Cpush&"));
+        assert!(
+            url.as_str().starts_with(
+                "https://auth.example/token?service=reg.example&scope=repository%3Ame%2Fapp%3Apull%2Cpush&"
+            )
+        );
         let login = token_url(&challenge, Some("alice"), &[]).unwrap();
         assert_eq!(login.query(), Some("service=reg.example&account=alice&client_id=berth"));
         let no_realm = Challenge::parse("Bearer service=x").unwrap();
