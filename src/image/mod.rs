@@ -98,7 +98,10 @@ pub(crate) mod tests {
     pub(crate) fn assert_prints_once(error: &dyn Error) {
         let parts = parts(error);
         for (i, part) in parts.iter().enumerate().skip(1) {
-            assert!(!parts[..i].iter().any(|earlier| earlier.contains(part.as_str())), "repeated {part:?} in {parts:?}");
+            assert!(
+                !parts[..i].iter().any(|earlier| earlier.contains(part.as_str())),
+                "repeated {part:?} in {parts:?}"
+            );
         }
     }
 

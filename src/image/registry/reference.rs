@@ -208,7 +208,6 @@ fn is_valid_tag(tag: &str) -> bool {
         && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
