@@ -11,8 +11,9 @@ use super::record::{DeviceMapping, Mount, NetworkMode, Resources, SECCOMP_UNCONF
 use super::signals::BadSignal;
 use crate::sandbox::seccomp::SeccompError;
 
-/// `run`/`create`'s options as text, before they are checked.
-#[derive(Debug, Clone, PartialEq)]
+/// `run`/`create`'s options as text, before they are checked. The default is a container
+/// with nothing asked for.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct CreateFlags {
     pub name: Option<String>,
     /// The image as the user typed it.
@@ -49,7 +50,7 @@ pub struct CreateFlags {
     pub labels: Vec<String>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u32>,
-    /// `default` (also `bridge`, `private`), `none` or `host`.
+    /// `default` (also empty, `bridge`, `private`), `none` or `host`.
     pub network: String,
     pub userns: Option<String>,
     /// `-v`, `--mount`, `--tmpfs` in Docker's syntax.
@@ -58,46 +59,6 @@ pub struct CreateFlags {
     pub tmpfs: Vec<String>,
     pub read_only: bool,
     pub volumes_from: Vec<String>,
-}
-
-impl Default for CreateFlags {
-    fn default() -> CreateFlags {
-        CreateFlags {
-            name: None,
-            image: String::new(),
-            command: Vec::new(),
-            interactive: false,
-            tty: false,
-            rm: false,
-            env: Vec::new(),
-            env_files: Vec::new(),
-            workdir: None,
-            user: None,
-            entrypoint: None,
-            hostname: None,
-            init: false,
-            memory: None,
-            cpus: None,
-            cpu_shares: None,
-            pids_limit: None,
-            ulimits: Vec::new(),
-            cap_add: Vec::new(),
-            cap_drop: Vec::new(),
-            privileged: false,
-            security_opts: Vec::new(),
-            devices: Vec::new(),
-            labels: Vec::new(),
-            stop_signal: None,
-            stop_timeout: None,
-            network: "default".into(),
-            userns: None,
-            volumes: Vec::new(),
-            mounts: Vec::new(),
-            tmpfs: Vec::new(),
-            read_only: false,
-            volumes_from: Vec::new(),
-        }
-    }
 }
 
 /// Why an option was refused. Each message names the option and the value; causes (an io
@@ -278,7 +239,7 @@ pub fn user_env(env_files: &[PathBuf], env: &[String]) -> Result<Vec<String>, Op
 
 fn parse_network(network: &str) -> Result<NetworkMode, OptionsError> {
     match network {
-        "default" | "bridge" | "private" => Ok(NetworkMode::Private),
+        "" | "default" | "bridge" | "private" => Ok(NetworkMode::Private),
         "none" => Ok(NetworkMode::None),
         "host" => Ok(NetworkMode::Host),
         other => Err(OptionsError::Network(other.to_owned())),

@@ -166,7 +166,7 @@ fn defaults_and_special_values() {
     assert_eq!(cleared.resources.pids_limit, None, "0 is the default, not a limit of 0");
     let unlimited = parse(&CreateFlags { pids_limit: Some(-1), ..flags() }).unwrap();
     assert_eq!(unlimited.resources.pids_limit, Some(-1));
-    for network in ["default", "bridge", "private"] {
+    for network in ["", "default", "bridge", "private"] {
         assert_eq!(parse(&CreateFlags { network: network.into(), ..flags() }).unwrap().network, NetworkMode::Private);
     }
     assert_eq!(parse(&CreateFlags { network: "none".into(), ..flags() }).unwrap().network, NetworkMode::None);

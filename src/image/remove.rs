@@ -56,15 +56,28 @@ pub fn remove_images<E>(
 where
     E: From<StoreError>,
 {
+    change_images(store, users, |index, in_use| {
+        inputs.iter().map(|input| remove_from_index(index, settings, input, force, in_use)).collect()
+    })
+}
+
+/// The choreography every removal follows: lock 2 (shared) while `users` reads the container
+/// records and for as long as the answer must stay true, lock 4 (exclusive), `change` on a copy
+/// of the index, the index written back, then what the removed images alone used collected.
+fn change_images<T, E: From<StoreError>>(
+    store: &Store,
+    users: impl FnOnce(&Store) -> Result<ImageUsers, E>,
+    change: impl FnOnce(&mut ImageIndex, &ImageUsers) -> T,
+) -> Result<T, E> {
     let _containers = store.lock_containers_shared()?;
     let in_use = users(store)?;
     let _images = store.lock_images_exclusive()?;
     let before = store.images()?;
     let mut index = before.clone();
-    let results = inputs.iter().map(|input| remove_from_index(&mut index, settings, input, force, &in_use)).collect();
+    let out = change(&mut index, &in_use);
     store.write_images(&index)?;
     collect_after_removal(store, &before, &index)?;
-    Ok(results)
+    Ok(out)
 }
 
 /// What `image prune` removed, and the bytes that freed.
@@ -84,22 +97,17 @@ pub fn prune_images<E>(
 where
     E: From<StoreError>,
 {
-    let _containers = store.lock_containers_shared()?;
-    let in_use = users(store)?;
-    let _images = store.lock_images_exclusive()?;
-    let before = store.images()?;
-    let mut index = before.clone();
-    let mut pruned = Pruned::default();
-    let doomed: Vec<ImageRecord> =
-        index.images.iter().filter(|i| (all || i.is_dangling()) && !in_use.contains_key(&i.id)).cloned().collect();
-    for image in doomed {
-        index.remove(&image.id);
-        pruned.reclaimed += image.size;
-        pruned.removed.push(image);
-    }
-    store.write_images(&index)?;
-    collect_after_removal(store, &before, &index)?;
-    Ok(pruned)
+    change_images(store, users, |index, in_use| {
+        let mut pruned = Pruned::default();
+        let doomed: Vec<ImageRecord> =
+            index.images.iter().filter(|i| (all || i.is_dangling()) && !in_use.contains_key(&i.id)).cloned().collect();
+        for image in doomed {
+            index.remove(&image.id);
+            pruned.reclaimed += image.size;
+            pruned.removed.push(image);
+        }
+        pruned
+    })
 }
 
 /// Untags or deletes one image in `index` (the caller writes it back). An image a container
