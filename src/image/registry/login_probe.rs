@@ -136,4 +136,19 @@ mod tests {
         assert!(err.is_unauthorized(), "{err}");
         assert!(err.to_string().contains("incorrect username or password"), "{err}");
     }
+
+    #[test]
+    fn a_mount_token_is_asked_for_both_repositories_at_once() {
+        let (addr, seen) = bearer_registry();
+        let base = Url::parse(&format!("http://{addr}/v2/")).unwrap();
+        let mount = Access::Mount { target: "me/app".into(), source: "library/busybox".into() };
+        let client = reqwest::Client::new();
+        let scopes = mount.scopes();
+        let authorize = token::authorize(&client, &base, Some(("alice", "right")), &scopes);
+        let granted = super::super::block_on(authorize).unwrap().unwrap();
+        assert_eq!(granted, Authorization::Bearer("tok-123".into()));
+        let seen = seen.lock().unwrap().clone();
+        let scopes = "scope=repository%3Ame%2Fapp%3Apull%2Cpush&scope=repository%3Alibrary%2Fbusybox%3Apull";
+        assert!(seen[1].starts_with(&format!("/token?service=test-registry&{scopes}&account=alice")), "{seen:?}");
+    }
 }
