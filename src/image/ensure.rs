@@ -106,7 +106,7 @@ pub fn ensure_image(store: &Store, settings: &Settings, request: &EnsureRequest)
         PullPolicy::Missing => match local()? {
             Some(image) => Ok(image),
             None => {
-                Progress::new(false).message(&format!("Unable to find image '{}' locally", request.reference));
+                Progress::Lines.message(&format!("Unable to find image '{}' locally", request.reference));
                 pulled(false)
             }
         },
@@ -118,7 +118,7 @@ pub fn ensure_image(store: &Store, settings: &Settings, request: &EnsureRequest)
                     | RegistryError::Transport { .. }
                     | RegistryError::Unauthorized { .. }),
                 )) => {
-                    Progress::new(false).warning(&format!("using the local image: checking for a newer one: {e}"));
+                    Progress::Lines.warning(&format!("using the local image: checking for a newer one: {e}"));
                     Ok(image)
                 }
                 other => other,

@@ -20,7 +20,7 @@ use super::registry::scope::Access;
 use super::registry::{RegistryClient, RegistryError};
 use super::spec::{self, Descriptor, ImageConfig, Manifest, ManifestKind, Platform};
 use crate::config::Settings;
-use crate::store::{Digest, NewImage, Store, StoreError, chain_digests};
+use crate::store::{Algorithm, BadDigest, Digest, NewImage, Store, StoreError, chain_digests};
 
 const MAX_ATTEMPTS: u32 = 5;
 const MAX_SMALL_BLOB: u64 = 32 << 20;
@@ -161,9 +161,12 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200 * 2u64.pow(attempt.min(5)))
 }
 
-/// A digest the registry sent, checked.
+/// A digest of content the store will keep, checked: sha256, the only kind the store holds.
 fn checked_digest(reference: &Reference, digest: &str) -> Result<Digest, ImageError> {
-    Digest::parse(digest).map_err(|error| ImageError::BadDigest { reference: reference.to_string(), error })
+    Digest::parse(digest)
+        .ok()
+        .filter(|d| d.algorithm() == Algorithm::Sha256)
+        .ok_or_else(|| ImageError::BadDigest { reference: reference.to_string(), error: BadDigest(digest.to_owned()) })
 }
 
 async fn fetch_small_blob(
