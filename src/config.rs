@@ -4,8 +4,23 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use serde::Deserialize;
+
+/// Why the configuration could not be read. The causes are part of the messages (no
+/// `source()`), so each shows once.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config {}: {error}", path.display())]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("reading config {}: {error}", path.display())]
+    Parse { path: PathBuf, error: toml::de::Error },
+    #[error("reading config {}: no such file", .0.display())]
+    Missing(PathBuf),
+    #[error("reading the current directory: {0}")]
+    CurrentDir(std::io::Error),
+}
+
+type Result<T> = std::result::Result<T, ConfigError>;
 
 #[derive(Deserialize, Debug, Default, Clone)]
 #[serde(deny_unknown_fields)]
@@ -79,9 +94,11 @@ fn default_paths(rootless: bool) -> (PathBuf, PathBuf) {
 
 fn read_config_file(path: &Path) -> Result<Option<FileConfig>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text).with_context(|| format!("reading config {}", path.display())).map(Some),
+        Ok(text) => {
+            toml::from_str(&text).map(Some).map_err(|error| ConfigError::Parse { path: path.to_owned(), error })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading config {}", path.display())),
+        Err(error) => Err(ConfigError::Read { path: path.to_owned(), error }),
     }
 }
 
@@ -107,7 +124,7 @@ pub fn load(flags: &GlobalFlags) -> Result<Settings> {
     let files: Vec<PathBuf> = match flags.config {
         Some(path) => {
             if !path.exists() {
-                anyhow::bail!("reading config {}: no such file", path.display());
+                return Err(ConfigError::Missing(path.to_owned()));
             }
             vec![path.to_owned()]
         }
@@ -153,5 +170,5 @@ pub fn load(flags: &GlobalFlags) -> Result<Settings> {
 }
 
 fn absolute(p: PathBuf) -> Result<PathBuf> {
-    if p.is_absolute() { Ok(p) } else { Ok(std::env::current_dir().context("reading the current directory")?.join(p)) }
+    if p.is_absolute() { Ok(p) } else { Ok(std::env::current_dir().map_err(ConfigError::CurrentDir)?.join(p)) }
 }

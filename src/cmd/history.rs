@@ -47,7 +47,7 @@ pub fn run(ctx: &Ctx, args: HistoryArgs) -> Result<u8> {
     for (i, h) in history.iter().enumerate() {
         let size = if h.empty_layer { 0 } else { sizes.next().unwrap_or(0) };
         let id = if i + 1 == count {
-            if args.no_trunc { image.id.clone() } else { image.short_id().to_owned() }
+            if args.no_trunc { image.id.to_string() } else { image.short_id().to_owned() }
         } else {
             "<missing>".to_owned()
         };

@@ -138,7 +138,7 @@ fn rows<'a>(images: &'a [ImageRecord], filters: &[Filter], repository: Option<&s
 }
 
 fn row_json(row: &Row, no_trunc: bool) -> Value {
-    let id = if no_trunc { row.image.id.clone() } else { row.image.short_id().to_owned() };
+    let id = if no_trunc { row.image.id.to_string() } else { row.image.short_id().to_owned() };
     json!({
         "Containers": "N/A",
         "CreatedAt": row.image.created.clone().unwrap_or_default(),
@@ -199,7 +199,7 @@ pub fn run(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
             if args.digests {
                 cells.push(r.digest.clone());
             }
-            let id = if args.no_trunc { r.image.id.clone() } else { r.image.short_id().to_owned() };
+            let id = if args.no_trunc { r.image.id.to_string() } else { r.image.short_id().to_owned() };
             cells.extend([id, time_ago(r.image.created.as_deref()), human_size(r.image.size)]);
             cells
         })

@@ -24,7 +24,7 @@ pub fn image_inspect_json(ctx: &Ctx, image: &ImageRecord) -> Result<Value> {
         let layers: Vec<String> = image
             .layers
             .iter()
-            .map(|c| store.layer(c).ok().flatten().map(|l| l.diff_id).unwrap_or_else(|| c.clone()))
+            .map(|c| store.layer(c).ok().flatten().map(|l| l.diff_id).unwrap_or_else(|| c.to_string()))
             .collect();
         (store.read_blob(&image.id)?, layers)
     };

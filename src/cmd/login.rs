@@ -10,9 +10,10 @@ use clap::Args;
 use nix::sys::termios::{self, LocalFlags, SetArg, Termios};
 
 use super::Ctx;
-use crate::image::auth::{self, normalize_registry};
-use crate::image::login_probe::{LoginError, verify_credentials};
-use crate::image::reference::DOCKER_HUB;
+use crate::image::registry::CredentialSource;
+use crate::image::registry::auth::{self, normalize_registry};
+use crate::image::registry::login_probe::{LoginError, verify_credentials};
+use crate::image::registry::reference::DOCKER_HUB;
 
 #[derive(Args, Debug)]
 pub struct LoginArgs {
@@ -53,7 +54,7 @@ pub fn run(ctx: &Ctx, args: LoginArgs) -> Result<u8> {
 
 fn print_login(server: &str, authfile: Option<&Path>) -> Result<u8> {
     let found =
-        auth::find_credentials(server, authfile).with_context(|| format!("reading credentials for {server}"))?;
+        CredentialSource::new(authfile).find(server).with_context(|| format!("reading credentials for {server}"))?;
     match found.filter(|c| !c.username.is_empty()) {
         Some(credentials) => {
             println!("{}", credentials.username);
@@ -65,7 +66,7 @@ fn print_login(server: &str, authfile: Option<&Path>) -> Result<u8> {
 
 fn log_in(ctx: &Ctx, args: &LoginArgs, server: &str) -> Result<()> {
     let authfile = args.authfile.as_deref();
-    let stored = auth::find_credentials(server, authfile)?;
+    let stored = CredentialSource::new(authfile).find(server)?;
     let nothing_given = args.username.is_none() && args.password.is_none() && !args.password_stdin;
     if nothing_given && let Some(existing) = stored.clone() {
         // Like Docker: credentials already on file are tried before anyone is asked for new ones.
@@ -85,7 +86,7 @@ fn log_in(ctx: &Ctx, args: &LoginArgs, server: &str) -> Result<()> {
 }
 
 fn is_unauthorized(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| matches!(cause.downcast_ref::<LoginError>(), Some(LoginError::Unauthorized(_))))
+    error.chain().any(|cause| cause.downcast_ref::<LoginError>().is_some_and(LoginError::is_unauthorized))
 }
 
 /// Asks the registry whether it accepts `user`/`password`.

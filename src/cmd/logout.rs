@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::Ctx;
-use crate::image::auth::{self, normalize_registry};
-use crate::image::reference::DOCKER_HUB;
+use crate::image::registry::auth::{self, normalize_registry};
+use crate::image::registry::reference::DOCKER_HUB;
 
 #[derive(Args, Debug)]
 pub struct LogoutArgs {

@@ -4,7 +4,10 @@ use anyhow::Result;
 use clap::Args;
 
 use super::Ctx;
+use crate::container::query::image_users;
 use crate::image::progress::human_size;
+use crate::image::registry::reference::familiar_name;
+use crate::image::remove::prune_images;
 
 #[derive(Args, Debug)]
 pub struct PruneArgs {
@@ -34,25 +37,13 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
         return Ok(1);
     }
     let store = ctx.store()?;
-    // Lock order: containers before images; images containers use are never pruned.
-    let _containers = store.lock_containers_shared()?;
-    let in_use = super::rmi::images_in_use(store)?;
-    let _lock = store.lock_images_exclusive()?;
-    let before = store.images()?;
-    let mut index = before.clone();
-    let doomed: Vec<_> =
-        index.images.iter().filter(|i| (args.all || i.is_dangling()) && !in_use.contains_key(&i.id)).cloned().collect();
-    let mut reclaimed = 0;
-    for image in &doomed {
+    let pruned = prune_images(store, args.all, image_users)?;
+    for image in &pruned.removed {
         for name in &image.names {
-            println!("untagged: {}", crate::image::reference::familiar_name(name));
+            println!("untagged: {}", familiar_name(name));
         }
         println!("deleted: {}", image.id);
-        reclaimed += image.size;
-        index.remove(&image.id);
     }
-    store.write_images(&index)?;
-    super::rmi::collect_after_removal(store, &before, &index)?;
-    println!("Total reclaimed space: {}", human_size(reclaimed));
+    println!("Total reclaimed space: {}", human_size(pruned.reclaimed));
     Ok(0)
 }

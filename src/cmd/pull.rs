@@ -2,8 +2,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::Ctx;
-use crate::image::pull::{PullRequest, pull};
-use crate::image::reference::familiar_name;
+use crate::image::pull::{PullOutcome, PullRequest, pull};
+use crate::image::registry::CredentialSource;
+use crate::image::registry::reference::familiar_name;
 use crate::image::spec::Platform;
 
 #[derive(Args, Debug)]
@@ -27,31 +28,16 @@ pub fn parse_platform(platform: Option<&str>) -> Result<Option<Platform>> {
         .transpose()
 }
 
-/// Pulls `image` and returns its id; used by `pull` and, for missing images, by other verbs.
-pub fn pull_image(
-    ctx: &Ctx,
-    image: &str,
-    platform: Option<&str>,
-    quiet: bool,
-    authfile: Option<&std::path::Path>,
-) -> Result<crate::image::pull::PullOutcome> {
-    let platform = parse_platform(platform)?;
-    let store = ctx.store()?;
-    let _ingest = store.lock_ingest_shared()?;
-    let credentials = |registry: &str| match crate::image::auth::credentials_for(registry, authfile) {
-        Ok(found) => found,
-        Err(e) => {
-            // Pulling anonymously may still work (public images); say why credentials were not used.
-            eprintln!("berth: warning: reading credentials for {registry}: {e}");
-            None
-        }
-    };
-    let request = PullRequest { reference: image, platform, quiet, credentials: &credentials };
-    pull(store, &ctx.settings, &request).with_context(|| format!("pulling {image}"))
-}
-
 pub fn run(ctx: &Ctx, args: PullArgs) -> Result<u8> {
-    let outcome = pull_image(ctx, &args.image, args.platform.as_deref(), args.quiet, args.authfile.as_deref())?;
+    let credentials = CredentialSource::new(args.authfile.as_deref());
+    let request = PullRequest {
+        reference: &args.image,
+        platform: parse_platform(args.platform.as_deref())?,
+        quiet: args.quiet,
+        credentials: &credentials,
+    };
+    let outcome: PullOutcome =
+        pull(ctx.store()?, &ctx.settings, &request).with_context(|| format!("pulling {}", args.image))?;
     let full = outcome.reference.to_string();
     if args.quiet {
         println!("{full}");

@@ -45,7 +45,7 @@ fn request_for(ctx: &Ctx, input: &str) -> Result<SaveRequest> {
                 .find(|n| image.names.contains(n))
         })
     };
-    Ok(SaveRequest { id: image.id, names: name.into_iter().collect() })
+    Ok(SaveRequest { id: image.id.into(), names: name.into_iter().collect() })
 }
 
 pub fn run(ctx: &Ctx, args: SaveArgs) -> Result<u8> {

@@ -3,12 +3,17 @@
 
 use std::collections::BTreeMap;
 
+use super::options::OptionsError;
 use super::record::{
     Container, ContainerConfig, ContainerState, DeviceMapping, Mount, NetworkMode, Resources, Ulimit, UsernsMode,
     generate_name, is_valid_name, new_id,
 };
 use super::store::{ContainerError, Index, now_rfc3339};
-use crate::image::spec::{ImageConfig, RunConfig};
+use crate::config::Settings;
+use crate::image::ImageError;
+use crate::image::ensure::{EnsureRequest, PullPolicy, ensure_image};
+use crate::image::registry::CredentialSource;
+use crate::image::spec::{ImageConfig, Platform, RunConfig};
 use crate::store::{ImageRecord, Store};
 
 /// What `run`/`create` were told, already parsed.
@@ -125,9 +130,9 @@ pub fn build_config(
         return Err(ContainerError::Other("--userns keep-id is only for rootless containers".into()));
     }
     Ok(ContainerConfig {
-        image_id: image.id.clone(),
+        image_id: image.id.to_string(),
         image_name: options.image_name.clone(),
-        layers: image.layers.clone(),
+        layers: image.layers.iter().map(|l| l.to_string()).collect(),
         entrypoint,
         cmd,
         env,
@@ -186,6 +191,52 @@ pub fn add_to_index(
     let container = Container { id, name, created: now_rfc3339(), config, state: ContainerState::default() };
     index.containers.push(container.clone());
     Ok(container)
+}
+
+/// Where the image of a new container comes from: the local store, or a registry as the pull
+/// policy says.
+#[derive(Debug, Clone)]
+pub struct ImageSource<'a> {
+    pub policy: PullPolicy,
+    pub platform: Option<Platform>,
+    pub credentials: &'a CredentialSource,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error("reading the image config: {0}")]
+    ImageConfig(serde_json::Error),
+}
+
+/// Creates a container as `run`/`create` (and compose, and the API) describe it: the image made
+/// sure of per `source` (pulled if need be), Docker's precedence between the image's config and
+/// `options`, then the record and directories (see [`create`]).
+pub fn create_container(
+    store: &Store,
+    settings: &Settings,
+    options: &CreateOptions,
+    source: &ImageSource,
+) -> Result<Container, CreateError> {
+    let request = EnsureRequest {
+        reference: &options.image_name,
+        policy: source.policy,
+        platform: source.platform.clone(),
+        credentials: source.credentials,
+    };
+    let image = ensure_image(store, settings, &request)?;
+    let config_bytes = {
+        let _lock = store.lock_images_shared().map_err(ContainerError::from)?;
+        store.read_blob(&image.id).map_err(ContainerError::from)?
+    };
+    let image_config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(CreateError::ImageConfig)?;
+    let config = build_config(options, &image, &image_config, settings.rootless)?;
+    Ok(create(store, options.name.as_deref(), config)?)
 }
 
 /// Stores a new container: record and directories. Takes the containers lock, exclusive.

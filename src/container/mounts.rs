@@ -441,7 +441,7 @@ pub fn sandbox_mounts(store: &Store, container: &Container) -> Result<Vec<Sandbo
 fn missing_source(path: &Path) -> StoreError {
     StoreError::Io {
         path: path.to_owned(),
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, "bind source path does not exist"),
+        error: std::io::Error::new(std::io::ErrorKind::NotFound, "bind source path does not exist"),
     }
 }
 

@@ -147,12 +147,12 @@ fn check(store: &Store, repair: bool, quick: bool) -> Result<CheckReport, ImageE
         report.images += 1;
         let mut why = Vec::new();
         for digest in [&image.id, &image.manifest_digest] {
-            if !store.has_blob(digest) || bad_blobs.contains(digest) {
+            if !store.has_blob(digest) || bad_blobs.contains(digest.as_str()) {
                 why.push(format!("blob {digest} missing or corrupt"));
             }
         }
         for chain in &image.layers {
-            if bad_layers.contains(chain) || store.layer(chain).ok().flatten().is_none() {
+            if bad_layers.contains(chain.as_str()) || store.layer(chain).ok().flatten().is_none() {
                 why.push(format!("layer {chain} missing or broken"));
             }
         }
@@ -184,7 +184,7 @@ fn check(store: &Store, repair: bool, quick: bool) -> Result<CheckReport, ImageE
         store.remove_blob(blob)?;
         report.repaired.push(format!("removed blob {blob}"));
     }
-    let suspects: BTreeSet<String> =
+    let suspects: BTreeSet<crate::store::Digest> =
         before.images.iter().filter(|i| bad_images.contains(&i.id)).flat_map(|i| i.layers.iter().cloned()).collect();
     let gc = store.collect_garbage(&index, &suspects, &BTreeSet::new())?;
     report.repaired.extend(gc.layers.iter().map(|l| format!("removed unused layer {l}")));

@@ -22,7 +22,7 @@ use super::blob_file::{BlobFile, WrittenBlob};
 use super::decode::{LayerDecoder, TarSink};
 use super::layer::{self, UnpackOptions, UnpackStats};
 use super::spec::Compression;
-use crate::store::{ImageRecord, LayerRecord, Staging, Store};
+use crate::store::{ImageRecord, LayerRecord, NewImage, Staging, Store, StoreError};
 
 /// Chunks in flight per channel: with network-sized chunks about a megabyte.
 const CHANNEL_DEPTH: usize = 64;
@@ -170,7 +170,7 @@ impl LayerIngest {
         let decoded_to_the_end = decoded?;
         let stats = unpacked?;
         if !decoded_to_the_end {
-            return Err(ImageError::Io("the layer unpacker stopped before the end of the layer".into()));
+            return Err(ImageError::UnpackerStopped);
         }
         let (diff_id, size) = tar_digest?;
         Ok(StagedLayer {
@@ -186,7 +186,7 @@ impl LayerIngest {
 }
 
 fn join<T>(handle: JoinHandle<T>, what: &str) -> Result<T, ImageError> {
-    handle.join().map_err(|_| ImageError::Io(format!("the {what} panicked")))
+    handle.join().map_err(|_| ImageError::Panicked(what.to_owned()))
 }
 
 fn write_blob(mut blob: BlobFile, mut rx: mpsc::Receiver<Bytes>) -> io::Result<WrittenBlob> {
@@ -380,7 +380,7 @@ impl TarIngest {
         let stats = unpacked?;
         let (diff_id, size) = tar_digest?;
         if !complete {
-            return Err(ImageError::Io("a stage of the layer ingest stopped".into()));
+            return Err(ImageError::IngestStopped);
         }
         Ok(StagedLayer {
             staging,
@@ -532,27 +532,20 @@ impl StagedLayer {
 /// Records an image whose layers are all committed: writes its manifest and config blobs and
 /// adds the record. Takes the image lock, exclusive. Fails if a layer vanished meanwhile (a
 /// concurrent `rmi` removed it), so the caller can retry.
-pub fn commit_image(
-    store: &Store,
-    manifest: &[u8],
-    config: &[u8],
-    mut record: ImageRecord,
-) -> Result<String, ImageError> {
+pub fn commit_image(store: &Store, manifest: &[u8], config: &[u8], image: NewImage) -> Result<String, ImageError> {
     let _lock = store.lock_images_exclusive()?;
-    for chain in &record.layers {
+    for chain in &image.layers {
         if store.layer(chain)?.is_none() {
-            return Err(ImageError::Invalid(format!(
-                "layer {chain} was removed while the image was being stored; try again"
-            )));
+            return Err(ImageError::LayerVanished { chain: chain.clone() });
         }
     }
-    record.manifest_digest = store.write_blob(manifest)?;
-    record.id = store.write_blob(config)?;
+    let manifest_digest = store.write_blob(manifest)?;
+    let id = store.write_blob(config)?;
+    let record = ImageRecord::new(image, id.clone(), manifest_digest).map_err(StoreError::from)?;
     let mut index = store.images()?;
-    let id = record.id.clone();
     index.insert(record);
     store.write_images(&index)?;
-    Ok(id)
+    Ok(id.into())
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 //! reference; short names are tried against each search registry and `localhost/`.
 
 use super::ImageError;
-use super::reference::Reference;
+use super::registry::reference::Reference;
 use crate::config::Settings;
-use crate::store::{ImageIndex, ImageRecord, StoreError};
+use crate::store::{ImageIndex, ImageRecord, Store, StoreError};
 
 /// The registry a new short name (tag, import, commit) is qualified with: the first search
 /// registry, or `localhost` when there is none, so that lookup finds it again.
@@ -20,6 +20,13 @@ pub fn qualified_candidates(settings: &Settings, reference: &Reference) -> Vec<R
     let mut out: Vec<Reference> = settings.search_registries.iter().map(|r| reference.qualified_with(r)).collect();
     out.push(reference.qualified_with("localhost"));
     out
+}
+
+/// The image `input` names in the store. Takes the image lock, shared.
+pub fn lookup(store: &Store, settings: &Settings, input: &str) -> Result<ImageRecord, ImageError> {
+    let _lock = store.lock_images_shared()?;
+    let index = store.images()?;
+    find_image(&index, settings, input).cloned()
 }
 
 pub fn find_image<'a>(index: &'a ImageIndex, settings: &Settings, input: &str) -> Result<&'a ImageRecord, ImageError> {

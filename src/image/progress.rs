@@ -42,6 +42,19 @@ impl Progress {
         }
     }
 
+    /// A warning: shown even when quiet, as `berth: warning: TEXT`.
+    pub fn warning(&self, text: &str) {
+        let line = format!("berth: warning: {text}");
+        match self {
+            Progress::Quiet | Progress::Lines => {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+            Progress::Bars(multi) => {
+                let _ = multi.println(line);
+            }
+        }
+    }
+
     pub fn layer(&self, digest: &str, size: u64) -> LayerProgress {
         let short = short_digest(digest);
         match self {

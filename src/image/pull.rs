@@ -1,6 +1,9 @@
 //! `pull`: resolve a reference against the search registries and mirrors, fetch the manifest
 //! (choosing a platform from an index), then download every missing layer in parallel, each
 //! streamed straight into its unpacker thread, and commit the image.
+//!
+//! Digests from the registry (manifest, config, layers, diff ids) become [`Digest`]s as they
+//! arrive, so a malformed one is refused before it names a file or a lock.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,47 +14,49 @@ use tokio::sync::Semaphore;
 use super::ImageError;
 use super::ingest::{self, LayerIngest, StagedLayer};
 use super::progress::{Progress, short_digest};
-use super::reference::Reference;
+use super::registry::credentials::{CredentialSource, Lookup};
+use super::registry::reference::Reference;
+use super::registry::scope::Access;
 use super::registry::{RegistryClient, RegistryError};
 use super::spec::{self, Descriptor, ImageConfig, Manifest, ManifestKind, Platform};
 use crate::config::Settings;
-use crate::store::{ImageRecord, Store, chain_ids};
+use crate::store::{Algorithm, BadDigest, Digest, NewImage, Store, StoreError, chain_digests};
 
 const MAX_ATTEMPTS: u32 = 5;
 const MAX_SMALL_BLOB: u64 = 32 << 20;
 
 pub struct PullRequest<'a> {
+    /// The image as the user wrote it: NAME[:TAG|@DIGEST].
     pub reference: &'a str,
     pub platform: Option<Platform>,
+    /// No progress output (warnings still show).
     pub quiet: bool,
-    pub credentials: &'a dyn Fn(&str) -> Option<(String, String)>,
+    pub credentials: &'a CredentialSource,
 }
 
 #[derive(Debug)]
 pub struct PullOutcome {
-    pub id: String,
+    pub id: Digest,
     /// The fully qualified reference that was pulled.
     pub reference: Reference,
     /// The digest of the manifest (or index) the reference resolved to.
-    pub digest: String,
+    pub digest: Digest,
     /// False when the image was already complete in the store.
     pub downloaded: bool,
 }
 
-/// Pulls an image into the store. Runs its own single-threaded async runtime; call it from a
-/// process that has entered its namespaces already.
+/// Pulls an image into the store. Takes the ingest lock, shared, for the whole pull, and the
+/// image lock briefly to commit. Runs the registry traffic on [`super::registry::block_on`]'s
+/// runtime: call it from a process that has entered its namespaces already.
 pub fn pull(store: &Store, settings: &Settings, request: &PullRequest) -> Result<PullOutcome, ImageError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ImageError::io("starting the async runtime", e))?;
-    runtime.block_on(pull_async(store, settings, request))
+    let _ingest = store.lock_ingest_shared()?;
+    super::registry::block_on(pull_async(store, settings, request)).map_err(ImageError::Runtime)?
 }
 
 struct Resolved {
     client: Arc<RegistryClient>,
     reference: Reference,
-    top_digest: String,
+    top_digest: Digest,
     manifest_bytes: Vec<u8>,
     manifest: Manifest,
 }
@@ -80,14 +85,25 @@ async fn resolve(settings: &Settings, request: &PullRequest<'_>, progress: &Prog
     let wanted = request.platform.clone().unwrap_or_else(spec::host_platform);
     let mut last_error = None;
     for (endpoint, qualified) in candidates(settings, &reference) {
-        let client = Arc::new(RegistryClient::new(settings, &endpoint, (request.credentials)(&endpoint)));
+        let credentials = match request.credentials.lookup(&endpoint) {
+            // Pulling anonymously may still work (public images); say why credentials were not used.
+            Lookup::Unreadable(e) => {
+                progress.warning(&format!("reading credentials for {endpoint}: {e}"));
+                None
+            }
+            found => found.basic(),
+        };
+        let client = Arc::new(RegistryClient::new(settings, &endpoint, credentials));
         match resolve_at(&client, &qualified, &wanted).await {
             Ok((top_digest, manifest_bytes, manifest)) => {
                 return Ok(Resolved { client, reference: qualified, top_digest, manifest_bytes, manifest });
             }
             Err(
                 e @ ImageError::Registry(
-                    RegistryError::NotFound(_) | RegistryError::Unauthorized { .. } | RegistryError::Transport { .. },
+                    RegistryError::NotFound(_)
+                    | RegistryError::Unauthorized { .. }
+                    | RegistryError::Transport { .. }
+                    | RegistryError::Token { .. },
                 ),
             ) => {
                 if reference.is_short_name() || endpoint != qualified.registry_or_hub() {
@@ -98,26 +114,27 @@ async fn resolve(settings: &Settings, request: &PullRequest<'_>, progress: &Prog
             Err(e) => return Err(e),
         }
     }
-    Err(last_error.unwrap_or_else(|| ImageError::Invalid("no search registries configured".into())))
+    Err(last_error.unwrap_or(ImageError::NoSearchRegistries))
 }
 
 async fn resolve_at(
     client: &RegistryClient,
     reference: &Reference,
     wanted: &Platform,
-) -> Result<(String, Vec<u8>, Manifest), ImageError> {
+) -> Result<(Digest, Vec<u8>, Manifest), ImageError> {
+    let access = Access::Pull { repository: reference.repository.clone() };
+    with_retries(|| client.authorize(&access)).await?;
     let (bytes, digest) = with_retries(|| client.manifest(reference)).await?;
     match spec::parse_manifest(&bytes, None)? {
         ManifestKind::Image(manifest) => Ok((digest, bytes, *manifest)),
         ManifestKind::Index(index) => {
             let chosen = spec::choose_platform(&index, wanted, &reference.to_string())?;
-            let by_digest = Reference { digest: Some(chosen.digest.clone()), tag: None, ..reference.clone() };
+            let chosen_digest = checked_digest(reference, &chosen.digest)?;
+            let by_digest = Reference { digest: Some(chosen_digest), tag: None, ..reference.clone() };
             let (bytes, _) = with_retries(|| client.manifest(&by_digest)).await?;
             match spec::parse_manifest(&bytes, Some(&chosen.media_type))? {
                 ManifestKind::Image(manifest) => Ok((digest, bytes, *manifest)),
-                ManifestKind::Index(_) => {
-                    Err(ImageError::Invalid(format!("{reference}: an index inside an index is not supported")))
-                }
+                ManifestKind::Index(_) => Err(ImageError::NestedIndex { reference: reference.to_string() }),
             }
         }
     }
@@ -144,19 +161,25 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200 * 2u64.pow(attempt.min(5)))
 }
 
+/// A digest of content the store will keep, checked: sha256, the only kind the store holds.
+fn checked_digest(reference: &Reference, digest: &str) -> Result<Digest, ImageError> {
+    Digest::parse(digest)
+        .ok()
+        .filter(|d| d.algorithm() == Algorithm::Sha256)
+        .ok_or_else(|| ImageError::BadDigest { reference: reference.to_string(), error: BadDigest(digest.to_owned()) })
+}
+
 async fn fetch_small_blob(
     client: &RegistryClient,
     reference: &Reference,
     descriptor: &Descriptor,
 ) -> Result<Vec<u8>, ImageError> {
     if descriptor.size > MAX_SMALL_BLOB {
-        return Err(ImageError::Invalid(format!(
-            "{}: config blob of {} bytes is implausibly large",
-            descriptor.digest, descriptor.size
-        )));
+        return Err(ImageError::ConfigTooLarge { digest: descriptor.digest.clone(), size: descriptor.size });
     }
+    let digest = checked_digest(reference, &descriptor.digest)?;
     with_retries(|| async {
-        let (mut stream, _) = client.blob(reference, &descriptor.digest, 0).await?;
+        let (mut stream, _) = client.blob(reference, &digest, 0).await?;
         let mut out = Vec::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| RegistryError::Transport {
@@ -174,12 +197,12 @@ async fn fetch_small_blob(
     .await
     .map_err(ImageError::from)
     .and_then(|bytes| {
-        let actual = crate::store::sha256_digest(&bytes);
-        if actual != descriptor.digest {
+        let actual = Digest::sha256_of(&bytes);
+        if actual != digest {
             return Err(ImageError::DigestMismatch {
-                what: format!("config {}", descriptor.digest),
-                expected: descriptor.digest.clone(),
-                actual,
+                what: format!("config {digest}"),
+                expected: digest.to_string(),
+                actual: actual.into(),
             });
         }
         Ok(bytes)
@@ -192,21 +215,18 @@ async fn pull_async(store: &Store, settings: &Settings, request: &PullRequest<'_
     let manifest = &resolved.manifest;
     let config_bytes = fetch_small_blob(&resolved.client, &resolved.reference, &manifest.config).await?;
     let config: ImageConfig = serde_json::from_slice(&config_bytes)
-        .map_err(|e| ImageError::Invalid(format!("{}: malformed image config: {e}", resolved.reference)))?;
+        .map_err(|error| ImageError::BadConfig { reference: resolved.reference.to_string(), error })?;
     if config.rootfs.diff_ids.len() != manifest.layers.len() {
-        return Err(ImageError::Invalid(format!(
-            "{}: manifest lists {} layers but the config has {} diff ids",
-            resolved.reference,
-            manifest.layers.len(),
-            config.rootfs.diff_ids.len()
-        )));
+        return Err(ImageError::LayerCountMismatch {
+            reference: resolved.reference.to_string(),
+            layers: manifest.layers.len(),
+            diff_ids: config.rootfs.diff_ids.len(),
+        });
     }
-    for d in config.rootfs.diff_ids.iter().chain(manifest.layers.iter().map(|l| &l.digest)) {
-        if !crate::store::is_valid_digest(d) {
-            return Err(ImageError::Invalid(format!("{}: invalid digest {d:?} in image", resolved.reference)));
-        }
-    }
-    let chains = chain_ids(&config.rootfs.diff_ids);
+    let check = |d: &String| checked_digest(&resolved.reference, d);
+    let diff_ids: Vec<Digest> = config.rootfs.diff_ids.iter().map(check).collect::<Result<_, _>>()?;
+    let blobs: Vec<Digest> = manifest.layers.iter().map(|l| check(&l.digest)).collect::<Result<_, _>>()?;
+    let chains = chain_digests(&diff_ids);
 
     let semaphore = Arc::new(Semaphore::new(settings.parallel_downloads));
     let fetches = manifest.layers.iter().enumerate().map(|(i, layer)| {
@@ -215,9 +235,10 @@ async fn pull_async(store: &Store, settings: &Settings, request: &PullRequest<'_
             client: resolved.client.clone(),
             reference: resolved.reference.clone(),
             descriptor: layer.clone(),
+            blob: blobs[i].clone(),
             chain_id: chains[i].clone(),
             parent: i.checked_sub(1).map(|p| chains[p].clone()),
-            diff_id: config.rootfs.diff_ids[i].clone(),
+            diff_id: diff_ids[i].clone(),
         };
         let semaphore = semaphore.clone();
         let progress = progress.clone();
@@ -239,20 +260,20 @@ async fn pull_async(store: &Store, settings: &Settings, request: &PullRequest<'_
         let _lock = store.lock_images_shared()?;
         chains.iter().map(|c| store.layer(c).ok().flatten().map_or(0, |l| l.size)).sum()
     };
-    let record = ImageRecord {
+    let record = NewImage {
         names,
         digests,
-        layers: chains,
+        layers: chains.iter().map(Digest::to_string).collect(),
         size,
         created: config.created.clone(),
         added: crate::container::store::now_rfc3339(),
-        ..Default::default()
     };
     let existing = {
         let _lock = store.lock_images_shared()?;
         store.images()?.get(&manifest.config.digest).map(|r| r.names.clone())
     };
-    let id = ingest::commit_image(store, &resolved.manifest_bytes, &config_bytes, record)?;
+    let id = Digest::parse(&ingest::commit_image(store, &resolved.manifest_bytes, &config_bytes, record)?)
+        .map_err(StoreError::from)?;
     let was_complete = !downloaded
         && existing.is_some_and(|names| resolved.reference.tagged_name().is_none_or(|t| names.contains(&t)));
     Ok(PullOutcome { id, reference: resolved.reference, digest: resolved.top_digest, downloaded: !was_complete })
@@ -263,9 +284,11 @@ struct LayerJob {
     client: Arc<RegistryClient>,
     reference: Reference,
     descriptor: Descriptor,
-    chain_id: String,
-    parent: Option<String>,
-    diff_id: String,
+    /// `descriptor.digest`, checked.
+    blob: Digest,
+    chain_id: Digest,
+    parent: Option<Digest>,
+    diff_id: Digest,
 }
 
 impl LayerJob {
@@ -276,7 +299,7 @@ impl LayerJob {
 
     /// Returns whether anything was downloaded.
     async fn run(self, progress: &Progress) -> Result<bool, ImageError> {
-        let short = short_digest(&self.descriptor.digest);
+        let short = short_digest(&self.blob);
         if self.have_layer()? {
             progress.message(&format!("{short}: already exists"));
             return Ok(false);
@@ -286,20 +309,20 @@ impl LayerJob {
         let chain = self.chain_id.clone();
         let _download_lock = tokio::task::spawn_blocking(move || store.lock_layer_download(&chain))
             .await
-            .map_err(|e| ImageError::Io(e.to_string()))??;
+            .map_err(ImageError::Task)??;
         if self.have_layer()? {
             progress.message(&format!("{short}: already exists"));
             return Ok(false);
         }
-        let bar = progress.layer(&self.descriptor.digest, self.descriptor.size);
+        let bar = progress.layer(&self.blob, self.descriptor.size);
         let ingest = LayerIngest::start(&self.store, self.store.new_staging()?, &self.descriptor.media_type)?;
         let download = self.download_into(&ingest, &bar).await;
         let staged: Result<StagedLayer, ImageError> =
-            tokio::task::spawn_blocking(move || ingest.finish()).await.map_err(|e| ImageError::Io(e.to_string()))?;
+            tokio::task::spawn_blocking(move || ingest.finish()).await.map_err(ImageError::Task)?;
         download?;
         let staged = staged?;
-        let what = format!("layer {}", self.descriptor.digest);
-        staged.verify(Some(&self.descriptor.digest), Some(&self.diff_id), &what)?;
+        let what = format!("layer {}", self.blob);
+        staged.verify(Some(&self.blob), Some(&self.diff_id), &what)?;
         for warning in &staged.warnings {
             progress.message(&format!("{short}: warning: {warning}"));
         }
@@ -308,7 +331,7 @@ impl LayerJob {
         let (chain, parent) = (self.chain_id.clone(), self.parent.clone());
         tokio::task::spawn_blocking(move || staged.commit(&store, &chain, parent.as_deref()))
             .await
-            .map_err(|e| ImageError::Io(e.to_string()))??;
+            .map_err(ImageError::Task)??;
         bar.finish("pull complete", size);
         Ok(true)
     }
@@ -328,7 +351,7 @@ impl LayerJob {
                 break;
             }
             let before = received;
-            match self.client.blob(&self.reference, &self.descriptor.digest, received).await {
+            match self.client.blob(&self.reference, &self.blob, received).await {
                 Ok((mut stream, honoured_offset)) => {
                     let mut skip = if honoured_offset { 0 } else { received };
                     if !honoured_offset {
@@ -340,7 +363,7 @@ impl LayerJob {
                             Err(e) => {
                                 last_error = Some(RegistryError::Transport {
                                     registry: self.client.registry().to_owned(),
-                                    detail: format!("reading {}: {e}", self.descriptor.digest),
+                                    detail: format!("reading {}: {e}", self.blob),
                                     retryable: true,
                                 });
                                 break;
@@ -353,10 +376,7 @@ impl LayerJob {
                         }
                         received += chunk.len() as u64;
                         if received > expected {
-                            return Err(ImageError::Invalid(format!(
-                                "registry sent more than the {expected} bytes the manifest declares for {}",
-                                self.descriptor.digest
-                            )));
+                            return Err(ImageError::Oversized { digest: self.blob.to_string(), expected });
                         }
                         bar.advance(chunk.len() as u64);
                         if !ingest.feed(chunk).await {
@@ -381,11 +401,8 @@ impl LayerJob {
             }
         }
         if received < expected {
-            let detail = last_error.map_or_else(|| "connection closed early".to_owned(), |e| e.to_string());
-            return Err(ImageError::Io(format!(
-                "downloading {}: got {received} of {expected} bytes: {detail}",
-                self.descriptor.digest
-            )));
+            let why = last_error.map_or_else(|| "connection closed early".to_owned(), |e| e.to_string());
+            return Err(ImageError::Incomplete { digest: self.blob.to_string(), received, expected, why });
         }
         Ok(())
     }

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeSet;
 
-use super::{ImageIndex, LockGuard, Store, StoreError, lock};
+use super::{Digest, ImageIndex, LockGuard, Store, StoreError, lock};
 
 #[derive(Debug, Default)]
 pub struct GcReport {
-    pub layers: Vec<String>,
-    pub blobs: Vec<String>,
+    pub layers: Vec<Digest>,
+    pub blobs: Vec<Digest>,
 }
 
 impl Store {
@@ -29,34 +29,36 @@ impl Store {
     pub fn collect_garbage(
         &self,
         index: &ImageIndex,
-        suspects: &BTreeSet<String>,
-        suspect_blobs: &BTreeSet<String>,
+        suspects: &BTreeSet<Digest>,
+        suspect_blobs: &BTreeSet<Digest>,
     ) -> Result<GcReport, StoreError> {
         let no_ingest = self.try_lock_ingest_exclusive()?;
         let keep_layers = index.referenced_layers();
         let mut report = GcReport::default();
-        let layer_candidates: BTreeSet<String> =
-            if no_ingest.is_some() { self.layer_ids()?.into_iter().collect() } else { suspects.clone() };
-        let mut keep_blobs: BTreeSet<String> = BTreeSet::new();
+        // Names on disk that are no digest were never stored by berth: left alone.
+        let digests = |names: Vec<String>| names.into_iter().filter_map(|n| Digest::parse(&n).ok());
+        let layer_candidates: BTreeSet<Digest> =
+            if no_ingest.is_some() { digests(self.layer_ids()?).collect() } else { suspects.clone() };
+        let mut keep_blobs: BTreeSet<Digest> = BTreeSet::new();
         for image in &index.images {
             keep_blobs.insert(image.id.clone());
             keep_blobs.insert(image.manifest_digest.clone());
         }
         for chain in &keep_layers {
             if let Some(layer) = self.layer(chain)? {
-                keep_blobs.insert(layer.blob_digest);
+                keep_blobs.extend(Digest::parse(&layer.blob_digest));
             }
         }
-        let mut blob_candidates: BTreeSet<String> = suspect_blobs.clone();
+        let mut blob_candidates: BTreeSet<Digest> = suspect_blobs.clone();
         for chain in layer_candidates.difference(&keep_layers) {
             if let Ok(Some(layer)) = self.layer(chain) {
-                blob_candidates.insert(layer.blob_digest);
+                blob_candidates.extend(Digest::parse(&layer.blob_digest));
             }
             self.remove_layer(chain)?;
             report.layers.push(chain.clone());
         }
         if no_ingest.is_some() {
-            blob_candidates.extend(self.blob_digests()?);
+            blob_candidates.extend(digests(self.blob_digests()?));
         }
         for blob in blob_candidates.difference(&keep_blobs) {
             if self.has_blob(blob) {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Staging, Store, StoreError, digest_hex, sha256_digest, sync_dir, write_file_atomically};
+use super::{Digest, Staging, Store, StoreError, digest_hex, sha256_digest, sync_dir, write_file_atomically};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct LayerRecord {
@@ -25,6 +25,19 @@ pub struct LayerRecord {
 
 /// Chain ids for a stack of diff ids, bottom first (OCI image spec: ChainID(L0) = DiffID(L0),
 /// ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))).
+pub fn chain_digests(diff_ids: &[Digest]) -> Vec<Digest> {
+    let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
+    for diff in diff_ids {
+        let next = match out.last() {
+            None => diff.clone(),
+            Some(parent) => Digest::sha256_of(format!("{parent} {diff}").as_bytes()),
+        };
+        out.push(next);
+    }
+    out
+}
+
+/// [`chain_digests`] for code still holding `String` diff ids (compatibility).
 pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
     for diff in diff_ids {

@@ -45,6 +45,7 @@
 
 mod atomic;
 mod containers;
+mod digest;
 mod gc;
 mod images;
 mod layers;
@@ -60,19 +61,21 @@ use serde::{Deserialize, Serialize};
 
 pub use atomic::{sync_dir, write_file_atomically, write_file_atomically_with_mode};
 pub use containers::{ContainerIndex, Trash, read_optional};
-pub use images::{ImageIndex, ImageRecord};
-pub use layers::{LayerRecord, chain_ids};
+pub use digest::{Algorithm, BadDigest, Digest, DigestArg};
+pub use images::{ImageIndex, ImageRecord, NewImage};
+pub use layers::{LayerRecord, chain_digests, chain_ids};
 pub use lock::LockGuard;
 pub use volumes::{VolumeIndex, VolumeRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    /// The io error is part of the message and no `source()`, so it shows once.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error("{path}: corrupt record: {reason}")]
     Corrupt { path: PathBuf, reason: String },
-    #[error("invalid digest {0:?}")]
-    BadDigest(String),
+    #[error(transparent)]
+    BadDigest(#[from] BadDigest),
     #[error("{root} was created by a {created} berth and cannot be used {now} (use another --root)")]
     ModeMismatch { root: PathBuf, created: &'static str, now: &'static str },
     #[error("no such image: {0}")]
@@ -82,8 +85,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn io(path: &Path, source: io::Error) -> Self {
-        StoreError::Io { path: path.to_owned(), source }
+    pub fn io(path: &Path, error: io::Error) -> Self {
+        StoreError::Io { path: path.to_owned(), error }
     }
 }
 
@@ -120,15 +123,24 @@ impl Drop for Staging {
     }
 }
 
+/// Compatibility for code still holding `String` digests: whether `digest` is a sha256
+/// [`Digest`] (the only kind the store keeps).
 pub fn is_valid_digest(digest: &str) -> bool {
-    match digest.split_once(':') {
-        Some(("sha256", hex)) => hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
-        _ => false,
-    }
+    Digest::parse(digest).is_ok_and(|d| d.algorithm() == Algorithm::Sha256)
 }
 
+/// Compatibility for code still holding `String` digests: the hex part of a sha256 digest.
 pub fn digest_hex(digest: &str) -> Result<&str, StoreError> {
-    if is_valid_digest(digest) { Ok(&digest[7..]) } else { Err(StoreError::BadDigest(digest.to_owned())) }
+    sha256_hex_of(digest).map(|_| &digest[7..])
+}
+
+/// The store keeps sha256 content only (`blobs/sha256/`, chain ids).
+fn sha256_hex_of<D: DigestArg + ?Sized>(digest: &D) -> Result<String, StoreError> {
+    let digest = digest.to_digest()?;
+    if digest.algorithm() != Algorithm::Sha256 {
+        return Err(BadDigest(digest.to_string()).into());
+    }
+    Ok(digest.hex().to_owned())
 }
 
 impl Store {
@@ -267,8 +279,8 @@ impl Store {
 
     /// Lock order 1: held while one layer is fetched and committed. Must not be taken while the
     /// image lock is held.
-    pub fn lock_layer_download(&self, chain_id: &str) -> Result<LockGuard, StoreError> {
-        let hex = digest_hex(chain_id)?;
+    pub fn lock_layer_download(&self, chain_id: &(impl DigestArg + ?Sized)) -> Result<LockGuard, StoreError> {
+        let hex = sha256_hex_of(chain_id)?;
         lock::lock_exclusive(&self.root.join("locks").join(format!("{hex}.lock")))
     }
 
@@ -282,24 +294,24 @@ impl Store {
         index.write(&self.root.join("images.json"))
     }
 
-    pub fn blob_path(&self, digest: &str) -> Result<PathBuf, StoreError> {
-        Ok(self.root.join("blobs/sha256").join(digest_hex(digest)?))
+    pub fn blob_path(&self, digest: &(impl DigestArg + ?Sized)) -> Result<PathBuf, StoreError> {
+        Ok(self.root.join("blobs/sha256").join(sha256_hex_of(digest)?))
     }
 
     /// Needs the image lock (either mode) for a stable answer.
-    pub fn has_blob(&self, digest: &str) -> bool {
+    pub fn has_blob(&self, digest: &(impl DigestArg + ?Sized)) -> bool {
         self.blob_path(digest).is_ok_and(|p| p.exists())
     }
 
     /// Needs the image lock, shared or exclusive.
-    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>, StoreError> {
+    pub fn read_blob(&self, digest: &(impl DigestArg + ?Sized)) -> Result<Vec<u8>, StoreError> {
         let path = self.blob_path(digest)?;
         fs::read(&path).map_err(|e| StoreError::io(&path, e))
     }
 
     /// Moves a fully written and verified file into the blob store. Needs the image lock,
     /// exclusive. The caller has fsynced the file.
-    pub fn commit_blob(&self, staged_file: &Path, digest: &str) -> Result<(), StoreError> {
+    pub fn commit_blob(&self, staged_file: &Path, digest: &(impl DigestArg + ?Sized)) -> Result<(), StoreError> {
         let path = self.blob_path(digest)?;
         if path.exists() {
             return Ok(());
@@ -309,8 +321,8 @@ impl Store {
     }
 
     /// Writes a small blob (manifest, config) by content. Needs the image lock, exclusive.
-    pub fn write_blob(&self, bytes: &[u8]) -> Result<String, StoreError> {
-        let digest = sha256_digest(bytes);
+    pub fn write_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = Digest::sha256_of(bytes);
         let path = self.blob_path(&digest)?;
         if !path.exists() {
             write_file_atomically(&path, bytes)?;
@@ -319,7 +331,7 @@ impl Store {
     }
 
     /// Removes a blob. Needs the image lock, exclusive.
-    pub fn remove_blob(&self, digest: &str) -> Result<(), StoreError> {
+    pub fn remove_blob(&self, digest: &(impl DigestArg + ?Sized)) -> Result<(), StoreError> {
         let path = self.blob_path(digest)?;
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::io(&path, e)),
@@ -328,20 +340,21 @@ impl Store {
     }
 
     /// Every blob digest in the store. Needs the image lock, shared or exclusive.
+    /// (Strings while `image::check` holds digests as strings.)
     pub fn blob_digests(&self) -> Result<Vec<String>, StoreError> {
         let dir = self.root.join("blobs/sha256");
         let entries = fs::read_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
         Ok(entries
             .flatten()
-            .filter_map(|e| e.file_name().to_str().map(|n| format!("sha256:{n}")))
-            .filter(|d| is_valid_digest(d))
+            .filter_map(|e| Digest::sha256_hex(e.file_name().to_str()?).ok())
+            .map(String::from)
             .collect())
     }
 }
 
+/// Compatibility for code still holding `String` digests: [`Digest::sha256_of`] as text.
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+    Digest::sha256_of(bytes).into()
 }
 
 /// Removes a file or directory tree, best effort: used only for garbage that a later sweep would

@@ -30,10 +30,11 @@ const TOKEN_USER: &str = "<token>";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("{action} {}: {source}", path.display())]
-    Io { action: &'static str, path: PathBuf, source: io::Error },
-    #[error("{}: not a valid credentials file: {source}", path.display())]
-    Parse { path: PathBuf, source: serde_json::Error },
+    // The causes are part of the messages, not `source()`s, so each shows once.
+    #[error("{action} {}: {error}", path.display())]
+    Io { action: &'static str, path: PathBuf, error: io::Error },
+    #[error("{}: not a valid credentials file: {error}", path.display())]
+    Parse { path: PathBuf, error: serde_json::Error },
     #[error("{}: the entry for {key:?} is invalid: {detail}", path.display())]
     BadEntry { path: PathBuf, key: String, detail: String },
     #[error("credential helper docker-credential-{helper}: {detail}")]
@@ -43,8 +44,8 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    fn io(action: &'static str, path: &Path, source: io::Error) -> AuthError {
-        AuthError::Io { action, path: path.to_owned(), source }
+    fn io(action: &'static str, path: &Path, error: io::Error) -> AuthError {
+        AuthError::Io { action, path: path.to_owned(), error }
     }
 }
 
@@ -79,8 +80,10 @@ impl Credentials {
 }
 
 /// The user and password for `registry`, from `authfile` if given, else from berth's and then
-/// Docker's credential files. Ok(None) when none holds any.
-pub fn credentials_for(registry: &str, authfile: Option<&Path>) -> Result<Option<(String, String)>, AuthError> {
+/// Docker's credential files. Ok(None) when none holds any. (The tests' short form of
+/// [`find_credentials`]; berth itself asks a `CredentialSource`.)
+#[cfg(test)]
+fn credentials_for(registry: &str, authfile: Option<&Path>) -> Result<Option<(String, String)>, AuthError> {
     Ok(find_credentials(registry, authfile)?.map(Credentials::into_basic))
 }
 
@@ -199,7 +202,7 @@ fn read_auth_file(path: &Path) -> Result<Option<AuthFile>, AuthError> {
     if text.trim().is_empty() {
         return Ok(Some(AuthFile::default()));
     }
-    serde_json::from_str(&text).map(Some).map_err(|source| AuthError::Parse { path: path.to_owned(), source })
+    serde_json::from_str(&text).map(Some).map_err(|error| AuthError::Parse { path: path.to_owned(), error })
 }
 
 fn credentials_in(env: &Env, file: &AuthFile, path: &Path, registry: &str) -> Result<Option<Credentials>, AuthError> {
@@ -423,7 +426,7 @@ fn update_auth_file(path: &Path, change: impl FnOnce(&mut Map<String, Value>) ->
         return Ok(false);
     }
     let mut bytes = serde_json::to_vec_pretty(&Value::Object(document))
-        .map_err(|source| AuthError::Parse { path: path.to_owned(), source })?;
+        .map_err(|error| AuthError::Parse { path: path.to_owned(), error })?;
     bytes.push(b'\n');
     write_private_atomically(path, &bytes)?;
     Ok(true)
@@ -447,7 +450,7 @@ fn read_document(path: &Path) -> Result<Map<String, Value>, AuthError> {
     if text.trim().is_empty() {
         return Ok(Map::new());
     }
-    serde_json::from_str(&text).map_err(|source| AuthError::Parse { path: path.to_owned(), source })
+    serde_json::from_str(&text).map_err(|error| AuthError::Parse { path: path.to_owned(), error })
 }
 
 /// Writes through a temporary file that is private (0600) from its creation, so the secrets

@@ -1,68 +1,31 @@
-//! A registry client for one registry host: TLS or plain HTTP as configured, credentials, and
-//! the two calls pull needs (manifest by reference, blob as a byte stream from an offset).
+//! A registry client for one registry host: TLS or plain HTTP as configured, credentials, the
+//! calls pull needs (manifest by reference, blob as a byte stream from an offset), and tokens
+//! for wider access (push, cross-repository mounts) ahead of the calls that need them.
 
 use futures_util::stream::BoxStream;
+use oci_client::RegistryOperation;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 
-use super::reference::{DOCKER_HUB, Reference};
-use super::spec::ACCEPTED_MANIFESTS;
+use super::credentials::Basic;
+use super::reference::Reference;
+use super::scope::Access;
+use super::token::{self, Authorization};
+use super::{CONNECT_TIMEOUT, READ_TIMEOUT, RegistryError, USER_AGENT, api_host, ca_certificate_pems, is_insecure};
 use crate::config::Settings;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    #[error("not found in {0} (or access denied)")]
-    NotFound(String),
-    #[error("{registry}: authentication failed (wrong or missing credentials): {detail}")]
-    Unauthorized { registry: String, detail: String },
-    #[error("{registry}: {detail}")]
-    Transport { registry: String, detail: String, retryable: bool },
-    #[error("{what}: digest mismatch: the registry sent {actual}, expected {expected}")]
-    DigestMismatch { what: String, expected: String, actual: String },
-}
-
-impl RegistryError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, RegistryError::Transport { retryable: true, .. })
-    }
-}
+use crate::image::spec::ACCEPTED_MANIFESTS;
+use crate::store::Digest;
 
 pub struct RegistryClient {
     client: oci_client::Client,
     auth: RegistryAuth,
     registry: String,
-}
-
-/// Plain HTTP is allowed for loopback registries (as Docker does) and for ones named insecure.
-pub fn is_insecure(settings: &Settings, registry: &str) -> bool {
-    let host = registry
-        .rsplit_once(':')
-        .map_or(registry, |(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { registry });
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    loopback || settings.insecure_registries.iter().any(|r| r == registry || r == host)
-}
-
-/// The PEM contents of every `*.crt` under `<cert dir>/<registry>/`.
-pub(crate) fn ca_certificate_pems(settings: &Settings, registry: &str) -> Vec<Vec<u8>> {
-    settings
-        .cert_dirs
-        .iter()
-        .filter_map(|dir| std::fs::read_dir(dir.join(registry)).ok())
-        .flat_map(|entries| entries.flatten().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "crt"))
-        .filter_map(|p| std::fs::read(p).ok())
-        .collect()
-}
-
-/// The host oci-client actually talks to for `registry` (Docker Hub's API host differs).
-pub(crate) fn api_host(registry: &str) -> &str {
-    if registry == DOCKER_HUB { "index.docker.io" } else { registry }
+    settings: Settings,
 }
 
 impl RegistryClient {
-    pub fn new(settings: &Settings, registry: &str, credentials: Option<(String, String)>) -> RegistryClient {
+    pub fn new(settings: &Settings, registry: &str, credentials: Option<Basic>) -> RegistryClient {
         let insecure = is_insecure(settings, registry);
         let config = ClientConfig {
             protocol: if insecure {
@@ -76,20 +39,29 @@ impl RegistryClient {
                 .map(|data| Certificate { encoding: CertificateEncoding::Pem, data })
                 .collect(),
             platform_resolver: None,
-            connect_timeout: Some(std::time::Duration::from_secs(30)),
-            read_timeout: Some(std::time::Duration::from_secs(60)),
-            user_agent: concat!("berth/", env!("CARGO_PKG_VERSION")),
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            read_timeout: Some(READ_TIMEOUT),
+            user_agent: USER_AGENT,
             ..Default::default()
         };
         let auth = match credentials {
-            Some((user, password)) => RegistryAuth::Basic(user, password),
+            Some(Basic { username, password }) => RegistryAuth::Basic(username, password),
             None => RegistryAuth::Anonymous,
         };
-        RegistryClient { client: oci_client::Client::new(config), auth, registry: registry.to_owned() }
+        RegistryClient {
+            client: oci_client::Client::new(config),
+            auth,
+            registry: registry.to_owned(),
+            settings: settings.clone(),
+        }
     }
 
     pub fn registry(&self) -> &str {
         &self.registry
+    }
+
+    fn repository_reference(&self, repository: &str) -> oci_client::Reference {
+        oci_client::Reference::with_tag(self.registry.clone(), repository.to_owned(), "latest".into())
     }
 
     fn oci_reference(&self, reference: &Reference) -> oci_client::Reference {
@@ -97,9 +69,9 @@ impl RegistryClient {
         let repository = reference.repository.clone();
         match (&reference.tag, &reference.digest) {
             (Some(tag), Some(digest)) => {
-                oci_client::Reference::with_tag_and_digest(registry, repository, tag.clone(), digest.clone())
+                oci_client::Reference::with_tag_and_digest(registry, repository, tag.clone(), digest.to_string())
             }
-            (_, Some(digest)) => oci_client::Reference::with_digest(registry, repository, digest.clone()),
+            (_, Some(digest)) => oci_client::Reference::with_digest(registry, repository, digest.to_string()),
             (Some(tag), None) => oci_client::Reference::with_tag(registry, repository, tag.clone()),
             (None, None) => oci_client::Reference::with_tag(registry, repository, "latest".into()),
         }
@@ -107,13 +79,15 @@ impl RegistryClient {
 
     /// Fetches a manifest (image manifest or index) and its digest, verified against the
     /// reference's digest when it has one.
-    pub async fn manifest(&self, reference: &Reference) -> Result<(Vec<u8>, String), RegistryError> {
+    pub async fn manifest(&self, reference: &Reference) -> Result<(Vec<u8>, Digest), RegistryError> {
         let oci_ref = self.oci_reference(reference);
         let (bytes, digest) = self
             .client
             .pull_manifest_raw(&oci_ref, &self.auth, ACCEPTED_MANIFESTS)
             .await
             .map_err(|e| self.classify(e, &reference.to_string()))?;
+        let digest = Digest::parse(&digest)
+            .map_err(|error| RegistryError::BadDigest { registry: self.registry.clone(), error })?;
         Ok((bytes.to_vec(), digest))
     }
 
@@ -124,20 +98,56 @@ impl RegistryClient {
     pub async fn blob(
         &self,
         reference: &Reference,
-        digest: &str,
+        digest: &Digest,
         offset: u64,
     ) -> Result<(BoxStream<'static, std::io::Result<bytes::Bytes>>, bool), RegistryError> {
         let oci_ref = self.oci_reference(reference);
         let what = || format!("{}@{digest}", reference.repo_name());
         match self
             .client
-            .pull_blob_stream_partial(&oci_ref, digest, offset, None)
+            .pull_blob_stream_partial(&oci_ref, digest.as_str(), offset, None)
             .await
             .map_err(|e| self.classify(e, &what()))?
         {
             oci_client::client::BlobResponse::Full(s) => Ok((s.stream, offset == 0)),
             oci_client::client::BlobResponse::Partial(s) => Ok((s.stream, true)),
         }
+    }
+
+    /// Gets a token for `access` now and keeps it for the requests of that operation, so a push
+    /// can ask for `pull,push` and a cross-repository mount for push on the target and pull on
+    /// the source in one token (oci-client asks for one repository's scope only). A registry
+    /// that wants Basic credentials or none needs nothing here.
+    pub async fn authorize(&self, access: &Access) -> Result<(), RegistryError> {
+        let Some(repository) = access.repository() else { return Ok(()) };
+        let token_error = |detail: String| RegistryError::Token { registry: self.registry.clone(), detail };
+        let base = super::api_base_url(&self.settings, &self.registry).map_err(token_error)?;
+        let http = super::http_client(&self.settings, &self.registry).map_err(token_error)?;
+        let credentials = match &self.auth {
+            RegistryAuth::Basic(user, password) => Some((user.as_str(), password.as_str())),
+            _ => None,
+        };
+        let registry = || self.registry.clone();
+        let authorization =
+            token::authorize(&http, &base, credentials, &access.scopes()).await.map_err(|e| match e {
+                token::TokenError::Unauthorized(detail) => RegistryError::Unauthorized { registry: registry(), detail },
+                token::TokenError::Transport(detail) => {
+                    RegistryError::Transport { registry: registry(), detail, retryable: true }
+                }
+                other @ token::TokenError::Protocol(_) => token_error(other.to_string()),
+            })?;
+        if let Authorization::Bearer(bearer) = authorization {
+            let target = self.repository_reference(repository);
+            let operation = if access.needs_push() { RegistryOperation::Push } else { RegistryOperation::Pull };
+            // The registry's own credentials stay the ones oci-client falls back to for other
+            // repositories; the token is filed for this repository and operation only.
+            self.client.store_auth_if_needed(&self.registry, &self.auth).await;
+            self.client
+                .auth(&target, &RegistryAuth::Bearer(bearer), operation)
+                .await
+                .map_err(|e| self.classify(e, repository))?;
+        }
+        Ok(())
     }
 
     fn classify(&self, error: OciDistributionError, what: &str) -> RegistryError {
@@ -170,7 +180,7 @@ impl RegistryClient {
                 RegistryError::DigestMismatch { what: what.to_owned(), expected: String::new(), actual: d.to_string() }
             }
             OciDistributionError::RequestError(ref e) => {
-                let detail = describe_request_error(e);
+                let detail = super::describe_request_error(e);
                 RegistryError::Transport { registry, detail, retryable: !e.is_builder() }
             }
             OciDistributionError::IoError(ref e) => {
@@ -179,19 +189,4 @@ impl RegistryClient {
             other => RegistryError::Transport { registry, detail: other.to_string(), retryable: false },
         }
     }
-}
-
-/// reqwest's Display hides the cause ("error sending request"); walk the source chain so the user
-/// sees "connection refused" or the TLS reason.
-pub(crate) fn describe_request_error(e: &reqwest::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }

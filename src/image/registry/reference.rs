@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::store::{Algorithm, Digest};
+
 pub const DOCKER_HUB: &str = "docker.io";
 const MAX_NAME_LEN: usize = 255;
 
@@ -20,7 +22,7 @@ pub struct Reference {
     pub registry: Option<String>,
     pub repository: String,
     pub tag: Option<String>,
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
 }
 
 impl Reference {
@@ -34,10 +36,11 @@ impl Reference {
         }
         let (rest, digest) = match input.split_once('@') {
             Some((name, digest)) => {
-                if !is_valid_digest_string(digest) {
-                    return Err(bad("digest must be sha256: followed by 64 lowercase hex digits"));
-                }
-                (name, Some(digest.to_owned()))
+                let digest = Digest::parse(digest)
+                    .ok()
+                    .filter(|d| d.algorithm() == Algorithm::Sha256)
+                    .ok_or_else(|| bad("digest must be sha256: followed by 64 lowercase hex digits"))?;
+                (name, Some(digest))
             }
             None => (input, None),
         };
@@ -203,10 +206,6 @@ fn is_valid_tag(tag: &str) -> bool {
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
         && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
-}
-
-fn is_valid_digest_string(d: &str) -> bool {
-    crate::store::is_valid_digest(d)
 }
 
 #[cfg(test)]
