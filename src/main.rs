@@ -1,5 +1,6 @@
 //! berth: a daemonless, rootless-first container tool.
 
+mod build;
 mod cmd;
 mod config;
 mod container;

@@ -1,0 +1,10 @@
+//! `berth build`, front half: everything before a step runs.
+#![allow(dead_code)]
+
+pub mod dockerfile;
+pub mod expand;
+pub mod paths;
+pub mod shell;
+pub mod stages;
+pub mod steps;
+pub mod vars;
