@@ -190,7 +190,7 @@ impl StageState {
             Instruction::Cmd(command) => {
                 let argv = self.with_shell(command);
                 self.cmd_set = true;
-                let text = format!("CMD {}", go_quoted_list(&argv));
+                let text = format!("CMD {}", json_list(&argv));
                 (Action::Config(ConfigChange::Cmd(argv)), text)
             }
             Instruction::Entrypoint(command) => {
@@ -198,7 +198,7 @@ impl StageState {
                     CommandLine::Exec(argv) if argv.is_empty() => Vec::new(),
                     _ => self.with_shell(command),
                 };
-                let text = format!("ENTRYPOINT {}", go_quoted_list(&argv));
+                let text = format!("ENTRYPOINT {}", json_list(&argv));
                 (Action::Config(ConfigChange::Entrypoint { argv, reset_cmd: !self.cmd_set }), text)
             }
             Instruction::Shell(argv) => {
@@ -500,7 +500,7 @@ fn healthcheck_history(check: &super::dockerfile::Healthcheck) -> String {
             if let Some(r) = c.retries {
                 text.push_str(&format!(" --retries={r}"));
             }
-            format!("{text} {}", go_quoted_list(&c.test))
+            format!("{text} {}", json_list(&c.test))
         }
     }
 }

@@ -110,7 +110,7 @@ fn shell_forms_use_the_stage_shell() {
     assert_eq!(run(&s[2]).argv, ["/bin/ash", "-c", "b"]);
     assert_eq!(config(&s[3]), &ConfigChange::Cmd(vec!["/bin/ash".into(), "-c".into(), "c".into()]));
     assert_eq!(config(&s[4]), &ConfigChange::Entrypoint { argv: vec!["e".into()], reset_cmd: false });
-    assert_eq!(s[3].created_by, "CMD [\"/bin/ash\" \"-c\" \"c\"]");
+    assert_eq!(s[3].created_by, "CMD [\"/bin/ash\",\"-c\",\"c\"]");
     let s = steps("FROM x\nENTRYPOINT top -b\nENTRYPOINT []\n", &[]);
     assert_eq!(
         config(&s[0]),
@@ -227,7 +227,7 @@ fn config_instructions() {
     assert_eq!(config(&s[6]), &ConfigChange::StopSignal("SIGTERM".into()));
     assert_eq!(config(&s[7]), &ConfigChange::Label(vec![("a".into(), "app".into()), ("b c".into(), "d".into())]));
     assert!(matches!(config(&s[8]), ConfigChange::Healthcheck(Healthcheck::Check(_))));
-    assert_eq!(s[8].created_by, "HEALTHCHECK --interval=1m0s [\"CMD-SHELL\" \"true\"]");
+    assert_eq!(s[8].created_by, "HEALTHCHECK --interval=1m0s [\"CMD-SHELL\",\"true\"]");
     assert_eq!(config(&s[9]), &ConfigChange::OnBuild("RUN $U".into()));
     assert_eq!(config(&s[10]), &ConfigChange::Maintainer("me".into()));
     let err = |text: &str| steps_with(text, &[], &BaseConfig::default()).unwrap_err().message;

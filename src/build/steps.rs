@@ -181,27 +181,10 @@ pub enum ConfigChange {
     Maintainer(String),
 }
 
-/// Go's `%q` of a string list (`["a" "b c"]`), as BuildKit writes CMD and ENTRYPOINT history.
-pub fn go_quoted_list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
-    format!("[{}]", quoted.join(" "))
-}
-
-fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// A string list as JSON (`["/bin/sh","-c","make"]`), for CMD, ENTRYPOINT and HEALTHCHECK
+/// history text.
+pub fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).expect("strings serialize")
 }
 
 /// A duration the way Go prints one (`1m30s`, `500ms`), for history text.
@@ -234,11 +217,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn go_formats() {
-        assert_eq!(
-            go_quoted_list(&["/bin/sh".into(), "-c".into(), "echo \"hi\"\n".into()]),
-            r#"["/bin/sh" "-c" "echo \"hi\"\n"]"#
-        );
+    fn history_formats() {
+        assert_eq!(json_list(&["/bin/sh".into(), "echo \"hi\"\n".into()]), r#"["/bin/sh","echo \"hi\"\n"]"#);
         assert_eq!(go_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(go_duration(Duration::from_millis(300)), "300ms");

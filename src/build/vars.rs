@@ -126,6 +126,11 @@ impl BuildArgs {
     }
 }
 
+/// Docker's warning for build args nothing consumed (see [`BuildArgs::unused`]), if any.
+pub fn unused_args_warning(unused: &[String]) -> Option<String> {
+    (!unused.is_empty()).then(|| format!("one or more build-args [{}] were not consumed", unused.join(" ")))
+}
+
 /// The build and target platforms the platform args describe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platforms {
@@ -250,7 +255,10 @@ mod tests {
             ["USED", "UNUSED", "HTTP_PROXY", "TARGETARCH", "SOURCE_DATE_EPOCH", "BUILDKIT_INLINE_CACHE"]
                 .map(|k| (k.to_owned(), "x".to_owned())),
         );
-        assert_eq!(args.unused(&BTreeSet::from(["USED".to_owned()])), ["UNUSED"]);
+        let unused = args.unused(&BTreeSet::from(["USED".to_owned()]));
+        assert_eq!(unused, ["UNUSED"]);
+        assert_eq!(unused_args_warning(&unused).unwrap(), "one or more build-args [UNUSED] were not consumed");
+        assert_eq!(unused_args_warning(&[]), None);
         assert_eq!(args.proxy_env(), [("HTTP_PROXY".to_owned(), "x".to_owned())]);
     }
 

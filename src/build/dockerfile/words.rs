@@ -208,14 +208,17 @@ pub(super) fn quoted_words(rest: &str, escape: char) -> Vec<String> {
     let mut i = 0;
     while i < chars.len() {
         let ch = chars[i];
+        // Inside single quotes nothing is escaped.
+        let escapable = quote != Some('\'');
         match quote {
-            None if !in_word && ch.is_whitespace() => {}
             None if ch.is_whitespace() => {
-                if blank_ok || !word.is_empty() {
+                if in_word && (blank_ok || !word.is_empty()) {
                     words.push(std::mem::take(&mut word));
                 }
                 blank_ok = false;
                 in_word = false;
+                i += 1;
+                continue;
             }
             None => {
                 in_word = true;
@@ -223,36 +226,19 @@ pub(super) fn quoted_words(rest: &str, escape: char) -> Vec<String> {
                     quote = Some(ch);
                     blank_ok = true;
                 }
-                if ch == escape {
-                    if i + 1 == chars.len() {
-                        i += 1;
-                        continue;
-                    }
-                    word.push(ch);
-                    i += 1;
-                    word.push(chars[i]);
-                } else {
-                    word.push(ch);
-                }
             }
-            Some(q) => {
-                if ch == q {
-                    quote = None;
-                }
-                if ch == escape && q != '\'' {
-                    if i + 1 == chars.len() {
-                        quote = None;
-                        i += 1;
-                        continue;
-                    }
-                    word.push(ch);
-                    i += 1;
-                    word.push(chars[i]);
-                } else {
-                    word.push(ch);
-                }
-            }
+            Some(q) if ch == q => quote = None,
+            Some(_) => {}
         }
+        if ch == escape && escapable {
+            if i + 1 == chars.len() {
+                // An escape at the very end is dropped (and ends a quote).
+                break;
+            }
+            word.push(ch);
+            i += 1;
+        }
+        word.push(chars[i]);
         i += 1;
     }
     if in_word && (blank_ok || !word.is_empty()) {
