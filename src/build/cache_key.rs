@@ -47,7 +47,8 @@ impl CacheKey {
     }
 }
 
-/// What a step reads besides its parent's filesystem.
+/// What a step reads besides its parent's filesystem (heredoc files need none: their content is
+/// in the step).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Input {
     /// The digest of the context files it reads (`digest::Hasher::resolved`), for COPY, ADD and
@@ -62,8 +63,6 @@ pub enum Input {
     Download { url: String, digest: String },
     /// A git checkout: the commit.
     Git { url: String, commit: String },
-    /// Bytes the builder generates (a heredoc file), by digest.
-    Inline(String),
 }
 
 #[derive(Serialize)]

@@ -151,6 +151,11 @@ impl DirTree {
         let root_fd = open_dir(root).map_err(|source| CopyError::Io { path: root.display().to_string(), source })?;
         Ok(DirTree { root: root_fd })
     }
+
+    /// The root's fd, for hashing what was resolved in it (`digest::Hasher`).
+    pub fn root_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.root.as_fd()
+    }
 }
 
 impl Tree for DirTree {

@@ -121,6 +121,12 @@ fn root_filesystems_resolve_symlinks_inside_themselves() {
     assert_eq!(r.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), ["usr/lib/libc.so.6", "etc/os-release"]);
     let r = resolve(&tree, &strings(&["/usr"]), &[], false).unwrap();
     assert_eq!(r[0].contents.len(), 3);
+    // What was resolved in a stage's root can be hashed for the step's key.
+    let mut cache = crate::build::stat_cache::StatCache::in_memory();
+    let mut hasher = crate::build::digest::Hasher::new(tree.root_fd(), &mut cache);
+    let digest = hasher.resolved(&r).unwrap();
+    assert_eq!(hasher.stats().files_read, 1, "usr/lib/libc.so.6; the symlink is hashed by target");
+    assert!(digest.starts_with("sha256:"));
     assert!(matches!(resolve(&tree, &strings(&["/nope"]), &[], false).unwrap_err(), CopyError::Missing(_)));
 }
 
