@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod build;
 mod cmd;
 mod config;
 mod container;
