@@ -4,6 +4,7 @@ mod cmd;
 mod config;
 mod container;
 mod image;
+mod network;
 mod sandbox;
 mod store;
 

@@ -10,6 +10,7 @@ pub mod fds;
 pub mod init;
 pub mod memory;
 pub mod mounts;
+pub mod netns;
 pub mod pidfd;
 pub mod process;
 pub mod seccomp;

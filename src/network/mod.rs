@@ -1,0 +1,26 @@
+//! Container networking: user-defined and default bridge networks, addresses, published ports,
+//! the firewall, /etc/hosts and /etc/resolv.conf, the embedded DNS responder, and rootless
+//! networking through pasta. A feature module: it depends on `sandbox` and `store` only, never
+//! on `container` or `cmd` (what it needs to know of containers comes in as arguments, such as
+//! the liveness check of an owner).
+//!
+//! One job per file:
+//! - `subnet`, `record`, `pool`: prefixes, network records, where subnets come from;
+//! - `state`, `ipam`: the runtime state of a network (endpoints, addresses) and allocation;
+//! - `ports`, `reserve`: `-p`/`--expose`/`-P` and holding the host ports;
+//! - `netlink`, `plumbing`, `sysctl`: the kernel objects (bridge, veth, addresses, routes);
+//! - `firewall`: berth's own nftables table;
+//! - `hosts`, `resolv`: the content of a container's /etc/hosts and /etc/resolv.conf;
+//! - `dns`: the per-container DNS responder at 127.0.0.11;
+//! - `pasta`, `slirp`, `rootless_netns`: rootless networking;
+//! - `manage`, `attach`, `gc`, `inspect`: what commands and the start path call.
+
+pub mod netlink;
+pub mod ipam;
+pub mod plumbing;
+pub mod pool;
+pub mod ports;
+pub mod record;
+pub mod state;
+pub mod subnet;
+pub mod sysctl;
