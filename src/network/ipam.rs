@@ -173,11 +173,17 @@ mod tests {
         let used = state.used_addresses();
         let ask = |a: &str| allocate("net", &cfg, &used, &state, Some(ip(a)), None).map_err(|e| e.to_string());
         assert_eq!(ask("10.5.0.77"), Ok(ip("10.5.0.77")));
-        assert_eq!(ask("10.5.0.9"), Err("requested address 10.5.0.9 is already allocated to container name-a on network net".into()));
+        assert_eq!(
+            ask("10.5.0.9"),
+            Err("requested address 10.5.0.9 is already allocated to container name-a on network net".into())
+        );
         assert_eq!(ask("10.5.0.1"), Err("requested address 10.5.0.1 is network net's gateway address".into()));
         assert_eq!(ask("10.5.0.0"), Err("requested address 10.5.0.0 is network net's network address".into()));
         assert_eq!(ask("10.5.0.255"), Err("requested address 10.5.0.255 is network net's broadcast address".into()));
-        assert_eq!(ask("10.6.0.2"), Err("requested address 10.6.0.2 is not in network net's subnet 10.5.0.0/24".into()));
+        assert_eq!(
+            ask("10.6.0.2"),
+            Err("requested address 10.6.0.2 is not in network net's subnet 10.5.0.0/24".into())
+        );
     }
 
     #[test]
@@ -208,7 +214,8 @@ mod tests {
     fn fill_some(cfg: &SubnetConfig, state: &mut NetworkState, n: usize) -> Vec<IpAddr> {
         (0..n)
             .map(|i| {
-                let addr = allocate("n", cfg, &state.used_addresses(), state, None, state.last.get("k").copied()).unwrap();
+                let addr =
+                    allocate("n", cfg, &state.used_addresses(), state, None, state.last.get("k").copied()).unwrap();
                 state.last.insert("k".into(), addr);
                 state.endpoints.insert(format!("c{i}"), endpoint(&format!("c{i}"), addr));
                 addr

@@ -104,7 +104,7 @@ pub fn remove_bridge_if_unused(host: &mut Netlink, name: &str) -> Result<bool, N
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::{Read, Write};
     use std::net::{SocketAddr, TcpListener, TcpStream};
     use std::os::fd::AsFd;

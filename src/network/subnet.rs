@@ -187,13 +187,15 @@ mod tests {
         assert_eq!(s("fd00:1::/64").to_string(), "fd00:1::/64");
         assert_eq!(s("0.0.0.0/0").last_offset(), u128::from(u32::MAX));
         assert_eq!(s("::/0").last_offset(), u128::MAX);
-        for bad in ["10.0.0.0/33", "10.0.0.0", "10.0.0.0/", "10.0.0/8", "x/8", "10.0.0.0/-1", "10.0.0.0/+8", "::/129"]
-        {
+        for bad in ["10.0.0.0/33", "10.0.0.0", "10.0.0.0/", "10.0.0/8", "x/8", "10.0.0.0/-1", "10.0.0.0/+8", "::/129"] {
             assert_eq!(Subnet::parse(bad), Err(SubnetError::InvalidCidr(bad.into())), "{bad}");
         }
         assert_eq!(Subnet::parse("10.0.0.0/33").unwrap_err().to_string(), "invalid CIDR address: 10.0.0.0/33");
         let err = Subnet::parse("10.0.0.1/24").unwrap_err();
-        assert_eq!(err.to_string(), "invalid subnet 10.0.0.1/24: host bits are set (the network address is 10.0.0.0/24)");
+        assert_eq!(
+            err.to_string(),
+            "invalid subnet 10.0.0.1/24: host bits are set (the network address is 10.0.0.0/24)"
+        );
     }
 
     #[test]

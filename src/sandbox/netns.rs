@@ -38,7 +38,8 @@ pub fn in_new_netns<T: Send>(f: impl FnOnce(OwnedFd) -> T + Send) -> Result<T, E
     std::thread::scope(|scope| {
         let thread = scope.spawn(move || {
             unshare(CloneFlags::CLONE_NEWNET)?;
-            let own = File::open("/proc/thread-self/ns/net").map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+            let own =
+                File::open("/proc/thread-self/ns/net").map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
             Ok(f(OwnedFd::from(own)))
         });
         thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))

@@ -6,9 +6,9 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use nix::errno::Errno;
 
 use super::codec::{
-    AF_UNSPEC, IFF_UP, IFLA_ADDRESS, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINKINFO, IFLA_MASTER,
-    IFLA_MTU, IFLA_NET_NS_FD, LinkInfo, NLM_F_CREATE, NLM_F_EXCL, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, Request,
-    VETH_INFO_PEER, ifinfomsg, parse_link,
+    AF_UNSPEC, IFF_UP, IFLA_ADDRESS, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINKINFO, IFLA_MASTER, IFLA_MTU,
+    IFLA_NET_NS_FD, LinkInfo, NLM_F_CREATE, NLM_F_EXCL, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, Request, VETH_INFO_PEER,
+    ifinfomsg, parse_link,
 };
 use super::socket::{Netlink, NetlinkError};
 
@@ -98,7 +98,12 @@ impl Netlink {
 
     /// Creates a veth pair: `host` in this socket's namespace, `peer` directly in the
     /// namespace `peer_netns` (it never exists on the host, so its name cannot clash there).
-    pub fn create_veth(&mut self, host: &VethEnd, peer: &VethEnd, peer_netns: BorrowedFd<'_>) -> Result<(), NetlinkError> {
+    pub fn create_veth(
+        &mut self,
+        host: &VethEnd,
+        peer: &VethEnd,
+        peer_netns: BorrowedFd<'_>,
+    ) -> Result<(), NetlinkError> {
         let request = Request::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL).header(&ifinfomsg(AF_UNSPEC, 0, 0, 0));
         let request = link_attrs(request, host)
             .begin_nest(IFLA_LINKINFO)
@@ -119,8 +124,9 @@ impl Netlink {
 
     /// Makes link `index` a port of bridge `master`.
     pub fn set_master(&mut self, index: u32, name: &str, master: u32) -> Result<(), NetlinkError> {
-        let request =
-            Request::new(RTM_NEWLINK, 0).header(&ifinfomsg(AF_UNSPEC, index as i32, 0, 0)).attr_u32(IFLA_MASTER, master);
+        let request = Request::new(RTM_NEWLINK, 0)
+            .header(&ifinfomsg(AF_UNSPEC, index as i32, 0, 0))
+            .attr_u32(IFLA_MASTER, master);
         self.execute(request, || format!("adding {name} to its bridge"))
     }
 
