@@ -28,4 +28,10 @@ pub mod sysctl;
 // Called by the container start path and its supervisor, which are wired to them separately
 // (see ARCHITECTURE.md, "Network set-up"); until then only their tests use some of them.
 #[cfg_attr(not(test), allow(dead_code))]
+pub mod hosts;
+#[cfg_attr(not(test), allow(dead_code))]
 pub mod ports;
+#[cfg_attr(not(test), allow(dead_code))]
+pub mod reserve;
+#[cfg_attr(not(test), allow(dead_code))]
+pub mod resolv;
