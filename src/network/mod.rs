@@ -28,6 +28,8 @@ pub mod sysctl;
 // Called by the container start path and its supervisor, which are wired to them separately
 // (see ARCHITECTURE.md, "Network set-up"); until then only their tests use some of them.
 #[cfg_attr(not(test), allow(dead_code))]
+pub mod dns;
+#[cfg_attr(not(test), allow(dead_code))]
 pub mod hosts;
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod ports;
