@@ -32,6 +32,8 @@ pub mod dns;
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod hosts;
 #[cfg_attr(not(test), allow(dead_code))]
+pub mod pasta;
+#[cfg_attr(not(test), allow(dead_code))]
 pub mod ports;
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod reserve;

@@ -13,7 +13,9 @@
 //! again (it may fork and unshare as before).
 
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 
 use nix::errno::Errno;
 use nix::sched::{CloneFlags, setns, unshare};
@@ -54,6 +56,23 @@ pub fn open_netns_of(pid: i32) -> std::io::Result<OwnedFd> {
 /// The calling thread's own network namespace, opened.
 pub fn open_own_netns() -> std::io::Result<OwnedFd> {
     File::open("/proc/thread-self/ns/net").map(OwnedFd::from)
+}
+
+/// Makes the child of `command` get `fd` as its fd `target` (a helper that takes a namespace
+/// as `/proc/self/fd/N`, such as pasta). `fd` is closed in this process when `command` is
+/// dropped.
+pub fn pass_fd(command: &mut Command, fd: OwnedFd, target: RawFd) {
+    let raw = fd.as_raw_fd();
+    let hook = move || {
+        let _open_until_exec = &fd;
+        // SAFETY: runs in the child between fork and exec, where only async-signal-safe calls
+        // may be made: dup2 and fcntl are. dup2 leaves the copy without FD_CLOEXEC; when the fd
+        // is already `target` the flag is cleared instead.
+        let ret = unsafe { if raw == target { libc::fcntl(raw, libc::F_SETFD, 0) } else { libc::dup2(raw, target) } };
+        if ret < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+    };
+    // SAFETY: the hook above only makes async-signal-safe calls and allocates nothing.
+    unsafe { command.pre_exec(hook) };
 }
 
 /// True when `a` and `b` are the same namespace (same device and inode).
