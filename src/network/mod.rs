@@ -15,8 +15,14 @@
 //! - `pasta`, `slirp`, `rootless_netns`: rootless networking;
 //! - `manage`, `attach`, `gc`, `inspect`: what commands and the start path call.
 
+mod error;
+
 pub mod firewall;
+pub mod gc;
+pub mod inspect;
 pub mod ipam;
+pub mod kernel;
+pub mod manage;
 pub mod netlink;
 pub mod plumbing;
 pub mod pool;
@@ -27,6 +33,8 @@ pub mod sysctl;
 
 // Called by the container start path and its supervisor, which are wired to them separately
 // (see ARCHITECTURE.md, "Network set-up"); until then only their tests use some of them.
+#[cfg_attr(not(test), allow(dead_code))]
+pub mod attach;
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod dns;
 #[cfg_attr(not(test), allow(dead_code))]
@@ -39,3 +47,12 @@ pub mod ports;
 pub mod reserve;
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod resolv;
+#[cfg_attr(not(test), allow(dead_code))]
+pub mod rootless_netns;
+#[cfg_attr(not(test), allow(dead_code))]
+pub mod slirp;
+
+pub use error::NetworkError;
+
+#[cfg(test)]
+mod tests;

@@ -277,7 +277,7 @@ mod tests {
         let output = in_netns(host.as_fd(), || {
             let mut command = Command::new(&program);
             command.args(args(&options)).stdin(Stdio::null());
-            pass_fd(&mut command, ns, NETNS_FD);
+            pass_fd(&mut command, ns, NETNS_FD).unwrap();
             command.output().unwrap()
         })
         .unwrap();

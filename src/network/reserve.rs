@@ -117,7 +117,7 @@ fn bind_random(protocol: Protocol, host_ip: Option<IpAddr>) -> Result<(Vec<Owned
 pub fn reserve(specs: &[PublishSpec], mode: Mode, rootless: bool) -> Result<Reservation, ReserveError> {
     let start = if rootless { unprivileged_port_start() } else { 0 };
     let mut out = Reservation::default();
-    let mut keep = |out: &mut Reservation, spec: &PublishSpec, fds: Vec<OwnedFd>, host: u16, container: u16| {
+    let keep = |out: &mut Reservation, spec: &PublishSpec, fds: Vec<OwnedFd>, host: u16, container: u16| {
         out.mappings.push(PortMapping {
             host_ip: spec.host_ip,
             host_port: host,

@@ -112,6 +112,8 @@ pub enum Mode {
     Host,
     /// Rootless, pasta: its DNS forwarder.
     Pasta,
+    /// Rootless, slirp4netns: its DNS forwarder (10.0.2.3).
+    Slirp,
 }
 
 fn search_and_options(host: &ResolvConf, flags: &DnsFlags) -> (Vec<String>, Vec<String>) {
@@ -158,6 +160,7 @@ pub fn container_resolv_conf(host: &ResolvConf, flags: &DnsFlags, mode: Mode) ->
                 servers
             }
         }
+        Mode::Slirp => vec![IpAddr::V4(super::slirp::DNS)],
         Mode::Pasta => {
             let mut servers = vec![PASTA_DNS];
             let rest = if flags.servers.is_empty() { &host.nameservers } else { &flags.servers };
@@ -261,5 +264,7 @@ mod tests {
         assert_eq!(container_resolv_conf(&host, &DnsFlags::default(), Mode::Host).nameservers, host.nameservers);
         let conf = container_resolv_conf(&host, &DnsFlags::default(), Mode::Pasta);
         assert_eq!(conf.nameservers, vec![ip("169.254.1.1"), ip("192.0.2.53"), ip("2001:db8::53")]);
+        let conf = container_resolv_conf(&host, &DnsFlags::default(), Mode::Slirp);
+        assert_eq!((conf.nameservers, conf.search), (vec![ip("10.0.2.3")], host.search.clone()));
     }
 }

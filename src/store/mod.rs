@@ -33,7 +33,8 @@
 //!    holds the containers or image lock;
 //! 2. the containers lock (`containers.lock`): shared to read `containers.json`, exclusive to
 //!    create, change or remove a container record;
-//! 2a. the networks lock (`networks.lock`): shared to read `networks.json` and the networks'
+//!
+//!    2a. the networks lock (`networks.lock`): shared to read `networks.json` and the networks'
 //!    runtime state under the runroot, exclusive to create or remove a network or to attach a
 //!    container to one or detach it. After the containers lock because whether a network is in
 //!    use is also a question about container records (`network rm` holds the containers lock,

@@ -7,8 +7,5 @@ pub mod names;
 pub mod server;
 mod tcp;
 
-pub use names::{NameSource, NameTable, StateFiles};
-pub use server::{Responder, ResponderConfig, ResponderError};
-
 #[cfg(test)]
 mod tests;

@@ -243,7 +243,7 @@ fn tcp_queries_are_answered_and_forwarded_over_tcp() {
     let at = SocketAddr::new(ip("127.0.0.11"), r.ports().1);
     let mut conn = in_netns(w.container.as_fd(), || TcpStream::connect(at).unwrap()).unwrap();
     conn.set_nonblocking(true).unwrap();
-    let mut read_reply = |conn: &mut TcpStream, r: &mut Responder<NameTable>| -> Vec<u8> {
+    let read_reply = |conn: &mut TcpStream, r: &mut Responder<NameTable>| -> Vec<u8> {
         let mut got = Vec::new();
         for _ in 0..300 {
             turn(r);

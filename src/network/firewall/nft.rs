@@ -17,6 +17,7 @@ pub enum NftError {
     #[error("{what}: nft: {message}")]
     Failed { what: String, message: String },
     #[error("entering the network namespace to run nft: {0}")]
+    #[cfg_attr(not(test), allow(dead_code))]
     Netns(nix::errno::Errno),
 }
 
@@ -66,12 +67,15 @@ pub fn apply(script: &str, what: &str) -> Result<(), NftError> {
     Err(NftError::Failed { what: what.to_owned(), message: error_message(&stderr, script) })
 }
 
-/// Applies `script` in the network namespace `netns` (nft runs from a thread that joined it).
+/// Applies `script` in the network namespace `netns` (nft runs from a thread that joined it):
+/// the DNS redirect in a container's namespace, applied by its supervisor.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn apply_in(netns: BorrowedFd<'_>, script: &str, what: &str) -> Result<(), NftError> {
     crate::sandbox::netns::in_netns(netns, || apply(script, what)).map_err(NftError::Netns)?
 }
 
-/// `nft list table FAMILY NAME` in this thread's namespace (tests and diagnostics).
+/// `nft list table FAMILY NAME` in this thread's namespace.
+#[cfg(test)]
 pub fn list_table(table: &str) -> Result<String, NftError> {
     let program = find_nft()?;
     let mut args = vec!["list", "table"];

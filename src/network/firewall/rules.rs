@@ -177,8 +177,12 @@ fn dnat_rules(container: &FwContainer) -> Vec<String> {
     rules
 }
 
-/// The script for `change` to a table that should hold `ruleset`.
+/// The script for `change` to a table that should hold `ruleset`. With no network in use the
+/// table is deleted: berth leaves no trace in the firewall when it runs no container.
 pub fn script(ruleset: &Ruleset, change: &Change) -> String {
+    if ruleset.networks.is_empty() && ruleset.containers.is_empty() {
+        return format!("add table {TABLE}\ndelete table {TABLE}\n");
+    }
     let mut s = String::new();
     let mut line = |text: String| {
         s.push_str(&text);
@@ -408,10 +412,13 @@ delete chain inet berth ctr-0123456789ab
     }
 
     #[test]
-    fn an_empty_ruleset_still_makes_a_valid_table() {
-        let text = script(&Ruleset::default(), &Change::default());
-        assert!(!text.contains("add element"), "{text}");
-        assert!(text.contains("add rule inet berth forward ct status dnat accept"));
+    fn an_empty_ruleset_deletes_the_table() {
+        let text = script(&Ruleset::default(), &Change { recreate: true, ..Change::default() });
+        assert_eq!(text, "add table inet berth\ndelete table inet berth\n");
+        let one = Ruleset { networks: sample().networks[..1].to_vec(), containers: Vec::new() };
+        let text = script(&one, &Change::default());
+        assert!(text.contains("add element inet berth bridges { \"berth0\" }"), "{text}");
+        assert!(!text.contains("publish jump"), "{text}");
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use std::net::IpAddr;
 
 use super::codec::{
-    AF_INET, AF_INET6, IFA_ADDRESS, IFA_BROADCAST, IFA_F_NODAD, IFA_LOCAL, NLM_F_CREATE, NLM_F_REPLACE, RTA_DST,
-    RTA_GATEWAY, RTA_OIF, RTM_NEWADDR, RTM_NEWROUTE, Request, ifaddrmsg, rtmsg,
+    AF_INET, AF_INET6, IFA_ADDRESS, IFA_BROADCAST, IFA_F_NODAD, IFA_LOCAL, NLM_F_CREATE, NLM_F_REPLACE, RTA_GATEWAY,
+    RTA_OIF, RTM_NEWADDR, RTM_NEWROUTE, Request, ifaddrmsg, rtmsg,
 };
 use super::socket::{Netlink, NetlinkError};
 use crate::network::subnet::Subnet;
@@ -43,14 +43,5 @@ impl Netlink {
             .attr(RTA_GATEWAY, &octets(gateway))
             .attr_u32(RTA_OIF, index);
         self.execute(request, || format!("adding a default route through {gateway}"))
-    }
-
-    /// Adds a route to `dest` straight out of link `index` (no gateway).
-    pub fn add_link_route(&mut self, index: u32, dest: Subnet) -> Result<(), NetlinkError> {
-        let request = Request::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE)
-            .header(&rtmsg(family(dest.addr()), dest.prefix()))
-            .attr(RTA_DST, &octets(dest.addr()))
-            .attr_u32(RTA_OIF, index);
-        self.execute(request, || format!("adding a route to {dest}"))
     }
 }

@@ -21,7 +21,6 @@ pub const RTM_NEWLINK: u16 = 16;
 pub const RTM_DELLINK: u16 = 17;
 pub const RTM_GETLINK: u16 = 18;
 pub const RTM_NEWADDR: u16 = 20;
-pub const RTM_GETADDR: u16 = 22;
 pub const RTM_NEWROUTE: u16 = 24;
 
 pub const IFLA_ADDRESS: u16 = 1;
@@ -41,7 +40,6 @@ pub const IFA_BROADCAST: u16 = 4;
 /// second or two.
 pub const IFA_F_NODAD: u8 = 0x02;
 
-pub const RTA_DST: u16 = 1;
 pub const RTA_OIF: u16 = 4;
 pub const RTA_GATEWAY: u16 = 5;
 pub const RT_TABLE_MAIN: u8 = 254;

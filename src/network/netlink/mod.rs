@@ -10,6 +10,5 @@ pub mod codec;
 pub mod link;
 mod socket;
 
-pub use codec::LinkInfo;
 pub use link::{MAX_IFNAME, Mac, VethEnd, format_mac, parse_mac, random_mac};
 pub use socket::{Netlink, NetlinkError};
