@@ -2,7 +2,9 @@
 
 use crate::store::StoreError;
 
+use super::dns::server::ResponderError;
 use super::firewall::{NftError, RuleError};
+use super::hosts::HostsError;
 use super::ipam::IpamError;
 use super::netlink::NetlinkError;
 use super::ports::PortError;
@@ -70,4 +72,8 @@ pub enum NetworkError {
     Netlink(#[from] NetlinkError),
     #[error(transparent)]
     Sysctl(#[from] SysctlError),
+    #[error(transparent)]
+    Dns(#[from] ResponderError),
+    #[error(transparent)]
+    Hosts(#[from] HostsError),
 }

@@ -13,7 +13,8 @@
 //! - `hosts`, `resolv`: the content of a container's /etc/hosts and /etc/resolv.conf;
 //! - `dns`: the per-container DNS responder at 127.0.0.11;
 //! - `pasta`, `slirp`, `rootless_netns`: rootless networking;
-//! - `manage`, `attach`, `gc`, `inspect`: what commands and the start path call.
+//! - `manage`, `gc`, `inspect`: what the `network` commands call;
+//! - `attach`, `setup`: what the container's supervisor calls (`setup` is all of it in one).
 
 mod error;
 
@@ -49,6 +50,8 @@ pub mod reserve;
 pub mod resolv;
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod rootless_netns;
+#[cfg_attr(not(test), allow(dead_code))]
+pub mod setup;
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod slirp;
 
