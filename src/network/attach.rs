@@ -38,13 +38,19 @@ pub struct Join {
     pub mac: Option<Mac>,
 }
 
-pub struct AttachRequest<'a> {
-    pub container_id: &'a str,
-    pub container_name: &'a str,
+/// The container being attached.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerRef<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
     /// The container's supervisor: the attachment lives as long as it does.
     pub owner: Owner,
     /// The container's network namespace (`/proc/PID/ns/net` of its first process).
     pub netns: BorrowedFd<'a>,
+}
+
+pub struct AttachRequest<'a> {
+    pub container: ContainerRef<'a>,
     /// In order: the first is the container's default route and carries its published ports.
     pub joins: &'a [Join],
     /// Published ports (from `reserve::reserve`, host ports known).
@@ -180,7 +186,7 @@ fn allocate(
         }
         if planned.iter().any(|(r, _)| r.id == record.id) {
             return Err(NetworkError::AlreadyAttached {
-                container: request.container_name.into(),
+                container: request.container.name.into(),
                 network: record.name,
             });
         }
@@ -191,9 +197,9 @@ fn allocate(
             return Err(ipam::IpamError::NoUserSubnet(record.name).into());
         }
         let state = states.entry(record.id.clone()).or_default();
-        if state.endpoints.contains_key(request.container_id) {
+        if state.endpoints.contains_key(request.container.id) {
             return Err(NetworkError::AlreadyAttached {
-                container: request.container_name.into(),
+                container: request.container.name.into(),
                 network: record.name,
             });
         }
@@ -213,11 +219,11 @@ fn allocate(
             (None, None) => {}
         }
         let endpoint = Endpoint {
-            container_id: request.container_id.to_owned(),
-            container_name: request.container_name.to_owned(),
-            owner: request.owner,
+            container_id: request.container.id.to_owned(),
+            container_name: request.container.name.to_owned(),
+            owner: request.container.owner,
             ifname: format!("eth{i}"),
-            host_veth: veth_name(request.container_id, &record.id),
+            host_veth: veth_name(request.container.id, &record.id),
             mac: format_mac(&join.mac.unwrap_or_else(random_mac)),
             addresses,
             aliases: join.aliases.clone(),
@@ -261,11 +267,11 @@ pub fn attach(
     let kernel_work = (|| -> Result<(), NetworkError> {
         for (record, endpoint) in &planned {
             let bridge = kernel.ensure_bridge(&bridge_spec(record), record.ipv6)?;
-            kernel.attach_container(bridge, request.netns, &link_for(record, endpoint))?;
+            kernel.attach_container(bridge, request.container.netns, &link_for(record, endpoint))?;
             done.push(&endpoint.host_veth);
         }
         let ruleset = plan::ruleset(&records, &states, &[]);
-        let change = Change { fill: vec![request.container_id.to_owned()], ..Change::default() };
+        let change = Change { fill: vec![request.container.id.to_owned()], ..Change::default() };
         kernel.apply_firewall(&rules::script(&ruleset, &change), "setting up the container's firewall rules")
     })();
     if let Err(e) = kernel_work {
@@ -275,13 +281,13 @@ pub fn attach(
         // The error that matters is the first; undoing is best effort (and what is left over
         // belongs to no endpoint, so no one would look for it: the veths die with the
         // container's namespace, and the rules are rewritten by the next change).
-        let _ = release_locked(store, &records, &mut states, kernel, &[request.container_id.to_owned()]);
+        let _ = release_locked(store, &records, &mut states, kernel, &[request.container.id.to_owned()]);
         return Err(e);
     }
     let mut attachment = Attachment::default();
     for (record, endpoint) in &planned {
         let state = states.get_mut(&record.id).expect("allocated above");
-        if let Some(e) = state.endpoints.get_mut(request.container_id) {
+        if let Some(e) = state.endpoints.get_mut(request.container.id) {
             e.complete = true;
         }
         store.write_network_state(&record.id, state)?;

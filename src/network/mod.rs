@@ -58,4 +58,6 @@ pub mod slirp;
 pub use error::NetworkError;
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;

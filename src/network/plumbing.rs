@@ -104,25 +104,15 @@ pub fn remove_bridge_if_unused(host: &mut Netlink, name: &str) -> Result<bool, N
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use std::io::{Read, Write};
     use std::net::{SocketAddr, TcpListener, TcpStream};
     use std::os::fd::AsFd;
 
     use super::*;
     use crate::network::netlink::random_mac;
+    use crate::network::test_support::require_root;
     use crate::sandbox::netns::{in_netns, in_new_netns};
-
-    pub(crate) fn require_root(what: &str) -> bool {
-        if nix::unistd::geteuid().is_root() {
-            return true;
-        }
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("cannot run this test in CI: needs root: {what}");
-        }
-        eprintln!("skipped: needs root: {what}");
-        false
-    }
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()

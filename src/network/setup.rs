@@ -8,10 +8,9 @@
 //! and the responder's upstream sockets are made there.
 
 use std::net::IpAddr;
-use std::os::fd::{AsFd, BorrowedFd};
 
 use super::NetworkError;
-use super::attach::{self, AttachRequest, Attachment, Join};
+use super::attach::{self, AttachRequest, Attachment, ContainerRef, Join};
 use super::dns::names::StateFiles;
 use super::dns::server::{Responder, ResponderConfig};
 use super::firewall::{dns as dns_nat, nft};
@@ -20,16 +19,11 @@ use super::kernel::Kernel;
 use super::ports::PublishSpec;
 use super::reserve::{self, Reservation};
 use super::resolv::{self, DnsFlags, ResolvConf};
-use super::state::{Liveness, Owner};
+use super::state::Liveness;
 use crate::store::Store;
 
 pub struct BridgeRequest<'a> {
-    pub container_id: &'a str,
-    pub container_name: &'a str,
-    /// The supervisor.
-    pub owner: Owner,
-    /// The container's network namespace.
-    pub netns: BorrowedFd<'a>,
+    pub container: ContainerRef<'a>,
     pub joins: &'a [Join],
     pub publish: &'a [PublishSpec],
     pub rootless: bool,
@@ -68,13 +62,14 @@ fn dns_responder(
         upstreams: if attachment.may_forward_dns() { upstreams } else { Vec::new() },
         upstreams_in_container,
     };
-    let netns = request
-        .netns
-        .try_clone_to_owned()
-        .map_err(|e| super::dns::server::ResponderError::Bind { addr: "127.0.0.11".into(), source: e })?;
+    let netns = request.container.netns.try_clone_to_owned().map_err(super::dns::server::ResponderError::Dup)?;
     let responder = Responder::bind(netns, config, StateFiles::new(attachment.dns_state_files(store)))?;
     let (udp, tcp) = responder.ports();
-    nft::apply_in(request.netns, &dns_nat::dns_nat_script(udp, tcp), "redirecting 127.0.0.11:53 to berth's resolver")?;
+    nft::apply_in(
+        request.container.netns,
+        &dns_nat::dns_nat_script(udp, tcp),
+        "redirecting 127.0.0.11:53 to berth's resolver",
+    )?;
     Ok(Some(responder))
 }
 
@@ -105,14 +100,8 @@ pub fn set_up_bridge(
     alive: Liveness,
 ) -> Result<BridgeSetup, NetworkError> {
     let reservation = reserve::reserve(request.publish, reserve::Mode::Hold, request.rootless)?;
-    let attach_request = AttachRequest {
-        container_id: request.container_id,
-        container_name: request.container_name,
-        owner: request.owner,
-        netns: request.netns.as_fd(),
-        joins: request.joins,
-        ports: &reservation.mappings,
-    };
+    let attach_request =
+        AttachRequest { container: request.container, joins: request.joins, ports: &reservation.mappings };
     let attachment = attach::attach(store, kernel, &attach_request, alive)?;
     let rest = dns_responder(store, request, &attachment).and_then(|r| Ok((r, etc_files(request, &attachment)?)));
     match rest {
@@ -121,7 +110,7 @@ pub fn set_up_bridge(
         }
         Err(e) => {
             // Undone as a whole; the first error is the one to show.
-            let _ = attach::detach(store, kernel, request.container_id);
+            let _ = attach::detach(store, kernel, request.container.id);
             Err(e)
         }
     }

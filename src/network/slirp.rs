@@ -108,16 +108,11 @@ mod tests {
         use crate::network::netlink::Netlink;
         use crate::sandbox::netns::{in_netns, in_new_netns, pass_fd};
 
-        if !crate::network::plumbing::tests::require_root("network namespaces for slirp4netns") {
+        use crate::network::test_support::{require, require_root};
+        if !require_root("network namespaces for slirp4netns") {
             return;
         }
-        let Some(program) = find_slirp4netns() else {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("cannot run this test in CI: slirp4netns is not installed (scripts/setup installs it)");
-            }
-            eprintln!("skipped: slirp4netns is not installed");
-            return;
-        };
+        let Some(program) = require(find_slirp4netns(), "slirp4netns") else { return };
         let host = in_new_netns(|ns| ns).unwrap();
         let container = in_new_netns(|ns| ns).unwrap();
         let dir = tempfile::tempdir().unwrap();

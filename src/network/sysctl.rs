@@ -10,10 +10,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
-#[error("setting {}: {source}", path.display())]
+#[error("setting {}: {error}", path.display())]
 pub struct SysctlError {
     path: PathBuf,
-    source: io::Error,
+    error: io::Error,
 }
 
 /// Writes `value` to `/proc/sys/<key with dots as slashes>` unless it already holds it (a
@@ -23,7 +23,7 @@ pub fn set(key: &str, value: &str) -> Result<(), SysctlError> {
     if std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == value) {
         return Ok(());
     }
-    std::fs::write(&path, value).map_err(|source| SysctlError { path, source })
+    std::fs::write(&path, value).map_err(|error| SysctlError { path, error })
 }
 
 /// Forwarding on (IPv4, and IPv6 when asked) and localhost routing on `bridge`.
@@ -35,7 +35,7 @@ pub fn prepare_bridge(bridge: &str, ipv6: bool) -> Result<(), SysctlError> {
     // An interface name may hold dots, which sysctl keys use as separators: write the path.
     let path = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
     if !std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == "1") {
-        std::fs::write(&path, "1").map_err(|source| SysctlError { path: path.into(), source })?;
+        std::fs::write(&path, "1").map_err(|error| SysctlError { path: path.into(), error })?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 
 use super::NetworkError;
-use super::attach::{self, AttachRequest, Join};
+use super::attach::{self, AttachRequest, ContainerRef, Join};
 use super::firewall::nft;
 use super::gc;
 use super::kernel::HostKernel;
@@ -15,6 +15,7 @@ use super::kernel::recording::RecordingKernel;
 use super::manage::{self, CreateOptions};
 use super::ports::{PortMapping, Protocol};
 use super::state::{NetworkState, Owner};
+use super::test_support::{require_root_and_nft, turn};
 use crate::sandbox::netns::{in_netns, in_new_netns};
 use crate::store::Store;
 
@@ -49,7 +50,7 @@ fn request<'a>(
     ports: &'a [PortMapping],
     owner: Owner,
 ) -> AttachRequest<'a> {
-    AttachRequest { container_id: id, container_name: &id[..4], owner, netns: netns.as_fd(), joins, ports }
+    AttachRequest { container: ContainerRef { id, name: &id[..4], owner, netns: netns.as_fd() }, joins, ports }
 }
 
 fn some_fd() -> OwnedFd {
@@ -264,14 +265,7 @@ fn reload_rebuilds_the_whole_table() {
 /// A throwaway host and container namespace, berth's real kernel work in them.
 #[test]
 fn a_published_port_on_the_hosts_loopback_reaches_the_container_through_berths_bridge() {
-    if !super::plumbing::tests::require_root("network namespaces, a bridge and nftables rules") {
-        return;
-    }
-    if nft::find_nft().is_err() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("cannot run this test in CI: nft is not installed");
-        }
-        eprintln!("skipped: nft is not installed");
+    if !require_root_and_nft("network namespaces, a bridge and nftables rules") {
         return;
     }
     let (_dir, store) = store();
@@ -346,14 +340,7 @@ fn set_up_bridge_gives_a_container_names_files_and_a_clean_teardown() {
     use super::resolv::{DnsFlags, parse as parse_resolv};
     use super::setup::{BridgeRequest, set_up_bridge, tear_down};
 
-    if !super::plumbing::tests::require_root("network namespaces, a bridge and nftables rules") {
-        return;
-    }
-    if nft::find_nft().is_err() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("cannot run this test in CI: nft is not installed");
-        }
-        eprintln!("skipped: nft is not installed");
+    if !require_root_and_nft("network namespaces, a bridge and nftables rules") {
         return;
     }
     let (_dir, store) = store();
@@ -366,10 +353,7 @@ fn set_up_bridge_gives_a_container_names_files_and_a_clean_teardown() {
     let dns = DnsFlags::default();
     let extra = [super::hosts::parse_add_host("gw:host-gateway").unwrap()];
     let request = BridgeRequest {
-        container_id: C1,
-        container_name: "app",
-        owner: LIVE,
-        netns: container.as_fd(),
+        container: ContainerRef { id: C1, name: "app", owner: LIVE, netns: container.as_fd() },
         joins: &joins,
         publish: &publish,
         rootless: false,
@@ -382,6 +366,7 @@ fn set_up_bridge_gives_a_container_names_files_and_a_clean_teardown() {
     let mut setup = in_netns(host.as_fd(), || set_up_bridge(&store, &mut HostKernel::default(), &request, &alive))
         .unwrap()
         .unwrap();
+    assert_eq!(setup.attachment.addresses(), ["10.238.0.2".parse::<IpAddr>().unwrap()]);
     assert_eq!(setup.reservation.mappings.len(), 1);
     assert_ne!(setup.reservation.mappings[0].host_port, 0);
     assert!(setup.hosts.contains("10.238.0.1\tgw\n"), "{}", setup.hosts);
@@ -399,22 +384,7 @@ fn set_up_bridge_gives_a_container_names_files_and_a_clean_teardown() {
         client.send_to(&message::query(id, name, TYPE_A), dns_addr).unwrap();
         let mut reply = None;
         for _ in 0..200 {
-            let ready: Vec<i32> = {
-                use std::os::fd::AsRawFd;
-                let fds = responder.poll_fds();
-                let mut polled: Vec<nix::poll::PollFd> =
-                    fds.iter().map(|(fd, flags)| nix::poll::PollFd::new(*fd, *flags)).collect();
-                let _ = nix::poll::poll(&mut polled, nix::poll::PollTimeout::from(10u16));
-                polled
-                    .iter()
-                    .zip(&fds)
-                    .filter(|(p, _)| p.revents().is_some_and(|r| !r.is_empty()))
-                    .map(|(_, (fd, _))| fd.as_raw_fd())
-                    .collect()
-            };
-            for fd in ready {
-                responder.ready(fd, std::time::Instant::now());
-            }
+            turn(responder);
             let mut buf = [0u8; 512];
             if let Ok(n) = client.recv(&mut buf) {
                 reply = Some(buf[..n].to_vec());

@@ -41,8 +41,10 @@ const BATCH: usize = 64;
 pub enum ResponderError {
     #[error("entering the container's network namespace: {0}")]
     Netns(nix::errno::Errno),
-    #[error("binding the DNS responder to {addr}: {source}")]
-    Bind { addr: String, source: io::Error },
+    #[error("binding the DNS responder to {addr}: {error}")]
+    Bind { addr: String, error: io::Error },
+    #[error("duplicating the container's network namespace fd: {0}")]
+    Dup(io::Error),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,8 +98,8 @@ pub struct Responder<N: NameSource> {
 }
 
 fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, ResponderError> {
-    let socket = UdpSocket::bind(addr).map_err(|source| ResponderError::Bind { addr: addr.to_string(), source })?;
-    socket.set_nonblocking(true).map_err(|source| ResponderError::Bind { addr: addr.to_string(), source })?;
+    let socket = UdpSocket::bind(addr).map_err(|error| ResponderError::Bind { addr: addr.to_string(), error })?;
+    socket.set_nonblocking(true).map_err(|error| ResponderError::Bind { addr: addr.to_string(), error })?;
     Ok(socket)
 }
 
@@ -125,9 +127,9 @@ impl<N: NameSource> Responder<N> {
         let upstreams = config.upstreams.clone();
         let (udp, tcp, inside) = crate::sandbox::netns::in_netns(container_netns.as_fd(), || {
             let udp = bind_udp(listen)?;
-            let tcp = TcpListener::bind(listen)
-                .map_err(|source| ResponderError::Bind { addr: listen.to_string(), source })?;
-            tcp.set_nonblocking(true).map_err(|source| ResponderError::Bind { addr: listen.to_string(), source })?;
+            let tcp =
+                TcpListener::bind(listen).map_err(|error| ResponderError::Bind { addr: listen.to_string(), error })?;
+            tcp.set_nonblocking(true).map_err(|error| ResponderError::Bind { addr: listen.to_string(), error })?;
             let inside = if in_container { Some(upstream_sockets(&upstreams)?) } else { None };
             Ok::<_, ResponderError>((udp, tcp, inside))
         })

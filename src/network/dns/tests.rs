@@ -3,32 +3,20 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
-
-use nix::poll::{PollFd, PollTimeout, poll};
 
 use super::message::{
     self, RCODE_FORMERR, RCODE_NOERROR, RCODE_REFUSED, RCODE_SERVFAIL, Record, TYPE_A, TYPE_AAAA, TYPE_PTR,
 };
 use super::names::NameTable;
 use super::server::{Responder, ResponderConfig};
-use crate::network::netlink::Netlink;
-use crate::network::plumbing::tests::require_root;
 use crate::network::state::NetworkState;
-use crate::sandbox::netns::{in_netns, in_new_netns};
+use crate::network::test_support::{netns_with_lo, require_root, require_root_and_nft, turn};
+use crate::sandbox::netns::in_netns;
 
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
-}
-
-/// A namespace with its loopback up.
-fn netns_with_lo() -> OwnedFd {
-    let ns = in_new_netns(|ns| ns).unwrap();
-    let mut nl = Netlink::open_in(ns.as_fd()).unwrap();
-    let lo = nl.index_of("lo").unwrap();
-    nl.set_up(lo, "lo").unwrap();
-    ns
 }
 
 fn table() -> NameTable {
@@ -41,24 +29,6 @@ fn table() -> NameTable {
     let web = crate::network::dns::names::tests::endpoint("e".repeat(64).as_str(), "web", &[], &["10.78.0.2"]);
     let state: NetworkState = crate::network::dns::names::tests::state(vec![db, web]);
     NameTable::from_states([&state])
-}
-
-/// One round of the supervisor's loop: poll the responder's fds (10 ms), handle what is ready.
-fn turn(responder: &mut Responder<NameTable>) {
-    let ready: Vec<i32> = {
-        let fds = responder.poll_fds();
-        let mut polled: Vec<PollFd> = fds.iter().map(|(fd, flags)| PollFd::new(*fd, *flags)).collect();
-        let _ = poll(&mut polled, PollTimeout::from(10u16));
-        polled
-            .iter()
-            .zip(&fds)
-            .filter(|(p, _)| p.revents().is_some_and(|r| !r.is_empty()))
-            .map(|(_, (fd, _))| fd.as_raw_fd())
-            .collect()
-    };
-    for fd in ready {
-        responder.ready(fd, Instant::now());
-    }
 }
 
 /// Sends `query` from a UDP socket in the container to `to`, turning the loop until a reply.
@@ -274,14 +244,7 @@ fn tcp_queries_are_answered_and_forwarded_over_tcp() {
 
 #[test]
 fn port_53_reaches_the_responder_through_the_nat_rules() {
-    if !require_root("network namespaces for the DNS responder") {
-        return;
-    }
-    if crate::network::firewall::nft::find_nft().is_err() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("cannot run this test in CI: nft is not installed");
-        }
-        eprintln!("skipped: nft is not installed");
+    if !require_root_and_nft("network namespaces for the DNS responder, nftables rules in one") {
         return;
     }
     let w = world();

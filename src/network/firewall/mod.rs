@@ -16,23 +16,12 @@ mod tests {
     use std::os::fd::AsFd;
 
     use super::*;
-    use crate::network::plumbing::tests::require_root;
+    use crate::network::test_support::require_root_and_nft;
     use crate::sandbox::netns::{in_netns, in_new_netns};
-
-    fn require_nft() -> bool {
-        if nft::find_nft().is_ok() {
-            return true;
-        }
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("cannot run this test in CI: nft is not installed (scripts/setup installs nftables)");
-        }
-        eprintln!("skipped: nft is not installed");
-        false
-    }
 
     #[test]
     fn the_rules_apply_read_back_and_go_in_a_test_namespace() {
-        if !require_root("applying nftables rules in a private network namespace") || !require_nft() {
+        if !require_root_and_nft("applying nftables rules in a private network namespace") {
             return;
         }
         let ns = in_new_netns(|ns| ns).unwrap();
