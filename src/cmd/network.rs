@@ -399,7 +399,13 @@ fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
 }
 
 fn reload(ctx: &Ctx) -> Result<u8> {
-    gc::reload(ctx.store()?, &mut HostKernel::default(), &alive).context("reloading the firewall")?;
+    let store = ctx.store()?;
+    if store.rootless() {
+        // Rootless containers are not on berth's bridges (pasta needs no rules): berth has no
+        // firewall rules of its own to re-apply, and the host's firewall is not its to touch.
+        return Ok(0);
+    }
+    gc::reload(store, &mut HostKernel::default(), &alive).context("reloading the firewall")?;
     Ok(0)
 }
 
