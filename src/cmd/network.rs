@@ -315,26 +315,27 @@ fn containers_naming(index: &crate::container::store::Index, _network: &NetworkR
 }
 
 /// Runs `work` with the containers lock (shared: records are only read) and the networks lock
-/// (exclusive), in that order, after garbage collection.
+/// (exclusive), in that order, after garbage collection. Rootless there are no bridges of
+/// berth's in the host's namespace to collect or delete (netlink only looks them up there).
 fn with_locks<T>(
     store: &Store,
-    work: impl FnOnce(&dyn Fn(&NetworkRecord) -> Vec<String>) -> Result<T, NetworkError>,
+    work: impl FnOnce(&mut HostKernel, &dyn Fn(&NetworkRecord) -> Vec<String>) -> Result<T, NetworkError>,
 ) -> Result<T> {
     let _containers = store.lock_containers_shared()?;
     let index: crate::container::store::Index = store.containers()?;
     let _networks = store.lock_networks_exclusive()?;
     let records = manage::load_locked(store)?;
-    gc::collect_locked(store, &records, &mut HostKernel::default(), &alive)
-        .context("cleaning up after dead containers")?;
+    let mut kernel = HostKernel::default();
+    gc::collect_locked(store, &records, &mut kernel, &alive).context("cleaning up after dead containers")?;
     let named_by = |n: &NetworkRecord| containers_naming(&index, n);
-    Ok(work(&named_by)?)
+    Ok(work(&mut kernel, &named_by)?)
 }
 
 fn rm(ctx: &Ctx, args: RmArgs) -> Result<u8> {
     let store = ctx.store()?;
     let mut failed = false;
     for name in &args.names {
-        match with_locks(store, |named_by| manage::remove_locked(store, name, named_by)) {
+        match with_locks(store, |kernel, named_by| manage::remove_locked(store, kernel, name, named_by)) {
             Ok(_) => println!("{name}"),
             Err(e) if args.force && matches!(e.downcast_ref::<NetworkError>(), Some(NetworkError::NotFound(_))) => {}
             Err(e) => {
@@ -387,8 +388,8 @@ fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
         !(labelled && unlabelled && old_enough)
     };
     let store = ctx.store()?;
-    let removed =
-        with_locks(store, |named_by| manage::prune_locked(store, named_by, &keep)).context("pruning networks")?;
+    let removed = with_locks(store, |kernel, named_by| manage::prune_locked(store, kernel, named_by, &keep))
+        .context("pruning networks")?;
     if !removed.is_empty() {
         println!("Deleted Networks:");
         for r in removed {

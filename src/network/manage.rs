@@ -1,6 +1,7 @@
 //! Network records as commands manage them: the predefined networks (made on first use),
-//! `network create` with Docker's checks, `rm` and `prune`. Nothing here touches the kernel: a
-//! network's bridge and rules exist only while containers are attached (see `attach`).
+//! `network create` with Docker's checks, `rm` and `prune`. The kernel is touched only to
+//! delete a removed network's bridge (made by the first container attached, kept until then;
+//! its rules exist only while containers are attached, see `attach`).
 //!
 //! Locks: the networks lock (order 2a). Whether a network is in use is answered from its
 //! runtime state (running containers) and from the caller (containers whose records name it,
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::NetworkError;
+use super::kernel::Kernel;
 use super::pool;
 use super::record::{self, DEFAULT_BRIDGE, DEFAULT_NETWORK, Driver, NetworkRecord, PREDEFINED, SubnetConfig};
 use super::state::NetworkState;
@@ -295,6 +297,7 @@ fn attached(state: &NetworkState) -> Vec<String> {
 /// caller, who has collected garbage first (a dead container's endpoint is not a use).
 pub fn remove_locked(
     store: &Store,
+    kernel: &mut dyn Kernel,
     input: &str,
     named_by: &dyn Fn(&NetworkRecord) -> Vec<String>,
 ) -> Result<NetworkRecord, NetworkError> {
@@ -313,6 +316,11 @@ pub fn remove_locked(
     if !users.is_empty() {
         return Err(NetworkError::InUse { name: record.name, containers: users });
     }
+    // First, so that a failure leaves the record to retry with (a bridge that is not there, or
+    // that has ports of someone else's, is left alone).
+    if !record.bridge.is_empty() {
+        kernel.remove_bridge(&record.bridge)?;
+    }
     networks.retain(|n| n.id != record.id);
     store.write_networks(&NetworkIndex { networks })?;
     store.remove_network_state(&record.id)?;
@@ -323,13 +331,14 @@ pub fn remove_locked(
 /// caller's filters). Same locks as [`remove_locked`].
 pub fn prune_locked(
     store: &Store,
+    kernel: &mut dyn Kernel,
     named_by: &dyn Fn(&NetworkRecord) -> Vec<String>,
     keep: &dyn Fn(&NetworkRecord) -> bool,
 ) -> Result<Vec<NetworkRecord>, NetworkError> {
     let networks = load_locked(store)?;
     let mut removed = Vec::new();
     for record in networks.iter().filter(|n| !n.is_predefined() && !keep(n)) {
-        match remove_locked(store, &record.id, named_by) {
+        match remove_locked(store, kernel, &record.id, named_by) {
             Ok(r) => removed.push(r),
             Err(NetworkError::InUse { .. }) => {}
             Err(e) => return Err(e),
@@ -470,25 +479,34 @@ mod tests {
         let b = create(&store, &opts("b")).unwrap();
         create(&store, &CreateOptions { labels: [("keep".to_owned(), "1".to_owned())].into(), ..opts("c") }).unwrap();
         let _lock = store.lock_networks_exclusive().unwrap();
-        let err = remove_locked(&store, "bridge", &none).unwrap_err();
+        let mut kernel = crate::network::kernel::recording::RecordingKernel::default();
+        let err = remove_locked(&store, &mut kernel, "bridge", &none).unwrap_err();
         assert_eq!(err.to_string(), "bridge is a pre-defined network and cannot be removed");
-        assert_eq!(remove_locked(&store, "nope", &none).unwrap_err().to_string(), "network nope not found");
+        assert_eq!(
+            remove_locked(&store, &mut kernel, "nope", &none).unwrap_err().to_string(),
+            "network nope not found"
+        );
         let named = |n: &NetworkRecord| if n.name == "a" { vec!["web".to_owned()] } else { Vec::new() };
-        let err = remove_locked(&store, "a", &named).unwrap_err();
+        let err = remove_locked(&store, &mut kernel, "a", &named).unwrap_err();
         assert_eq!(err.to_string(), "error while removing network: network a has active endpoints (web)");
         // A running container, from the runtime state.
         let mut state = NetworkState::default();
         let ep = crate::network::dns::names::tests::endpoint(&"1".repeat(64), "db", &[], &["10.78.1.2"]);
         state.endpoints.insert(ep.container_id.clone(), ep);
         store.write_network_state(&b.id, &state).unwrap();
-        assert!(matches!(remove_locked(&store, &b.id[..10], &none), Err(NetworkError::InUse { .. })));
+        assert!(matches!(remove_locked(&store, &mut kernel, &b.id[..10], &none), Err(NetworkError::InUse { .. })));
         let keep = |n: &NetworkRecord| n.labels.contains_key("keep");
-        assert!(prune_locked(&store, &named, &keep).unwrap().is_empty(), "a is named, b attached, c kept");
-        let pruned = prune_locked(&store, &none, &|_| false).unwrap();
+        assert!(prune_locked(&store, &mut kernel, &named, &keep).unwrap().is_empty(), "a is named, b attached, c kept");
+        let pruned = prune_locked(&store, &mut kernel, &none, &|_| false).unwrap();
         let names: Vec<&str> = pruned.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["a", "c"]);
         store.remove_network_state(&b.id).unwrap();
-        assert_eq!(remove_locked(&store, "b", &none).unwrap().name, "b");
+        assert_eq!(remove_locked(&store, &mut kernel, "b", &none).unwrap().name, "b");
+        assert_eq!(
+            kernel.calls,
+            ["remove bridge berth1", "remove bridge berth3", "remove bridge berth2"],
+            "each removed network's bridge"
+        );
         let left: Vec<String> = load_locked(&store).unwrap().into_iter().map(|n| n.name).collect();
         assert_eq!(left, PREDEFINED);
     }

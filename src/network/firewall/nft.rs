@@ -24,11 +24,11 @@ pub enum NftError {
 /// Where nft is: on PATH, or in the sbin directories a user's PATH often lacks.
 pub fn find_nft() -> Result<PathBuf, NftError> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join("nft"))
-        .find(|p| p.is_file())
-        .ok_or(NftError::Missing)
+    find_in(std::env::split_paths(&path).chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from)))
+}
+
+fn find_in(dirs: impl IntoIterator<Item = PathBuf>) -> Result<PathBuf, NftError> {
+    dirs.into_iter().map(|dir| dir.join("nft")).find(|p| p.is_file()).ok_or(NftError::Missing)
 }
 
 /// The first line of nft's complaint, with the script line it names when it names one
@@ -95,6 +95,18 @@ pub fn list_table(table: &str) -> Result<String, NftError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_nft_is_an_error_that_says_what_to_install() {
+        let empty = tempfile::tempdir().unwrap();
+        let err = find_in([empty.path().to_owned()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "nft not found (looked in PATH, /usr/sbin and /sbin): install the nftables package"
+        );
+        std::fs::write(empty.path().join("nft"), "").unwrap();
+        assert_eq!(find_in([empty.path().to_owned()]).unwrap(), empty.path().join("nft"));
+    }
 
     #[test]
     fn nfts_complaints_become_one_line() {
