@@ -317,8 +317,9 @@ pub fn remove_locked(
         return Err(NetworkError::InUse { name: record.name, containers: users });
     }
     // First, so that a failure leaves the record to retry with (a bridge that is not there, or
-    // that has ports of someone else's, is left alone).
-    if !record.bridge.is_empty() {
+    // that has ports of someone else's, is left alone). Rootless, no bridge in this namespace
+    // is berth's (a root store's could have the same name).
+    if !record.bridge.is_empty() && !store.rootless() {
         kernel.remove_bridge(&record.bridge)?;
     }
     networks.retain(|n| n.id != record.id);
