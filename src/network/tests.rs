@@ -410,3 +410,56 @@ fn set_up_bridge_gives_a_container_names_files_and_a_clean_teardown() {
 fn net_id(store: &Store, name: &str) -> String {
     manage::load(store).unwrap().into_iter().find(|n| n.name == name).unwrap().id
 }
+
+/// Isolation for real: containers on one network reach each other, not those of another
+/// network; an --internal network has no route out.
+#[test]
+fn networks_are_isolated_from_each_other_and_internal_ones_have_no_way_out() {
+    use std::time::Duration;
+
+    if !require_root_and_nft("network namespaces, bridges and nftables rules") {
+        return;
+    }
+    let (_dir, store) = store();
+    let host = in_new_netns(|ns| ns).unwrap();
+    net(&store, "a", "10.241.0.0/24");
+    net(&store, "b", "10.242.0.0/24");
+    let internal = CreateOptions {
+        name: "sealed".into(),
+        subnets: vec!["10.243.0.0/24".into()],
+        internal: true,
+        ..CreateOptions::default()
+    };
+    manage::create(&store, &internal).unwrap();
+    let ids = [C1, C2, "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3", &"c4".repeat(32)];
+    let nets = ["a", "b", "a", "sealed"];
+    let mut spaces = Vec::new();
+    for (id, network) in ids.iter().zip(nets) {
+        let ns = in_new_netns(|ns| ns).unwrap();
+        let joins = [join(network)];
+        let req = request(id, &ns, &joins, &[], LIVE);
+        in_netns(host.as_fd(), || attach::attach(&store, &mut HostKernel::default(), &req, &alive)).unwrap().unwrap();
+        spaces.push(ns);
+    }
+    let listen = |ns: &OwnedFd| in_netns(ns.as_fd(), || TcpListener::bind("0.0.0.0:7000").unwrap()).unwrap();
+    let _on_b = listen(&spaces[1]);
+    let _on_a = listen(&spaces[2]);
+    let connect = |from: &OwnedFd, to: &str| {
+        let addr: std::net::SocketAddr = format!("{to}:7000").parse().unwrap();
+        in_netns(from.as_fd(), || TcpStream::connect_timeout(&addr, Duration::from_millis(300))).unwrap()
+    };
+    assert!(connect(&spaces[0], "10.241.0.3").is_ok(), "same network");
+    let across = connect(&spaces[0], "10.242.0.2");
+    assert!(across.is_err(), "another network is not reachable: {across:?}");
+    let err = connect(&spaces[3], "192.0.2.1").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENETUNREACH), "an internal network has no default route: {err}");
+    let listed = in_netns(host.as_fd(), || nft::list_table("inet berth").unwrap()).unwrap();
+    assert!(listed.contains("iifname \"berth3\" oifname != \"berth3\" drop"), "{listed}");
+    assert!(
+        !listed.contains("ip saddr 10.243.0.0/24 oifname != \"berth3\" masquerade"),
+        "no NAT out of an internal network"
+    );
+    // It is berth's forward rules that keep the networks apart: without them, a and b talk.
+    nft::apply_in(host.as_fd(), "flush chain inet berth forward\n", "opening up").unwrap();
+    assert!(connect(&spaces[0], "10.242.0.2").is_ok(), "routed once the isolation rules are gone");
+}
