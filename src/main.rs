@@ -9,6 +9,7 @@ mod cmd;
 mod config;
 mod container;
 mod image;
+mod network;
 mod sandbox;
 mod store;
 

@@ -22,6 +22,7 @@ mod login;
 mod logout;
 mod logs;
 mod man;
+mod network;
 mod pause;
 mod prune;
 mod ps;
@@ -126,6 +127,9 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(container::ContainerCommand),
@@ -302,6 +306,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Export(a) => export::run(ctx, a),
         Command::Commit(a) => commit::run(ctx, a),
         Command::Volume(c) => volume::run(ctx, c),
+        Command::Network(c) => network::run(ctx, c),
         Command::Container(c) => container::run(ctx, c),
         Command::Pull(a) => pull::run(ctx, a),
         Command::Images(a) => images::run(ctx, a),

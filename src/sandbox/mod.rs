@@ -13,6 +13,7 @@ pub mod fs_at;
 pub mod init;
 pub mod memory;
 pub mod mounts;
+pub mod netns;
 pub mod pidfd;
 pub mod process;
 pub mod seccomp;

@@ -12,12 +12,15 @@
 //! containers.lock          the containers lock (see lock order)
 //! containers.json          every container's configuration and last recorded state
 //! containers/<id>/         upper/ work/ rootfs/ (overlay), ctr.log, exit, etc files
+//! networks.lock            the networks lock (see lock order)
+//! networks.json            every network's configuration (bridge, subnets, options, labels)
 //! volumes.lock             the volumes lock (see lock order)
 //! volumes.json             every volume's record (name, driver, labels, options, anonymous)
 //! volumes/<name>/_data     a volume's content, mounted into the containers that use it
 //! tmp/<random>/            staging areas; each holds its own `lock` while its owner lives
 //!
-//! Under the runroot: containers/<id>/attach.sock (the supervisor's attach socket).
+//! Under the runroot: containers/<id>/attach.sock (the supervisor's attach socket),
+//! networks/<id>.json (a network's attached containers and their addresses).
 //! ```
 //!
 //! # Lock order
@@ -30,6 +33,12 @@
 //!    holds the containers or image lock;
 //! 2. the containers lock (`containers.lock`): shared to read `containers.json`, exclusive to
 //!    create, change or remove a container record;
+//!
+//!    2a. the networks lock (`networks.lock`): shared to read `networks.json` and the networks'
+//!    runtime state under the runroot, exclusive to create or remove a network or to attach a
+//!    container to one or detach it. After the containers lock because whether a network is in
+//!    use is also a question about container records (`network rm` holds the containers lock,
+//!    shared, while it removes); never held while waiting for the containers lock;
 //! 3. the volumes lock (`volumes.lock`): shared to read `volumes.json`, exclusive to create or
 //!    remove a volume. After the containers lock because whether a volume is in use is a
 //!    question about container records: `volume rm` holds the containers lock (shared) while it
@@ -50,6 +59,7 @@ mod gc;
 mod images;
 mod layers;
 mod lock;
+mod networks;
 mod volumes;
 
 use std::fs;
@@ -65,6 +75,7 @@ pub use digest::{Algorithm, BadDigest, Digest, DigestArg};
 pub use images::{ImageIndex, ImageRecord, NewImage};
 pub use layers::{LayerRecord, chain_digests, chain_ids};
 pub use lock::LockGuard;
+pub use networks::NetworkIndex;
 pub use volumes::{VolumeIndex, VolumeRecord};
 
 #[derive(Debug, thiserror::Error)]
