@@ -4,10 +4,10 @@ use clap::Args;
 use super::Ctx;
 use super::container::for_each_container;
 use super::stop::StopOptions;
+use crate::container::index::load;
 use crate::container::lifecycle::stop;
 use crate::container::signals::parse_signal;
 use crate::container::start::start;
-use crate::container::store::load;
 
 #[derive(Args, Debug)]
 pub struct RestartArgs {

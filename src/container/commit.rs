@@ -7,12 +7,13 @@ use std::io::BufWriter;
 
 use super::lifecycle::cgroup_of;
 use super::record::{Container, Status};
-use super::store::{ContainerError, now_rfc3339, refresh};
+use super::store::{ContainerError, refresh};
 use crate::image::ImageError;
 use crate::image::archive::{ArchiveError, apply_change};
 use crate::image::ingest::{self, unpack_options};
 use crate::image::layer;
 use crate::image::spec::{self, Descriptor, History, ImageConfig, Manifest, RunConfig};
+use crate::store::now_rfc3339;
 use crate::store::{ImageRecord, LayerRecord, Store, StoreError, chain_ids, sha256_digest};
 
 #[derive(Debug, thiserror::Error)]

@@ -7,8 +7,9 @@ use super::record::{
     Container, ContainerConfig, ContainerState, DeviceMapping, Mount, NetworkMode, Resources, Ulimit, UsernsMode,
     generate_name, is_valid_name, new_id,
 };
-use super::store::{ContainerError, Index, now_rfc3339};
+use super::store::{ContainerError, Index};
 use crate::image::spec::{ImageConfig, RunConfig};
+use crate::store::now_rfc3339;
 use crate::store::{ImageRecord, Store};
 
 /// What `run`/`create` were told, already parsed.

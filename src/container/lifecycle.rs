@@ -10,15 +10,16 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::index::{
+    ContainerError, Index, find, find_index, load_all, read_exit_record, refresh, supervisor_alive, update,
+};
 use super::liveness::{is_alive, process_start_time};
 use super::record::{Container, Status};
-use super::store::{
-    ContainerError, Index, find, find_index, load_all, now_rfc3339, read_exit_record, refresh, supervisor_alive, update,
-};
 use super::supervisor::attach_socket_name;
 use crate::sandbox::cgroup::{Cgroup, DEFAULT_ROOT};
 use crate::sandbox::pidfd::PidFd;
 use crate::store::Store;
+use crate::store::now_rfc3339;
 
 /// Docker's default grace period between the stop signal and SIGKILL.
 pub const DEFAULT_STOP_TIMEOUT: u32 = 10;

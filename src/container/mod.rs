@@ -5,6 +5,7 @@ pub mod commit;
 pub mod copy;
 pub mod create;
 pub mod export;
+pub mod index;
 pub mod inspect;
 pub mod lifecycle;
 pub mod liveness;
@@ -15,7 +16,10 @@ pub mod protocol;
 pub mod record;
 pub mod signals;
 pub mod start;
-pub mod store;
 pub mod supervisor;
 pub mod top;
 pub mod volumes;
+
+/// The old name of [`index`], kept while other branches still say `container::store`; new code
+/// says `index` (two modules called `store` were one too many).
+pub use index as store;

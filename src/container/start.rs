@@ -5,9 +5,9 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 
+use super::index::{ContainerError, refresh};
 use super::protocol::{Message, recv_message};
 use super::record::{Container, Status};
-use super::store::{ContainerError, refresh};
 use super::supervisor::HANDOFF_FD;
 use crate::store::Store;
 

@@ -24,14 +24,15 @@ use nix::sys::socket::{AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bin
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, read, write};
 
+use super::index::{ExitRecord, exit_file, update};
 use super::liveness::process_start_time;
 use super::logfile::{LogWriter, Stream, log_path};
 use super::protocol::{Message, recv_message, send_message};
 use super::record::{Container, ContainerConfig, NetworkMode, SECCOMP_UNCONFINED, Status};
-use super::store::{ExitRecord, exit_file, now_rfc3339, update};
 use crate::sandbox::cgroup::Cgroup;
 use crate::sandbox::spawn::{ContainerStdio, spawn};
 use crate::sandbox::spec::{ProcessSecurity, ProcessSpec, SandboxSpec, SeccompProfile};
+use crate::store::now_rfc3339;
 use crate::store::{Store, Trash};
 
 /// The fd number on which a supervisor receives its starting client's connection.
@@ -273,9 +274,9 @@ fn remove_container(store: &Store, id: &str) {
 /// `remove_container` but for deleting the directories, which the caller does once nobody
 /// waits for it: the container is gone for every other command when this returns.
 fn unlist_container(store: &Store, id: &str) -> Option<Trash> {
-    let removed = (|| -> Result<Option<(Container, Option<Trash>)>, super::store::ContainerError> {
+    let removed = (|| -> Result<Option<(Container, Option<Trash>)>, super::index::ContainerError> {
         let _lock = store.lock_containers_exclusive()?;
-        let mut index: super::store::Index = store.containers()?;
+        let mut index: super::index::Index = store.containers()?;
         let Some(i) = index.containers.iter().position(|c| c.id == id) else { return Ok(None) };
         unlist_locked(store, &mut index, i).map(Some)
     })();
@@ -288,9 +289,9 @@ fn unlist_container(store: &Store, id: &str) -> Option<Trash> {
 /// containers lock; the container's anonymous volumes are its to remove once it let go.
 pub(super) fn unlist_locked(
     store: &Store,
-    index: &mut super::store::Index,
+    index: &mut super::index::Index,
     i: usize,
-) -> Result<(Container, Option<Trash>), super::store::ContainerError> {
+) -> Result<(Container, Option<Trash>), super::index::ContainerError> {
     let removed = index.containers.remove(i);
     store.write_containers(index)?;
     let trash = store.trash_container_dirs(&removed.id)?;
@@ -298,7 +299,7 @@ pub(super) fn unlist_locked(
 }
 
 fn start_container(store: &Store, id: &str, _handoff: &OwnedFd) -> Result<Running, (i32, String)> {
-    let container = super::store::load(store, id).map_err(|e| (125, e.to_string()))?;
+    let container = super::index::load(store, id).map_err(|e| (125, e.to_string()))?;
     let fail = |code: i32, message: String| {
         record_failed_start(store, &container, code, &message);
         (code, message)

@@ -32,7 +32,7 @@ use super::spec::{
     self, Descriptor, History, ImageConfig, Index, Manifest, ManifestKind, OCI_CONFIG, OCI_INDEX, OCI_LAYER,
     OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST, Platform, RootFs, RunConfig, SpecError,
 };
-use crate::container::store::now_rfc3339;
+use crate::store::now_rfc3339;
 use crate::store::{
     ImageRecord, LayerRecord, Store, StoreError, chain_ids, digest_hex, is_valid_digest, sha256_digest,
 };

@@ -245,7 +245,7 @@ async fn pull_async(store: &Store, settings: &Settings, request: &PullRequest<'_
         layers: chains,
         size,
         created: config.created.clone(),
-        added: crate::container::store::now_rfc3339(),
+        added: crate::store::now_rfc3339(),
         ..Default::default()
     };
     let existing = {

@@ -16,6 +16,12 @@ use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, getgid, getuid};
 /// Set in the environment of a process that runs inside berth's user namespace.
 pub const IN_USERNS_ENV: &str = "_BERTH_IN_USERNS";
 
+/// True when berth runs for an unprivileged user: not root, or already inside berth's user
+/// namespace (where it is root, but only there).
+pub fn is_rootless() -> bool {
+    !nix::unistd::geteuid().is_root() || std::env::var_os(IN_USERNS_ENV).is_some()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UsernsError {
     #[error("creating a user namespace: {0}")]

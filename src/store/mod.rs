@@ -49,6 +49,7 @@ mod gc;
 mod images;
 mod layers;
 mod lock;
+mod time;
 mod volumes;
 
 use std::fs;
@@ -63,6 +64,7 @@ pub use containers::{ContainerIndex, Trash, read_optional};
 pub use images::{ImageIndex, ImageRecord};
 pub use layers::{LayerRecord, chain_ids};
 pub use lock::LockGuard;
+pub use time::now_rfc3339;
 pub use volumes::{VolumeIndex, VolumeRecord};
 
 #[derive(Debug, thiserror::Error)]

@@ -116,7 +116,3 @@ pub fn refresh(store: &Store, container: &mut Container) -> Status {
 pub fn supervisor_alive(container: &Container) -> bool {
     is_alive(container.state.supervisor_pid, container.state.supervisor_start_time)
 }
-
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
