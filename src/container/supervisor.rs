@@ -24,16 +24,20 @@ use nix::sys::socket::{AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bin
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, read, write};
 
+use super::etc_files::EtcFiles;
 use super::index::{ExitRecord, exit_file, update};
 use super::liveness::process_start_time;
 use super::logfile::{LogWriter, Stream, log_path};
 use super::protocol::{Message, recv_message, send_message};
-use super::record::{Container, ContainerConfig, NetworkMode, SECCOMP_UNCONFINED, Status};
+use super::record::{Container, Status};
+use super::sandbox_spec::{apply_userns, cgroup_resources, for_container};
 use crate::sandbox::cgroup::Cgroup;
 use crate::sandbox::spawn::{ContainerStdio, spawn};
-use crate::sandbox::spec::{ProcessSecurity, ProcessSpec, SandboxSpec, SeccompProfile};
 use crate::store::now_rfc3339;
 use crate::store::{Store, Trash};
+
+/// What other branches still call by this path (it moved to sandbox_spec.rs).
+pub use super::sandbox_spec::for_container as sandbox_spec;
 
 /// The fd number on which a supervisor receives its starting client's connection.
 pub const HANDOFF_FD: RawFd = 3;
@@ -57,118 +61,6 @@ pub fn connect_attach(run_dir: &Path) -> nix::Result<OwnedFd> {
     let sock = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)?;
     nix::sys::socket::connect(sock.as_raw_fd(), &short_socket_addr(&dir)?)?;
     Ok(sock)
-}
-
-/// Writes /etc/hostname, /etc/hosts and /etc/resolv.conf for the container into its directory;
-/// returns (host file, container path) pairs for the sandbox to bind-mount.
-fn write_etc_files(store: &Store, container: &Container) -> std::io::Result<Vec<(std::path::PathBuf, String)>> {
-    let dir = store.container_dir(&container.id);
-    let hostname = &container.config.hostname;
-    let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
-    let resolv = if container.config.network == NetworkMode::Host {
-        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
-    } else {
-        // No network beyond loopback yet: keep the host's search domains and options, drop its
-        // nameservers on loopback (unreachable from a private network namespace).
-        std::fs::read_to_string("/etc/resolv.conf")
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !(l.starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1"))))
-            .map(|l| format!("{l}\n"))
-            .collect()
-    };
-    let mut out = Vec::new();
-    for (name, content, target) in [
-        ("hostname", format!("{hostname}\n"), "/etc/hostname"),
-        ("hosts", hosts, "/etc/hosts"),
-        ("resolv.conf", resolv, "/etc/resolv.conf"),
-    ] {
-        let path = dir.join(name);
-        std::fs::write(&path, content)?;
-        out.push((path, target.to_owned()));
-    }
-    Ok(out)
-}
-
-/// The security settings of every process of a container (its first one and each `exec`).
-/// Root on cgroup v1 confines device access with the devices cgroup. On cgroup v2 that takes an
-/// eBPF program berth does not load yet, so there a container gets CAP_MKNOD only when asked
-/// for: without it, its /dev holds only the default nodes and the --device ones.
-fn device_cgroup_available(config: &ContainerConfig) -> bool {
-    config.rootless || crate::sandbox::cgroup::detect() == crate::sandbox::cgroup::CgroupVersion::V1
-}
-
-fn asked_for_mknod(cap_add: &[String]) -> bool {
-    cap_add
-        .iter()
-        .any(|c| matches!(crate::sandbox::caps::normalize(c), Ok("CAP_MKNOD")) || c.eq_ignore_ascii_case("ALL"))
-}
-
-pub fn process_security(config: &ContainerConfig) -> ProcessSecurity {
-    let seccomp = match config.seccomp_profile.as_deref() {
-        _ if config.privileged => SeccompProfile::Unconfined,
-        None => SeccompProfile::Default,
-        Some(SECCOMP_UNCONFINED) => SeccompProfile::Unconfined,
-        Some(profile) => SeccompProfile::Custom(profile.to_owned()),
-    };
-    let mut capabilities = crate::sandbox::caps::capability_set(&config.cap_add, &config.cap_drop, config.privileged);
-    if !config.privileged && !device_cgroup_available(config) && !asked_for_mknod(&config.cap_add) {
-        capabilities &= !crate::sandbox::caps::bit("CAP_MKNOD");
-    }
-    ProcessSecurity { capabilities, no_new_privileges: config.no_new_privileges, seccomp }
-}
-
-/// `--userns keep-id`: the container gets a user namespace of its own in which the caller's id is
-/// the same as outside, and runs as that id unless told otherwise.
-fn keep_caller_id(spec: &mut SandboxSpec) -> Result<(), String> {
-    let read = |file| std::fs::read_to_string(file).unwrap_or_default();
-    let maps = crate::sandbox::userns::keep_id_maps(&read("/proc/self/uid_map"), &read("/proc/self/gid_map"))
-        .ok_or("--userns keep-id needs subordinate ids above your own uid and gid (see /etc/subuid and /etc/subgid)")?;
-    if spec.process.user.is_empty() {
-        spec.process.user = format!("{}:{}", maps.uid, maps.gid);
-    }
-    spec.nested_id_maps = Some((maps.uid_map, maps.gid_map));
-    Ok(())
-}
-
-pub fn sandbox_spec(
-    store: &Store,
-    container: &Container,
-    etc_files: Vec<(std::path::PathBuf, String)>,
-) -> Result<SandboxSpec, crate::store::StoreError> {
-    let dir = store.container_dir(&container.id);
-    let mut lower_dirs = Vec::with_capacity(container.config.layers.len());
-    for chain in container.config.layers.iter().rev() {
-        lower_dirs.push(store.layer_diff_dir(chain)?);
-    }
-    Ok(SandboxSpec {
-        id: container.id.clone(),
-        rootless: container.config.rootless,
-        lower_dirs,
-        upper_dir: dir.join("upper"),
-        work_dir: dir.join("work"),
-        rootfs: dir.join("rootfs"),
-        hostname: container.config.hostname.clone(),
-        etc_files,
-        network: container.config.network,
-        cgroup_join_files: Vec::new(),
-        mounts: super::mounts::sandbox_mounts(store, container)?,
-        read_only_rootfs: container.config.read_only,
-        nested_id_maps: None,
-        privileged: container.config.privileged,
-        device_requests: container.config.devices.clone(),
-        devices: Vec::new(),
-        process: ProcessSpec {
-            args: container.config.argv(),
-            env: container.config.env.clone(),
-            cwd: container.config.working_dir.clone(),
-            user: container.config.user.clone(),
-            tty: container.config.tty,
-            rlimits: container.config.ulimits.clone(),
-            init: container.config.init,
-            security: process_security(&container.config),
-        },
-    })
 }
 
 /// The supervisor's ends of the container's stdio: where output comes from, where input goes.
@@ -304,13 +196,13 @@ fn start_container(store: &Store, id: &str, _handoff: &OwnedFd) -> Result<Runnin
         record_failed_start(store, &container, code, &message);
         (code, message)
     };
-    let etc = write_etc_files(store, &container).map_err(|e| fail(125, format!("writing /etc files: {e}")))?;
+    let etc = EtcFiles::for_config(&container.config)
+        .write(&store.container_dir(id))
+        .map_err(|e| fail(125, error_chain(&e)))?;
     let spec = {
         let _lock = store.lock_images_shared().map_err(|e| fail(125, e.to_string()))?;
-        let mut spec = sandbox_spec(store, &container, etc).map_err(|e| fail(125, e.to_string()))?;
-        if container.config.userns == super::record::UsernsMode::KeepId {
-            keep_caller_id(&mut spec).map_err(|message| fail(125, message))?;
-        }
+        let mut spec = for_container(store, &container, etc).map_err(|e| fail(125, e.to_string()))?;
+        apply_userns(&mut spec, container.config.userns).map_err(|e| fail(125, e.to_string()))?;
         spec
     };
     let run_dir_path = store.container_run_dir(id);
@@ -324,7 +216,7 @@ fn start_container(store: &Store, id: &str, _handoff: &OwnedFd) -> Result<Runnin
         Path::new(crate::sandbox::cgroup::DEFAULT_ROOT),
         id,
         container.config.rootless,
-        &container.config.resources,
+        &cgroup_resources(&container.config.resources),
     )
     .map_err(|e| fail(125, format!("creating the cgroup: {e}")))?;
     let mut spec = spec;
@@ -598,6 +490,18 @@ impl Running {
     }
 }
 
+/// An error and its sources on one line, as `main` prints errors.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn write_all_blocking(fd: BorrowedFd, mut bytes: &[u8]) {
     while !bytes.is_empty() {
         match write(fd, bytes) {
@@ -624,25 +528,5 @@ pub fn exit_code_of(status: WaitStatus) -> i32 {
         WaitStatus::Exited(_, code) => code,
         WaitStatus::Signaled(_, signal, _) => 128 + signal as i32,
         _ => 255,
-    }
-}
-
-#[cfg(test)]
-mod device_control_tests {
-    use super::*;
-
-    #[test]
-    fn mknod_counts_as_asked_for_in_any_spelling() {
-        let v = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(asked_for_mknod(&v(&["mknod"])));
-        assert!(asked_for_mknod(&v(&["CAP_MKNOD"])));
-        assert!(asked_for_mknod(&v(&["all"])));
-        assert!(!asked_for_mknod(&v(&["SYS_ADMIN"])));
-    }
-
-    #[test]
-    fn rootless_and_v1_keep_dockers_default_set() {
-        let config = ContainerConfig { rootless: true, ..Default::default() };
-        assert_eq!(process_security(&config).capabilities, crate::sandbox::caps::default_mask());
     }
 }

@@ -16,9 +16,8 @@ use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
 
 use super::caps;
 use super::seccomp;
-use super::spec::ProcessSpec;
+use super::spec::{ProcessSpec, Rlimit};
 use super::users::{ExecUser, resolve_user};
-use crate::container::record::Ulimit;
 
 /// Docker's PATH for containers whose environment has none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -230,7 +229,7 @@ pub fn clamp_rlimit(soft: u64, hard: u64, current_hard: u64) -> (u64, u64) {
     (soft.min(hard), hard)
 }
 
-fn set_rlimits(limits: &[Ulimit]) -> Result<(), SandboxError> {
+fn set_rlimits(limits: &[Rlimit]) -> Result<(), SandboxError> {
     for limit in limits {
         let resource = rlimit_resource(&limit.name)
             .ok_or_else(|| SandboxError::Invalid(format!("invalid ulimit {:?}: unknown resource", limit.name)))?;
