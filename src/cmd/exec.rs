@@ -52,7 +52,7 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
     match container.state.status {
         Status::Running => {}
         Status::Paused => bail!("container {} is paused, unpause the container before exec", args.container),
-        Status::Created | Status::Exited => bail!("container {} is not running", args.container),
+        Status::Created | Status::Starting | Status::Exited => bail!("container {} is not running", args.container),
     }
     // Checks the pid is still the container's (its start time) right before joining it.
     if container_process(&container).is_none() {

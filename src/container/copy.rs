@@ -748,7 +748,7 @@ fn access_for(store: &Store, container: &Container) -> Result<FsAccess, CopyErro
         Status::Running | Status::Paused => {
             Ok(FsAccess::Running { pid: current.state.pid, rootless: current.config.rootless })
         }
-        Status::Created | Status::Exited => {
+        Status::Created | Status::Starting | Status::Exited => {
             let _lock = store.lock_images_shared()?;
             let spec = super::supervisor::sandbox_spec(store, &current, Vec::new())?;
             Ok(FsAccess::Stopped(Box::new(spec)))

@@ -100,9 +100,7 @@ pub fn build_config(
     let defaults = image_config.config.clone().unwrap_or_default();
     let (entrypoint, cmd) = resolve_command(&defaults, options.entrypoint.as_ref(), &options.cmd);
     if entrypoint.is_empty() && cmd.is_empty() {
-        return Err(ContainerError::Other(
-            "no command specified: the image has no Entrypoint or Cmd; give a command after the image name".into(),
-        ));
+        return Err(ContainerError::NoCommand);
     }
     let image_env = defaults.env.clone().unwrap_or_default();
     let base: Vec<String> =
@@ -116,14 +114,12 @@ pub fn build_config(
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "/".into());
     if !working_dir.starts_with('/') {
-        return Err(ContainerError::Other(format!(
-            "the working directory {working_dir:?} is invalid: it needs to be an absolute path"
-        )));
+        return Err(ContainerError::RelativeWorkingDir(working_dir));
     }
     let mut labels = defaults.labels.clone().unwrap_or_default();
     labels.extend(options.labels.clone());
     if options.userns == UsernsMode::KeepId && !rootless {
-        return Err(ContainerError::Other("--userns keep-id is only for rootless containers".into()));
+        return Err(ContainerError::KeepIdNeedsRootless);
     }
     Ok(ContainerConfig {
         image_id: image.id.clone(),
@@ -197,10 +193,7 @@ pub fn create(store: &Store, name: Option<&str>, config: ContainerConfig) -> Res
         // the containers lock must not leave a container pointing at a removed image.
         let _images = store.lock_images_shared()?;
         if store.images()?.get(&config.image_id).is_none() {
-            return Err(ContainerError::Other(format!(
-                "image {} was removed while the container was being created",
-                config.image_id
-            )));
+            return Err(ContainerError::ImageRemoved(config.image_id));
         }
     }
     let mut index: Index = store.containers()?;

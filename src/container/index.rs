@@ -26,8 +26,22 @@ pub enum ContainerError {
     InvalidName(String),
     #[error("container {id} is {status}: {what}")]
     WrongState { id: String, status: &'static str, what: String },
-    #[error("{0}")]
-    Other(String),
+    #[error("no command specified: the image has no Entrypoint or Cmd; give a command after the image name")]
+    NoCommand,
+    #[error("the working directory {0:?} is invalid: it needs to be an absolute path")]
+    RelativeWorkingDir(String),
+    #[error("--userns keep-id is only for rootless containers")]
+    KeepIdNeedsRootless,
+    #[error("image {0} was removed while the container was being created")]
+    ImageRemoved(String),
+    #[error(transparent)]
+    MountSpec(#[from] super::mounts::MountSpecError),
+    #[error(transparent)]
+    Volume(#[from] super::volumes::VolumeError),
+    #[error("container {0} is being started by another process")]
+    StartedElsewhere(String),
+    #[error("renaming container {input}: it is already named {name:?}")]
+    AlreadyNamed { input: String, name: String },
 }
 
 pub type Index = ContainerIndex<Container>;
@@ -98,10 +112,14 @@ pub fn update<T>(
 }
 
 /// The container's status as it really is: a recorded running/paused container whose process
-/// is gone has exited (with the code its supervisor wrote, if it got that far). Applies the truth
-/// to `container.state` in memory; persisting it is the caller's choice.
+/// is gone has exited (with the code its supervisor wrote, if it got that far); a start whose
+/// supervisor is gone never happened. Applies the truth to `container.state` in memory;
+/// persisting it is the caller's choice.
 pub fn refresh(store: &Store, container: &mut Container) -> Status {
     let state = &mut container.state;
+    if state.status == Status::Starting && !is_alive(state.supervisor_pid, state.supervisor_start_time) {
+        state.status = state.at_rest();
+    }
     if matches!(state.status, Status::Running | Status::Paused) && !is_alive(state.pid, state.pid_start_time) {
         let exit = read_exit_record(store, &container.id);
         state.status = Status::Exited;

@@ -19,6 +19,7 @@ pub mod sandbox_spec;
 pub mod signals;
 pub mod start;
 pub mod supervisor;
+pub mod teardown;
 pub mod top;
 pub mod volumes;
 

@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 pub enum Status {
     #[default]
     Created,
+    /// Claimed by a `start` (see container/start.rs): its supervisor is setting the container up.
+    /// `supervisor_pid` and `supervisor_start_time` name that supervisor; a claim whose
+    /// supervisor is gone is stale and reads as the status before it (see `index::refresh`).
+    Starting,
     Running,
     Paused,
     Exited,
@@ -19,6 +23,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Created => "created",
+            Status::Starting => "starting",
             Status::Running => "running",
             Status::Paused => "paused",
             Status::Exited => "exited",
@@ -251,6 +256,14 @@ pub struct Container {
 impl Container {
     pub fn short_id(&self) -> &str {
         &self.id[..12.min(self.id.len())]
+    }
+}
+
+impl ContainerState {
+    /// What the container is when not running and not being started: exited once it has run,
+    /// else created.
+    pub fn at_rest(&self) -> Status {
+        if self.started_at.is_some() { Status::Exited } else { Status::Created }
     }
 }
 

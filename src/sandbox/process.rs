@@ -18,6 +18,7 @@ use super::caps;
 use super::seccomp;
 use super::spec::{ProcessSpec, Rlimit};
 use super::users::{ExecUser, resolve_user};
+use super::{EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_SETUP};
 
 /// Docker's PATH for containers whose environment has none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -40,8 +41,8 @@ pub enum SandboxError {
     #[error("exec: {program:?}: {}", errno_text(*errno))]
     Exec { program: String, errno: Errno },
     /// The caller's hook before the container starts failed.
-    #[error("{0}")]
-    BeforeStart(String),
+    #[error("preparing the container process's start")]
+    BeforeStart(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// What a container process reported before it died (see spawn.rs), with its exit code.
     #[error("{message}")]
     InContainer { code: i32, message: String },
@@ -52,15 +53,15 @@ impl SandboxError {
     /// exists but cannot be run, 125 when berth failed before it got that far.
     pub fn exit_code(&self) -> i32 {
         match self {
-            SandboxError::NotInPath { .. } => 127,
-            SandboxError::Exec { errno: Errno::ENOENT | Errno::ENOTDIR, .. } => 127,
-            SandboxError::Exec { .. } => 126,
+            SandboxError::NotInPath { .. } => EXIT_NOT_FOUND,
+            SandboxError::Exec { errno: Errno::ENOENT | Errno::ENOTDIR, .. } => EXIT_NOT_FOUND,
+            SandboxError::Exec { .. } => EXIT_CANNOT_INVOKE,
             SandboxError::InContainer { code, .. } => *code,
             SandboxError::Sys { .. }
             | SandboxError::Invalid(_)
             | SandboxError::UnknownUser(_)
             | SandboxError::UnknownGroup(_)
-            | SandboxError::BeforeStart(_) => 125,
+            | SandboxError::BeforeStart(_) => EXIT_SETUP,
         }
     }
 }

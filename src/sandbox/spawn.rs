@@ -22,7 +22,7 @@ use super::mounts::prepare_rootfs;
 use super::process::{self, SandboxError, Step};
 use super::spec::{NetworkNamespace, ProcessSecurity, SandboxSpec, SeccompProfile};
 use super::syscall::{LinuxSyscall, Syscall};
-use super::{devices, seccomp};
+use super::{EXIT_SETUP, devices, seccomp};
 
 /// The container's standard streams, consumed by [`spawn`]. For a tty all three are (dups of)
 /// the pty's slave side.
@@ -66,6 +66,9 @@ pub fn join_network_namespace(netns: &File) -> Result<(), SandboxError> {
     nix::sched::setns(netns, CloneFlags::CLONE_NEWNET).step(|| "joining the network namespace".into())
 }
 
+/// Why the caller's `before_start` hook refused to let the container go: the caller's own error.
+pub type BeforeStartError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Starts the container described by `spec` and returns its first process's pid once the
 /// container's program is running (or its init is, with `process.init`).
 ///
@@ -82,7 +85,7 @@ pub fn join_network_namespace(netns: &File) -> Result<(), SandboxError> {
 pub fn spawn(
     spec: &SandboxSpec,
     stdio: ContainerStdio,
-    before_start: &mut dyn FnMut(Pid) -> Result<(), String>,
+    before_start: &mut dyn FnMut(Pid) -> Result<(), BeforeStartError>,
 ) -> Result<Pid, SandboxError> {
     if spec.process.args.is_empty() {
         return Err(SandboxError::Invalid("no command specified".into()));
@@ -120,9 +123,9 @@ pub fn spawn(
         }
         written.step(|| "writing the container's id maps".into())?;
     }
-    if let Err(message) = before_start(pid) {
+    if let Err(error) = before_start(pid) {
         kill_and_reap(pid);
-        return Err(SandboxError::BeforeStart(message));
+        return Err(SandboxError::BeforeStart(error));
     }
     if let Err(errno) = write_all(&start_w, b"1") {
         kill_and_reap(pid);
@@ -193,7 +196,7 @@ fn child_main(spec: &SandboxSpec, netns: Option<File>, stdio: ContainerStdio, st
     let filters = compile_seccomp(&spec.process.security);
     if !wait_for_start(start) {
         // The supervisor gave up on this child (or died); it reports why, not us.
-        exit_now(125);
+        exit_now(EXIT_SETUP);
     }
     let filters = match filters {
         Ok(filters) => filters,
@@ -351,7 +354,7 @@ pub fn decode_report(bytes: &[u8]) -> Option<SandboxError> {
     let parsed = text.split_once(' ').and_then(|(code, message)| Some((code.parse().ok()?, message)));
     Some(match parsed {
         Some((code, message)) => SandboxError::InContainer { code, message: message.to_owned() },
-        None => SandboxError::InContainer { code: 125, message: text.into_owned() },
+        None => SandboxError::InContainer { code: EXIT_SETUP, message: text.into_owned() },
     })
 }
 

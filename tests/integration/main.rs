@@ -12,6 +12,7 @@ mod auth;
 mod cli;
 mod containers;
 mod copy;
+mod lifecycle;
 mod registry;
 mod rootless;
 mod security;

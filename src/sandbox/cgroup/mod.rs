@@ -124,7 +124,7 @@ pub enum CgroupError {
          on cgroup v1, rootless containers get no limits"
     )]
     NotDelegated { what: String },
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Unsupported(String),
