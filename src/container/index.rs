@@ -134,3 +134,33 @@ pub fn refresh(store: &Store, container: &mut Container) -> Status {
 pub fn supervisor_alive(container: &Container) -> bool {
     is_alive(container.state.supervisor_pid, container.state.supervisor_start_time)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claimed_by(pid: i32, start_time: u64, started_before: bool) -> Container {
+        let mut c = Container { id: "c".repeat(64), name: "c".into(), ..Default::default() };
+        c.state.status = Status::Starting;
+        c.state.supervisor_pid = pid;
+        c.state.supervisor_start_time = start_time;
+        c.state.exit_code = started_before.then_some(3);
+        c.state.started_at = started_before.then(|| "2026-12-03T00:00:00Z".to_owned());
+        c
+    }
+
+    #[test]
+    fn a_claim_holds_while_its_supervisor_lives_and_reads_as_before_once_it_died() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(&root.path().join("root"), &root.path().join("run"), false).unwrap();
+        let me = std::process::id() as i32;
+        let start = super::super::liveness::process_start_time(me).unwrap();
+        assert_eq!(refresh(&store, &mut claimed_by(me, start, false)), Status::Starting);
+        // The same pid with another start time is another process: the claimant is gone.
+        let mut stale = claimed_by(me, start + 1, false);
+        assert_eq!(refresh(&store, &mut stale), Status::Created);
+        let mut stale_rerun = claimed_by(me, start + 1, true);
+        assert_eq!(refresh(&store, &mut stale_rerun), Status::Exited);
+        assert_eq!(stale_rerun.state.exit_code, Some(3), "the last run's code is kept");
+    }
+}

@@ -144,10 +144,7 @@ fn claim(store: &Store, id: &str) -> Result<Option<OwnedFd>, StartError> {
                     return Err(StartError::PreviousRunFinishing(recorded.name));
                 }
             }
-            super::lifecycle::record_exit_if_orphaned(store, &recorded, None).map_err(|e| match e {
-                super::lifecycle::LifecycleError::Container(e) => StartError::Container(e),
-                other => StartError::Failed { code: EXIT_SETUP, message: other.to_string() },
-            })?;
+            super::lifecycle::record_exit_if_orphaned(store, &recorded, None)?;
             continue;
         }
         let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)

@@ -117,7 +117,7 @@ fn is_live(status: Status) -> bool {
 /// for the code no supervisor saw.
 fn after_exit(store: &Store, container: &Container, guessed_code: Option<i32>) -> Result<(), LifecycleError> {
     wait_for_supervisor(container, SUPERVISOR_WAIT);
-    record_exit_if_orphaned(store, container, guessed_code)
+    Ok(record_exit_if_orphaned(store, container, guessed_code)?)
 }
 
 /// Waits at most `timeout` for the container's supervisor (as recorded) to end.

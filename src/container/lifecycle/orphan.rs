@@ -2,8 +2,8 @@
 //! (`stop`, `kill`, `rm -f`, `wait`, a new `start`), through the same teardown the supervisor
 //! runs.
 
-use super::{LifecycleError, cgroup_of};
-use crate::container::index::supervisor_alive;
+use super::cgroup_of;
+use crate::container::index::{ContainerError, supervisor_alive};
 use crate::container::liveness::is_alive;
 use crate::container::record::Container;
 use crate::container::teardown::{Exit, finish};
@@ -19,7 +19,7 @@ pub fn record_exit_if_orphaned(
     store: &Store,
     container: &Container,
     guessed_code: Option<i32>,
-) -> Result<(), LifecycleError> {
+) -> Result<(), ContainerError> {
     let pid = container.state.pid;
     if pid <= 0 || supervisor_alive(container) || is_alive(pid, container.state.pid_start_time) {
         return Ok(());
