@@ -6,26 +6,29 @@ use crate::store::Store;
 
 /// Freezes a running container's processes.
 pub fn pause(store: &Store, container: &Container) -> Result<(), LifecycleError> {
-    let current = current(store, container)?;
-    match current.state.status {
-        Status::Running => {}
-        Status::Paused => return Err(LifecycleError::AlreadyPaused(current.name.clone())),
-        _ => return Err(LifecycleError::NotRunning(current.name.clone())),
-    }
-    let cgroup = cgroup_of(&current).ok_or_else(|| LifecycleError::NoCgroup(current.name.clone()))?;
-    cgroup.freeze()?;
-    set_status_if_running(store, &current, Status::Paused)
+    set_paused(store, container, true)
 }
 
 /// Thaws a paused container.
 pub fn unpause(store: &Store, container: &Container) -> Result<(), LifecycleError> {
+    set_paused(store, container, false)
+}
+
+fn set_paused(store: &Store, container: &Container, paused: bool) -> Result<(), LifecycleError> {
     let current = current(store, container)?;
-    match current.state.status {
-        Status::Paused => {}
-        Status::Running => return Err(LifecycleError::NotPaused(current.name.clone())),
-        _ => return Err(LifecycleError::NotRunning(current.name.clone())),
+    let name = || current.name.clone();
+    match (current.state.status, paused) {
+        (Status::Running, true) | (Status::Paused, false) => {}
+        (Status::Paused, true) => return Err(LifecycleError::AlreadyPaused(name())),
+        (Status::Running, false) => return Err(LifecycleError::NotPaused(name())),
+        _ => return Err(LifecycleError::NotRunning(name())),
     }
-    let cgroup = cgroup_of(&current).ok_or_else(|| LifecycleError::NoCgroup(current.name.clone()))?;
-    cgroup.thaw()?;
-    set_status_if_running(store, &current, Status::Running)
+    let cgroup = cgroup_of(&current).ok_or_else(|| LifecycleError::NoCgroup(name()))?;
+    if paused {
+        cgroup.freeze()?;
+        set_status_if_running(store, &current, Status::Paused)
+    } else {
+        cgroup.thaw()?;
+        set_status_if_running(store, &current, Status::Running)
+    }
 }

@@ -184,12 +184,13 @@ fn record_failed_start(store: &Store, container: &Container, me: Me, error: &Set
         let _ = remove_unstarted(store, &container.id, cgroup);
         return;
     }
-    if let Some(cgroup) = cgroup {
-        let _ = cgroup.remove();
-    }
     let message = super::error_chain(error);
     let _ = update(store, &container.id, |c| {
         if me.claims(c) {
+            // Under the lock while the claim is ours: a later start makes a cgroup at its path.
+            if let Some(cgroup) = cgroup {
+                let _ = cgroup.remove();
+            }
             c.state.status = c.state.at_rest();
             c.state.exit_code = Some(error.exit_code());
             c.state.error = Some(message);
