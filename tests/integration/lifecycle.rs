@@ -127,6 +127,7 @@ fn a_start_in_progress_shows_and_a_second_start_leaves_it_alone() {
     assert_eq!(inspected["State"]["Pid"], 0);
     // Another start finds the claim of a live supervisor: nothing to do.
     assert_eq!(env.berth_ok(&["start", "slow"]), "slow\n");
+    wait_until("the supervisor to exec", || !supervisors(&id).is_empty());
     assert_eq!(supervisors(&id).len(), 1);
     drop(lock);
     assert_eq!(finish(first, "the first start"), "slow\n");
@@ -144,6 +145,8 @@ fn a_killed_start_or_supervisor_blocks_no_later_start() {
     let lock = hold_images_lock(&env);
     let start = spawn(&env, &["start", "victim"]);
     wait_until("the start to be claimed", || status(&env, "victim") == "starting");
+    // Claimed as soon as it is forked; it shows as a supervisor once it has exec'd.
+    wait_until("the supervisor to exec", || supervisors(&id).len() == 1);
     let [supervisor] = supervisors(&id)[..] else { panic!("one supervisor") };
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(supervisor), nix::sys::signal::Signal::SIGKILL).unwrap();
     let out = start.wait_with_output().unwrap();
@@ -164,7 +167,10 @@ fn a_killed_start_or_supervisor_blocks_no_later_start() {
     start.kill().unwrap();
     start.wait().unwrap();
     drop(lock);
-    wait_until("the container to run", || status(&env, "victim") == "running");
+    // Running is recorded just before the container's process execs its program (until then it
+    // is a copy of the supervisor, command line and all): wait for the program itself.
+    wait_until("the container to run", || live("sleep 86395").len() == 1);
+    assert_eq!(status(&env, "victim"), "running");
     assert_eq!(env.berth_ok(&["start", "victim"]), "victim\n");
     assert_eq!((supervisors(&id).len(), live("sleep 86395").len()), (1, 1));
 }
