@@ -60,10 +60,6 @@ pub struct Settings {
     pub config_files: Vec<PathBuf>,
 }
 
-pub fn is_rootless() -> bool {
-    !nix::unistd::geteuid().is_root() || std::env::var_os(crate::sandbox::userns::IN_USERNS_ENV).is_some()
-}
-
 fn home_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
@@ -120,7 +116,7 @@ pub struct GlobalFlags<'a> {
 }
 
 pub fn load(flags: &GlobalFlags) -> Result<Settings> {
-    let rootless = is_rootless();
+    let rootless = crate::sandbox::userns::is_rootless();
     let files: Vec<PathBuf> = match flags.config {
         Some(path) => {
             if !path.exists() {

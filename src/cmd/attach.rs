@@ -4,9 +4,9 @@ use clap::Args;
 use super::Ctx;
 use super::run::{attach_until_exit, parse_detach_keys};
 use crate::container::lifecycle::load_current;
+use crate::container::protocol::connect_attach;
 use crate::container::record::Status;
 use crate::container::start::Started;
-use crate::container::supervisor::connect_attach;
 
 #[derive(Args, Debug)]
 pub struct AttachArgs {
@@ -33,6 +33,7 @@ pub fn run(ctx: &Ctx, args: AttachArgs) -> Result<u8> {
         Status::Running => {}
         Status::Paused => bail!("you cannot attach to a paused container, unpause it first"),
         Status::Created | Status::Exited => bail!("you cannot attach to a stopped container, start it first"),
+        Status::Starting => bail!("container {} is still being started", args.container),
     }
     let connection = connect_attach(&store.container_run_dir(&container.id))
         .with_context(|| format!("attaching to container {}: reaching its supervisor", args.container))?;

@@ -3,7 +3,7 @@ use clap::Args;
 
 use super::Ctx;
 use crate::container::commit::{CommitRequest, commit};
-use crate::container::store::load;
+use crate::container::index::load;
 use crate::image::assemble::{creation_time, qualify_name};
 
 #[derive(Args, Debug)]

@@ -3,7 +3,7 @@ use clap::{Args, Subcommand};
 
 use super::Ctx;
 use crate::container::record::Container;
-use crate::container::store::load;
+use crate::container::index::load;
 use crate::image::progress::human_size;
 use crate::store::Store;
 

@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::Ctx;
 use crate::container::cp::{CopyOptions, HostEnd, copy_from_container, copy_into_container, needs_mount};
-use crate::container::store::load;
+use crate::container::index::load;
 
 #[derive(Args, Debug)]
 pub struct CpArgs {

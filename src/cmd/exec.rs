@@ -52,7 +52,7 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
     match container.state.status {
         Status::Running => {}
         Status::Paused => bail!("container {} is paused, unpause the container before exec", args.container),
-        Status::Created | Status::Exited => bail!("container {} is not running", args.container),
+        Status::Created | Status::Starting | Status::Exited => bail!("container {} is not running", args.container),
     }
     // Checks the pid is still the container's (its start time) right before joining it.
     if container_process(&container).is_none() {
@@ -64,9 +64,9 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
         cwd: args.workdir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| container.config.working_dir.clone()),
         user: args.user.clone().unwrap_or_else(|| default_exec_user(&container)),
         tty: args.tty,
-        rlimits: container.config.ulimits.clone(),
+        rlimits: crate::container::sandbox_spec::rlimits(&container.config.ulimits),
         init: false,
-        security: crate::container::supervisor::process_security(&container.config),
+        security: crate::container::sandbox_spec::process_security(&container.config),
     };
     if !spec.cwd.starts_with('/') {
         bail!("the working directory {:?} is invalid: it needs to be an absolute path", spec.cwd);

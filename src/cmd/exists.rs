@@ -19,8 +19,8 @@ fn status(found: bool) -> u8 {
 pub fn container(ctx: &Ctx, args: ExistsArgs) -> Result<u8> {
     let store = ctx.store()?;
     let _lock = store.lock_containers_shared()?;
-    let index = crate::container::store::load_all(store)?;
-    Ok(status(crate::container::store::find(&index, &args.name).is_ok()))
+    let index = crate::container::index::load_all(store)?;
+    Ok(status(crate::container::index::find(&index, &args.name).is_ok()))
 }
 
 pub fn image(ctx: &Ctx, args: ExistsArgs) -> Result<u8> {

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::Ctx;
 use crate::container::export::export;
-use crate::container::store::load;
+use crate::container::index::load;
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {

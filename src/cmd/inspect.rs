@@ -95,7 +95,7 @@ pub fn run(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
 }
 
 fn inspect(ctx: &Ctx, args: InspectArgs, kind: Kind) -> Result<u8> {
-    use crate::container::store::{ContainerError, find, load_all, refresh};
+    use crate::container::index::{ContainerError, find, load_all, refresh};
     let mut values = Vec::new();
     let mut missing = Vec::new();
     let store = ctx.store()?;

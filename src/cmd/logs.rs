@@ -7,7 +7,7 @@ use crate::container::liveness::is_alive;
 use crate::container::logfile::log_path;
 use crate::container::logs::{LogOptions, LogPrinter, parse_time, print_logs};
 use crate::container::record::Status;
-use crate::container::store::supervisor_alive;
+use crate::container::index::supervisor_alive;
 
 #[derive(Args, Debug)]
 pub struct LogsArgs {

@@ -244,7 +244,7 @@ fn supervisor_invocation() -> Option<(PathBuf, PathBuf, String)> {
 
 pub fn main() -> Result<u8> {
     if let Some((root, runroot, id)) = supervisor_invocation() {
-        let store = Store::open(&root, &runroot, config::is_rootless()).context("opening the store")?;
+        let store = Store::open(&root, &runroot, crate::sandbox::userns::is_rootless()).context("opening the store")?;
         return Ok(crate::container::supervisor::run(&store, &id) as u8);
     }
     let cli = match parse_command_line() {
@@ -255,7 +255,7 @@ pub fn main() -> Result<u8> {
             return Ok(if usage_error { crate::EXIT_TOOL_ERROR } else { 0 });
         }
     };
-    let rootless = config::is_rootless();
+    let rootless = crate::sandbox::userns::is_rootless();
     let in_userns = std::env::var_os(crate::sandbox::userns::IN_USERNS_ENV).is_some();
     if rootless && !in_userns && needs_user_namespace(&cli.command) {
         let mapping = crate::sandbox::userns::mapping_for_caller();

@@ -307,7 +307,7 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
 /// lock the caller holds. The seam for the second half of networking: no `NetworkMode` names a
 /// user-defined network yet, so none does; the match is exhaustive so that the mode which
 /// will name networks must say here which ones it names.
-fn containers_naming(index: &crate::container::store::Index, _network: &NetworkRecord) -> Vec<String> {
+fn containers_naming(index: &crate::container::index::Index, _network: &NetworkRecord) -> Vec<String> {
     index
         .containers
         .iter()
@@ -326,7 +326,7 @@ fn with_locks<T>(
     work: impl FnOnce(&mut HostKernel, &dyn Fn(&NetworkRecord) -> Vec<String>) -> Result<T, NetworkError>,
 ) -> Result<T> {
     let _containers = store.lock_containers_shared()?;
-    let index: crate::container::store::Index = store.containers()?;
+    let index: crate::container::index::Index = store.containers()?;
     let _networks = store.lock_networks_exclusive()?;
     let records = manage::load_locked(store)?;
     let mut kernel = HostKernel::default();

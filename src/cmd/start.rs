@@ -1,8 +1,9 @@
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Ctx;
-use crate::container::store::load;
+use crate::container::index::load;
+use crate::container::start::{Launch, connect_running, launch};
 
 #[derive(Args, Debug)]
 pub struct StartArgs {
@@ -28,12 +29,17 @@ pub fn run(ctx: &Ctx, args: StartArgs) -> Result<u8> {
     let detach_keys = super::run::parse_detach_keys(args.detach_keys.as_deref())?;
     let mut failed = false;
     for name in &args.containers {
-        let result = load(store, name)
-            .map_err(anyhow::Error::from)
-            .and_then(|c| Ok((crate::container::start::start(store, &c)?, c)));
+        let result = load(store, name).map_err(anyhow::Error::from).and_then(|c| Ok((launch(store, &c)?, c)));
         match result {
-            Ok((started, container)) => {
+            Ok((launched, container)) => {
                 if args.attach {
+                    // A container that runs already (or that another command started meanwhile)
+                    // is attached to, as Docker's `start -a` does.
+                    let started = match launched {
+                        Launch::Started(started) => started,
+                        Launch::AlreadyRunning => connect_running(store, &container)
+                            .with_context(|| format!("attaching to container {name}"))?,
+                    };
                     return super::run::attach_until_exit(
                         started,
                         args.interactive && container.config.open_stdin,
@@ -53,5 +59,5 @@ pub fn run(ctx: &Ctx, args: StartArgs) -> Result<u8> {
             }
         }
     }
-    Ok(if failed { 125 } else { 0 })
+    Ok(if failed { crate::EXIT_TOOL_ERROR } else { 0 })
 }

@@ -2,7 +2,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::Ctx;
-use crate::container::store::load;
+use crate::container::index::load;
 
 #[derive(Args, Debug)]
 pub struct WaitArgs {

@@ -4,7 +4,7 @@
 
 use super::lifecycle::cgroup_of;
 use super::record::{Container, Status};
-use super::store::{ContainerError, refresh};
+use super::index::{ContainerError, refresh};
 use crate::image::ImageError;
 use crate::image::assemble::{AssembleError, Assembly, mount_placeholders};
 use crate::image::ingest::{StagedLayer, TarIngest, unpack_options};

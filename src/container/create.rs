@@ -8,12 +8,13 @@ use super::record::{
     Container, ContainerConfig, ContainerState, DeviceMapping, Mount, NetworkMode, Resources, Ulimit, UsernsMode,
     generate_name, is_valid_name, new_id,
 };
-use super::store::{ContainerError, Index, now_rfc3339};
+use super::index::{ContainerError, Index};
 use crate::config::Settings;
 use crate::image::ImageError;
 use crate::image::ensure::{EnsureRequest, PullPolicy, ensure_image};
 use crate::image::registry::CredentialSource;
 use crate::image::spec::{ImageConfig, Platform, RunConfig};
+use crate::store::now_rfc3339;
 use crate::store::{ImageRecord, Store};
 
 /// What `run`/`create` were told, already parsed.
@@ -104,9 +105,7 @@ pub fn build_config(
     let defaults = image_config.config.clone().unwrap_or_default();
     let (entrypoint, cmd) = resolve_command(&defaults, options.entrypoint.as_ref(), &options.cmd);
     if entrypoint.is_empty() && cmd.is_empty() {
-        return Err(ContainerError::Other(
-            "no command specified: the image has no Entrypoint or Cmd; give a command after the image name".into(),
-        ));
+        return Err(ContainerError::NoCommand);
     }
     let image_env = defaults.env.clone().unwrap_or_default();
     let base: Vec<String> =
@@ -120,14 +119,12 @@ pub fn build_config(
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "/".into());
     if !working_dir.starts_with('/') {
-        return Err(ContainerError::Other(format!(
-            "the working directory {working_dir:?} is invalid: it needs to be an absolute path"
-        )));
+        return Err(ContainerError::RelativeWorkingDir(working_dir));
     }
     let mut labels = defaults.labels.clone().unwrap_or_default();
     labels.extend(options.labels.clone());
     if options.userns == UsernsMode::KeepId && !rootless {
-        return Err(ContainerError::Other("--userns keep-id is only for rootless containers".into()));
+        return Err(ContainerError::KeepIdNeedsRootless);
     }
     Ok(ContainerConfig {
         image_id: image.id.to_string(),
@@ -247,10 +244,7 @@ pub fn create(store: &Store, name: Option<&str>, config: ContainerConfig) -> Res
         // the containers lock must not leave a container pointing at a removed image.
         let _images = store.lock_images_shared()?;
         if store.images()?.get(&config.image_id).is_none() {
-            return Err(ContainerError::Other(format!(
-                "image {} was removed while the container was being created",
-                config.image_id
-            )));
+            return Err(ContainerError::ImageRemoved(config.image_id));
         }
     }
     let mut index: Index = store.containers()?;

@@ -58,6 +58,7 @@ pub fn status_text(container: &Container, now: DateTime<Utc>) -> String {
     let state = &container.state;
     match state.status {
         Status::Created => "Created".into(),
+        Status::Starting => "Starting".into(),
         Status::Running | Status::Paused => {
             let up = parse_time(state.started_at.as_deref())
                 .map_or_else(|| "Up".to_owned(), |t| format!("Up {}", human_duration(now - t)));
@@ -235,6 +236,8 @@ mod tests {
             state: ContainerState::default(),
         };
         assert_eq!(status_text(&c, now), "Created");
+        c.state.status = Status::Starting;
+        assert_eq!(status_text(&c, now), "Starting");
         c.state.status = Status::Running;
         c.state.started_at = Some("2024-01-01T00:00:57Z".into());
         assert_eq!(status_text(&c, now), "Up 3 seconds");

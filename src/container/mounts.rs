@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::record::{Container, ContainerConfig, Mount, MountKind, MountOptions};
+use super::record::{ContainerConfig, Mount, MountKind, MountOptions};
 use super::volumes::check_name;
 use crate::sandbox::spec::{SandboxMount, SandboxMountKind};
 use crate::store::{Store, StoreError};
@@ -434,8 +434,8 @@ pub fn in_mount_order(mut mounts: Vec<Mount>) -> Vec<Mount> {
 /// What a container's mounts are for the sandbox. A `-v` bind whose host path is missing gets
 /// it created as a directory (as Docker does); a `--mount` bind's must exist. Runs in the
 /// supervisor, in berth's user namespace when rootless.
-pub fn sandbox_mounts(store: &Store, container: &Container) -> Result<Vec<SandboxMount>, StoreError> {
-    container.config.mounts.iter().map(|m| sandbox_mount(store, m)).collect()
+pub fn sandbox_mounts(store: &Store, mounts: &[Mount]) -> Result<Vec<SandboxMount>, StoreError> {
+    mounts.iter().map(|m| sandbox_mount(store, m)).collect()
 }
 
 fn missing_source(path: &Path) -> StoreError {

@@ -2,9 +2,48 @@
 //! -a`, `attach`), over a SOCK_SEQPACKET unix socket so every message keeps its boundaries:
 //! the first byte says what it is, the rest is its payload.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
-use nix::sys::socket::{MsgFlags, recv, send};
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, Backlog, MsgFlags, SockFlag, SockType, UnixAddr, bind, listen, recv, send, socket,
+};
+
+/// The attach socket, bound and connected through /proc/self/fd/DIR so its path stays under
+/// the 108-byte limit of unix socket addresses whatever the runroot.
+pub fn attach_socket_name() -> &'static str {
+    "attach.sock"
+}
+
+fn short_socket_addr(dir: &File) -> nix::Result<UnixAddr> {
+    UnixAddr::new(format!("/proc/self/fd/{}/{}", dir.as_raw_fd(), attach_socket_name()).as_str())
+}
+
+/// Connects to a container's attach socket in its run directory.
+pub fn connect_attach(run_dir: &Path) -> nix::Result<OwnedFd> {
+    let dir = File::open(run_dir).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let sock = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)?;
+    nix::sys::socket::connect(sock.as_raw_fd(), &short_socket_addr(&dir)?)?;
+    Ok(sock)
+}
+
+/// The supervisor's side: a fresh non-blocking listener on the attach socket in `run_dir`.
+pub fn listen_for_attach(run_dir: &File) -> nix::Result<OwnedFd> {
+    let addr = short_socket_addr(run_dir)?;
+    let _ = nix::unistd::unlinkat(
+        run_dir.as_fd(),
+        Path::new(attach_socket_name()).as_os_str().as_bytes(),
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    );
+    let sock =
+        socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)?;
+    bind(sock.as_raw_fd(), &addr)?;
+    listen(&sock, Backlog::new(16)?)?;
+    Ok(sock)
+}
 
 /// The largest message either side sends.
 pub const MAX_MESSAGE: usize = 64 * 1024;

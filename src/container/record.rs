@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 pub enum Status {
     #[default]
     Created,
+    /// Claimed by a `start` (see container/start.rs): its supervisor is setting the container up.
+    /// `supervisor_pid` and `supervisor_start_time` name that supervisor; a claim whose
+    /// supervisor is gone is stale and reads as the status before it (see `index::refresh`).
+    Starting,
     Running,
     Paused,
     Exited,
@@ -19,6 +23,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Created => "created",
+            Status::Starting => "starting",
             Status::Running => "running",
             Status::Paused => "paused",
             Status::Exited => "exited",
@@ -61,12 +66,6 @@ pub struct Resources {
     pub cpu_shares: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<i64>,
-}
-
-impl Resources {
-    pub fn any(&self) -> bool {
-        self.memory.is_some() || self.nano_cpus.is_some() || self.cpu_shares.is_some() || self.pids_limit.is_some()
-    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -260,6 +259,14 @@ impl Container {
     }
 }
 
+impl ContainerState {
+    /// What the container is when not running and not being started: exited once it has run,
+    /// else created.
+    pub fn at_rest(&self) -> Status {
+        if self.started_at.is_some() { Status::Exited } else { Status::Created }
+    }
+}
+
 /// Docker's name rule: [a-zA-Z0-9][a-zA-Z0-9_.-]+ (a leading '/' is allowed and dropped).
 pub fn is_valid_name(name: &str) -> bool {
     let name = name.strip_prefix('/').unwrap_or(name);
@@ -339,6 +346,31 @@ mod tests {
         let config: ContainerConfig = serde_json::from_value(value).unwrap();
         assert!(config.no_new_privileges);
         assert!(!config.privileged && config.seccomp_profile.is_none() && config.cap_add.is_empty());
+    }
+
+    /// containers.json as berth wrote it at f62b865 (before the sandbox had types of its own),
+    /// with most settings used: an existing store must load, and write back, unchanged.
+    const OLD_INDEX: &str = include_str!("testdata/containers-f62b865.json");
+
+    #[test]
+    fn records_written_by_earlier_versions_load_unchanged() {
+        let index: crate::store::ContainerIndex<Container> = serde_json::from_str(OLD_INDEX).unwrap();
+        let [created, exited] = &index.containers[..] else { panic!("two containers") };
+        let config = &created.config;
+        assert_eq!((config.network, config.userns), (NetworkMode::Host, UsernsMode::Default));
+        assert_eq!(config.ulimits, [Ulimit { name: "nofile".into(), soft: 100, hard: 200 }]);
+        assert_eq!(
+            config.resources,
+            Resources { memory: Some(64 << 20), nano_cpus: Some(500_000_000), cpu_shares: None, pids_limit: Some(10) }
+        );
+        assert_eq!(config.devices[0].path_in_container, "/dev/mynull");
+        assert_eq!(config.mounts.iter().map(|m| m.kind).collect::<Vec<_>>(), [MountKind::Bind, MountKind::Tmpfs]);
+        assert!(config.init && config.read_only && config.no_new_privileges);
+        assert_eq!(created.state.status, Status::Created);
+        assert_eq!((exited.state.status, exited.state.exit_code), (Status::Exited, Some(3)));
+        // Nothing is lost or added on the way back.
+        let old: serde_json::Value = serde_json::from_str(OLD_INDEX).unwrap();
+        assert_eq!(serde_json::to_value(&index).unwrap(), old);
     }
 
     #[test]

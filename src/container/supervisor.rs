@@ -1,476 +1,177 @@
 //! The supervisor: one small process per running container, started by `run`/`start` and
 //! detached from them (its own session). It owns the container's first process, its stdio, its
-//! log and its cgroup; serves attach clients; writes the exit code; cleans up. The protocol with
+//! log and its cgroup; serves attach clients; and sees the container's end. The protocol with
 //! its clients is in `protocol.rs`.
 //!
-//! Life: write /etc files → create the cgroup → spawn the container (the sandbox code) → record
-//! "running" with pid and start time → tell the starting client → relay output to the log and
-//! clients, client input to the container → on the container's exit: drain output, write the
-//! `exit` file, record "exited", remove the cgroup (and the container with --rm), tell clients
-//! the exit code, and end.
+//! Life: `setup::start` (the claim checked, /etc files, cgroup, stdio, the container spawned
+//! and recorded Running) → tell the starting client → the loop below: one wait on the event
+//! table (children, descriptors, timers; `events.rs`), then one handler per event — output to
+//! the log and the clients, client input to the container, the container's exit → drain the
+//! output, `teardown::finish` (exit file, Exited or unlisted, clients told, `--rm` deleted) →
+//! end. Single-threaded and non-dumpable; it stays small (its startup pages are given back once
+//! the start has settled).
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+mod events;
+mod setup;
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::socket::{AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen, socket};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::wait::WaitStatus;
 use nix::unistd::{Pid, read, write};
 
-use super::liveness::process_start_time;
-use super::logfile::{LogWriter, Stream, log_path};
+use self::events::{Child, Event, EventTable, OnExit, Role, SETTLE_AFTER, Source, Timer};
+use self::setup::Running;
+use super::index::ExitRecord;
+use super::logfile::{LogWriter, Stream};
 use super::protocol::{Message, recv_message, send_message};
-use super::record::{Container, ContainerConfig, NetworkMode, SECCOMP_UNCONFINED, Status};
-use super::store::{ExitRecord, exit_file, now_rfc3339, update};
+use super::record::Container;
+use super::start::HANDOFF_FD;
+use super::teardown::{Exit, finish};
 use crate::sandbox::cgroup::Cgroup;
-use crate::sandbox::spawn::{ContainerStdio, spawn};
-use crate::sandbox::spec::{ProcessSecurity, ProcessSpec, SandboxSpec, SeccompProfile};
-use crate::store::{Store, Trash};
+use crate::store::{Store, now_rfc3339};
 
-/// The fd number on which a supervisor receives its starting client's connection.
-pub const HANDOFF_FD: RawFd = 3;
 
-/// How long a supervisor waits for nothing to happen before it gives back its startup memory.
-const SETTLE_MS: u16 = 200;
+/// How long the output a container left in its pipes is read after it ended.
+const DRAIN_TIME: Duration = Duration::from_millis(500);
 
-/// The attach socket, bound and connected through /proc/self/fd/DIR so its path stays under
-/// the 108-byte limit of unix socket addresses whatever the runroot.
-pub fn attach_socket_name() -> &'static str {
-    "attach.sock"
-}
-
-fn short_socket_addr(dir: &File) -> nix::Result<UnixAddr> {
-    UnixAddr::new(format!("/proc/self/fd/{}/{}", dir.as_raw_fd(), attach_socket_name()).as_str())
-}
-
-/// Connects to a container's attach socket.
-pub fn connect_attach(run_dir: &Path) -> nix::Result<OwnedFd> {
-    let dir = File::open(run_dir).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-    let sock = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)?;
-    nix::sys::socket::connect(sock.as_raw_fd(), &short_socket_addr(&dir)?)?;
-    Ok(sock)
-}
-
-/// Writes /etc/hostname, /etc/hosts and /etc/resolv.conf for the container into its directory;
-/// returns (host file, container path) pairs for the sandbox to bind-mount.
-fn write_etc_files(store: &Store, container: &Container) -> std::io::Result<Vec<(std::path::PathBuf, String)>> {
-    let dir = store.container_dir(&container.id);
-    let hostname = &container.config.hostname;
-    let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
-    let resolv = if container.config.network == NetworkMode::Host {
-        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
-    } else {
-        // No network beyond loopback yet: keep the host's search domains and options, drop its
-        // nameservers on loopback (unreachable from a private network namespace).
-        std::fs::read_to_string("/etc/resolv.conf")
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !(l.starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1"))))
-            .map(|l| format!("{l}\n"))
-            .collect()
-    };
-    let mut out = Vec::new();
-    for (name, content, target) in [
-        ("hostname", format!("{hostname}\n"), "/etc/hostname"),
-        ("hosts", hosts, "/etc/hosts"),
-        ("resolv.conf", resolv, "/etc/resolv.conf"),
-    ] {
-        let path = dir.join(name);
-        std::fs::write(&path, content)?;
-        out.push((path, target.to_owned()));
-    }
-    Ok(out)
-}
-
-/// The security settings of every process of a container (its first one and each `exec`).
-/// Root on cgroup v1 confines device access with the devices cgroup. On cgroup v2 that takes an
-/// eBPF program berth does not load yet, so there a container gets CAP_MKNOD only when asked
-/// for: without it, its /dev holds only the default nodes and the --device ones.
-fn device_cgroup_available(config: &ContainerConfig) -> bool {
-    config.rootless || crate::sandbox::cgroup::detect() == crate::sandbox::cgroup::CgroupVersion::V1
-}
-
-fn asked_for_mknod(cap_add: &[String]) -> bool {
-    cap_add
-        .iter()
-        .any(|c| matches!(crate::sandbox::caps::normalize(c), Ok("CAP_MKNOD")) || c.eq_ignore_ascii_case("ALL"))
-}
-
-pub fn process_security(config: &ContainerConfig) -> ProcessSecurity {
-    let seccomp = match config.seccomp_profile.as_deref() {
-        _ if config.privileged => SeccompProfile::Unconfined,
-        None => SeccompProfile::Default,
-        Some(SECCOMP_UNCONFINED) => SeccompProfile::Unconfined,
-        Some(profile) => SeccompProfile::Custom(profile.to_owned()),
-    };
-    let mut capabilities = crate::sandbox::caps::capability_set(&config.cap_add, &config.cap_drop, config.privileged);
-    if !config.privileged && !device_cgroup_available(config) && !asked_for_mknod(&config.cap_add) {
-        capabilities &= !crate::sandbox::caps::bit("CAP_MKNOD");
-    }
-    ProcessSecurity { capabilities, no_new_privileges: config.no_new_privileges, seccomp }
-}
-
-/// `--userns keep-id`: the container gets a user namespace of its own in which the caller's id is
-/// the same as outside, and runs as that id unless told otherwise.
-fn keep_caller_id(spec: &mut SandboxSpec) -> Result<(), String> {
-    let read = |file| std::fs::read_to_string(file).unwrap_or_default();
-    let maps = crate::sandbox::userns::keep_id_maps(&read("/proc/self/uid_map"), &read("/proc/self/gid_map"))
-        .ok_or("--userns keep-id needs subordinate ids above your own uid and gid (see /etc/subuid and /etc/subgid)")?;
-    if spec.process.user.is_empty() {
-        spec.process.user = format!("{}:{}", maps.uid, maps.gid);
-    }
-    spec.nested_id_maps = Some((maps.uid_map, maps.gid_map));
-    Ok(())
-}
-
-pub fn sandbox_spec(
-    store: &Store,
-    container: &Container,
-    etc_files: Vec<(std::path::PathBuf, String)>,
-) -> Result<SandboxSpec, crate::store::StoreError> {
-    let dir = store.container_dir(&container.id);
-    let mut lower_dirs = Vec::with_capacity(container.config.layers.len());
-    for chain in container.config.layers.iter().rev() {
-        lower_dirs.push(store.layer_diff_dir(chain)?);
-    }
-    Ok(SandboxSpec {
-        id: container.id.clone(),
-        rootless: container.config.rootless,
-        lower_dirs,
-        upper_dir: dir.join("upper"),
-        work_dir: dir.join("work"),
-        rootfs: dir.join("rootfs"),
-        hostname: container.config.hostname.clone(),
-        etc_files,
-        network: container.config.network,
-        cgroup_join_files: Vec::new(),
-        mounts: super::mounts::sandbox_mounts(store, container)?,
-        read_only_rootfs: container.config.read_only,
-        nested_id_maps: None,
-        privileged: container.config.privileged,
-        device_requests: container.config.devices.clone(),
-        devices: Vec::new(),
-        process: ProcessSpec {
-            args: container.config.argv(),
-            env: container.config.env.clone(),
-            cwd: container.config.working_dir.clone(),
-            user: container.config.user.clone(),
-            tty: container.config.tty,
-            rlimits: container.config.ulimits.clone(),
-            init: container.config.init,
-            security: process_security(&container.config),
-        },
-    })
-}
-
-/// The supervisor's ends of the container's stdio: where output comes from, where input goes.
-struct Stdio {
-    out: OwnedFd,
-    err: Option<OwnedFd>,
-    input: Option<OwnedFd>,
-    /// The pty master, for resizes.
-    pty: Option<OwnedFd>,
-}
-
-fn pipe() -> nix::Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(OFlag::O_CLOEXEC)
-}
-
-fn set_nonblocking(fd: BorrowedFd) -> nix::Result<()> {
-    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
-    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(|_| ())
-}
-
-/// The container's stdio (handed to it) and ours.
-fn make_stdio(tty: bool, open_stdin: bool) -> nix::Result<(ContainerStdio, Stdio)> {
-    if tty {
-        let pty = nix::pty::openpty(None, None)?;
-        let master = pty.master;
-        fcntl(master.as_fd(), FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
-        let slave = pty.slave;
-        let theirs = ContainerStdio {
-            stdin: slave.try_clone().map_err(io_errno)?,
-            stdout: slave.try_clone().map_err(io_errno)?,
-            stderr: slave,
-        };
-        set_nonblocking(master.as_fd())?;
-        let input = master.try_clone().map_err(io_errno)?;
-        let pty_fd = master.try_clone().map_err(io_errno)?;
-        return Ok((theirs, Stdio { out: master, err: None, input: Some(input), pty: Some(pty_fd) }));
-    }
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (stdin, input) = if open_stdin {
-        let (r, w) = pipe()?;
-        (r, Some(w))
-    } else {
-        (File::open("/dev/null").map_err(io_errno)?.into(), None)
-    };
-    set_nonblocking(out_r.as_fd())?;
-    set_nonblocking(err_r.as_fd())?;
-    Ok((
-        ContainerStdio { stdin, stdout: out_w, stderr: err_w },
-        Stdio { out: out_r, err: Some(err_r), input, pty: None },
-    ))
-}
-
-fn io_errno(e: std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-}
+/// Attach clients get at most this long to take each piece of output.
+const CLIENT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The supervisor's whole life; returns its own exit status.
 pub fn run(store: &Store, id: &str) -> i32 {
     crate::sandbox::fds::ignore_sigpipe();
+    // Nothing of this process is for anyone but root to read or trace (its /proc files, its
+    // binary through /proc/PID/exe): the container's first process starts as its copy.
+    let _ = crate::sandbox::process::make_non_dumpable();
     let Some(handoff) = crate::sandbox::fds::take_inherited_fd(HANDOFF_FD) else { return 1 };
-    match start_container(store, id, &handoff) {
-        Ok(running) => running.supervise(store, handoff),
-        Err((code, message)) => {
-            let _ = send_message(handoff.as_fd(), &Message::Failed(code, message));
+    match setup::start(store, id) {
+        Ok(running) => Supervisor::new(running).supervise(store, handoff),
+        Err(e) => {
+            let _ = send_message(handoff.as_fd(), &Message::Failed(e.exit_code(), error_chain(&e)));
             1
         }
     }
 }
 
-struct Running {
+struct Supervisor {
     container: Container,
     pid: Pid,
-    stdio: Stdio,
+    /// Where client input goes (a pipe, or the pty master); None once closed.
+    input: Option<OwnedFd>,
+    /// The pty master, for resizes.
+    pty: Option<OwnedFd>,
     cgroup: Option<Cgroup>,
     log: LogWriter,
-    listener: OwnedFd,
-    _run_dir: File,
+    events: EventTable,
+    next_client: u64,
+    settled: bool,
+    /// Keeps the run directory open for the container's life.
+    _run_dir: std::fs::File,
 }
 
-fn record_failed_start(store: &Store, container: &Container, code: i32, message: &str) {
-    if container.config.auto_remove {
-        remove_container(store, &container.id);
-        return;
-    }
-    let message = message.to_owned();
-    let _ = update(store, &container.id, |c| {
-        c.state.status = if c.state.started_at.is_some() { Status::Exited } else { Status::Created };
-        c.state.exit_code = Some(code);
-        c.state.error = Some(message);
-        c.state.pid = 0;
-        Ok(())
-    });
-}
-
-/// `--rm`: the record, the directories, then (containers lock released) the anonymous volumes.
-fn remove_container(store: &Store, id: &str) {
-    if let Some(trash) = unlist_container(store, id) {
-        trash.empty();
-    }
-}
-
-/// `remove_container` but for deleting the directories, which the caller does once nobody
-/// waits for it: the container is gone for every other command when this returns.
-fn unlist_container(store: &Store, id: &str) -> Option<Trash> {
-    let removed = (|| -> Result<Option<(Container, Option<Trash>)>, super::store::ContainerError> {
-        let _lock = store.lock_containers_exclusive()?;
-        let mut index: super::store::Index = store.containers()?;
-        let Some(i) = index.containers.iter().position(|c| c.id == id) else { return Ok(None) };
-        unlist_locked(store, &mut index, i).map(Some)
-    })();
-    let Ok(Some((container, trash))) = removed else { return None };
-    let _ = super::volumes::remove_anonymous(store, &container);
-    trash
-}
-
-/// Takes container `i` out of `index` and its directories into the trash. The caller holds the
-/// containers lock; the container's anonymous volumes are its to remove once it let go.
-pub(super) fn unlist_locked(
-    store: &Store,
-    index: &mut super::store::Index,
-    i: usize,
-) -> Result<(Container, Option<Trash>), super::store::ContainerError> {
-    let removed = index.containers.remove(i);
-    store.write_containers(index)?;
-    let trash = store.trash_container_dirs(&removed.id)?;
-    Ok((removed, trash))
-}
-
-fn start_container(store: &Store, id: &str, _handoff: &OwnedFd) -> Result<Running, (i32, String)> {
-    let container = super::store::load(store, id).map_err(|e| (125, e.to_string()))?;
-    let fail = |code: i32, message: String| {
-        record_failed_start(store, &container, code, &message);
-        (code, message)
-    };
-    let etc = write_etc_files(store, &container).map_err(|e| fail(125, format!("writing /etc files: {e}")))?;
-    let spec = {
-        let _lock = store.lock_images_shared().map_err(|e| fail(125, e.to_string()))?;
-        let mut spec = sandbox_spec(store, &container, etc).map_err(|e| fail(125, e.to_string()))?;
-        if container.config.userns == super::record::UsernsMode::KeepId {
-            keep_caller_id(&mut spec).map_err(|message| fail(125, message))?;
+impl Supervisor {
+    fn new(running: Running) -> Supervisor {
+        let Running { container, pid, pidfd, stdio, cgroup, log, listener, run_dir } = running;
+        let mut events = EventTable::new();
+        events.add_child(Child { pid, role: Role::Container, on_exit: OnExit::EndContainer }, pidfd);
+        events.add(Source::Output(Stream::Stdout), stdio.out);
+        if let Some(err) = stdio.err {
+            events.add(Source::Output(Stream::Stderr), err);
         }
-        spec
-    };
-    let run_dir_path = store.container_run_dir(id);
-    std::fs::create_dir_all(&run_dir_path).map_err(|e| fail(125, format!("{}: {e}", run_dir_path.display())))?;
-    let run_dir = File::open(&run_dir_path).map_err(|e| fail(125, format!("{}: {e}", run_dir_path.display())))?;
-    let listener = listen_for_attach(&run_dir)
-        .map_err(|e| fail(125, format!("attach socket in {}: {e}", run_dir_path.display())))?;
-    let log = LogWriter::open(log_path(&store.container_dir(id)), super::logfile::DEFAULT_MAX_SIZE)
-        .map_err(|e| fail(125, format!("opening the log: {e}")))?;
-    let cgroup = Cgroup::create(
-        Path::new(crate::sandbox::cgroup::DEFAULT_ROOT),
-        id,
-        container.config.rootless,
-        &container.config.resources,
-    )
-    .map_err(|e| fail(125, format!("creating the cgroup: {e}")))?;
-    let mut spec = spec;
-    spec.cgroup_join_files = cgroup.as_ref().map(Cgroup::self_join_files).unwrap_or_default();
-    let (theirs, stdio) = make_stdio(container.config.tty, container.config.open_stdin)
-        .map_err(|e| fail(125, format!("setting up stdio: {e}")))?;
-    let supervisor_pid = std::process::id() as i32;
-    let supervisor_start = process_start_time(supervisor_pid).unwrap_or(0);
-    let mut before_start = |pid: Pid| -> Result<(), String> {
-        let start_time = process_start_time(pid.as_raw()).unwrap_or(0);
-        update(store, id, |c| {
-            c.state.status = Status::Running;
-            c.state.pid = pid.as_raw();
-            c.state.pid_start_time = start_time;
-            c.state.supervisor_pid = supervisor_pid;
-            c.state.supervisor_start_time = supervisor_start;
-            c.state.started_at = Some(now_rfc3339());
-            c.state.finished_at = None;
-            c.state.exit_code = None;
-            c.state.oom_killed = false;
-            c.state.error = None;
-            Ok(())
-        })
-        .map_err(|e| e.to_string())
-    };
-    let _ = std::fs::remove_file(exit_file(store, id));
-    match spawn(&spec, theirs, &mut before_start) {
-        Ok(pid) => Ok(Running { container, pid, stdio, cgroup, log, listener, _run_dir: run_dir }),
-        Err(e) => {
-            if let Some(cg) = &cgroup {
-                let _ = cg.remove();
-            }
-            Err(fail(e.exit_code(), e.to_string()))
+        events.add(Source::Attach, listener);
+        Supervisor {
+            container,
+            pid,
+            input: stdio.input,
+            pty: stdio.pty,
+            cgroup,
+            log,
+            events,
+            next_client: 0,
+            settled: false,
+            _run_dir: run_dir,
         }
     }
-}
 
-fn listen_for_attach(run_dir: &File) -> nix::Result<OwnedFd> {
-    let addr = short_socket_addr(run_dir)?;
-    let _ = nix::unistd::unlinkat(
-        run_dir.as_fd(),
-        Path::new(attach_socket_name()).as_os_str().as_bytes(),
-        nix::unistd::UnlinkatFlags::NoRemoveDir,
-    );
-    let sock =
-        socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)?;
-    bind(sock.as_raw_fd(), &addr)?;
-    listen(&sock, Backlog::new(16)?)?;
-    Ok(sock)
-}
-
-impl Running {
     fn supervise(mut self, store: &Store, handoff: OwnedFd) -> i32 {
-        // Only now block SIGCHLD (the container must not inherit a blocked mask); a child that
-        // exited before this is caught by the first waitpid below.
-        let mut mask = SigSet::empty();
-        mask.add(Signal::SIGCHLD);
-        let _ = mask.thread_block();
-        let signals = match SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
-            Ok(s) => s,
-            Err(_) => return 1,
-        };
-        let mut clients: BTreeMap<RawFd, OwnedFd> = BTreeMap::new();
         let _ = send_message(handoff.as_fd(), &Message::Started(self.pid.as_raw()));
-        clients.insert(handoff.as_raw_fd(), handoff);
+        self.add_client(handoff);
         // Once the start has settled (the first quiet moment), the code it ran is let go.
-        let mut settled = false;
-        let mut exit_status = self.reap();
-        let mut out_open = true;
-        let mut err_open = self.stdio.err.is_some();
-        while exit_status.is_none() {
-            let mut fds: Vec<PollFd> = vec![
-                PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-                PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
-            ];
-            if out_open {
-                fds.push(PollFd::new(self.stdio.out.as_fd(), PollFlags::POLLIN));
-            }
-            if let (true, Some(err)) = (err_open, &self.stdio.err) {
-                fds.push(PollFd::new(err.as_fd(), PollFlags::POLLIN));
-            }
-            for client in clients.values() {
-                fds.push(PollFd::new(client.as_fd(), PollFlags::POLLIN));
-            }
-            let timeout = if settled { PollTimeout::NONE } else { PollTimeout::from(SETTLE_MS) };
-            match poll(&mut fds, timeout) {
-                Ok(0) if !settled => {
-                    crate::sandbox::memory::release_startup_pages();
-                    settled = true;
-                }
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(_) => break,
-            }
-            let ready: Vec<(RawFd, PollFlags)> = fds
-                .iter()
-                .map(|p| (p.as_fd().as_raw_fd(), p.revents().unwrap_or(PollFlags::empty())))
-                .filter(|(_, r)| !r.is_empty())
-                .collect();
-            drop(fds);
-            for (fd, revents) in ready {
-                if fd == signals.as_raw_fd() {
-                    while let Ok(Some(_)) = signals.read_signal() {}
-                    exit_status = exit_status.or(self.reap());
-                } else if fd == self.listener.as_raw_fd() {
-                    while let Some(client) = crate::sandbox::fds::accept_client(self.listener.as_fd()) {
-                        limit_send_wait(&client);
-                        clients.insert(client.as_raw_fd(), client);
+        self.events.set_timer(Timer::Settle, Instant::now() + SETTLE_AFTER);
+        let status = loop {
+            let events = match self.events.wait() {
+                Ok(events) => events,
+                // Nothing to wait on is left that poll accepts: wait for the container alone.
+                Err(_) => break wait_blocking(self.pid),
+            };
+            let mut ended = None;
+            for event in events {
+                match event {
+                    Event::Exited(child, status) => match child.on_exit {
+                        OnExit::EndContainer => ended = Some(status),
+                    },
+                    Event::Ready(Source::Output(stream)) => {
+                        if !self.relay_output(stream) {
+                            self.events.remove(Source::Output(stream));
+                        }
                     }
-                } else if fd == self.stdio.out.as_raw_fd() {
-                    out_open = self.relay_output(Stream::Stdout, &mut clients);
-                } else if self.stdio.err.as_ref().is_some_and(|e| e.as_raw_fd() == fd) {
-                    err_open = self.relay_output(Stream::Stderr, &mut clients);
-                } else if revents.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-                    let keep = clients.get(&fd).is_some_and(|c| self.handle_client(c));
-                    if !keep {
-                        clients.remove(&fd);
+                    Event::Ready(Source::Attach) => self.accept_clients(),
+                    Event::Ready(source @ Source::Client(_)) => {
+                        if !self.handle_client(source) {
+                            self.events.remove(source);
+                        }
+                    }
+                    // `wait` reports a child's pidfd as the child's exit.
+                    Event::Ready(Source::Child(_)) => {}
+                    Event::Due(Timer::Settle) => {
+                        crate::sandbox::memory::release_startup_pages();
+                        self.settled = true;
                     }
                 }
             }
-        }
-        self.drain_output(&mut clients, out_open, err_open);
-        let code = exit_code_of(exit_status.unwrap_or(WaitStatus::Exited(self.pid, 255)));
-        self.finish(store, code, &clients);
+            if let Some(status) = ended {
+                break status;
+            }
+            if !self.settled {
+                self.events.set_timer(Timer::Settle, Instant::now() + SETTLE_AFTER);
+            }
+        };
+        self.drain_output();
+        self.end(store, crate::sandbox::init::exit_code_of(status).unwrap_or(255));
         0
     }
 
-    /// Reaps every exited child; returns the container process's status once it has ended.
-    fn reap(&self) -> Option<WaitStatus> {
-        let mut found = None;
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(_) => return found,
-                Ok(status) if status.pid() == Some(self.pid) => found = Some(status),
-                Ok(_) => {}
-            }
+    fn add_client(&mut self, client: OwnedFd) {
+        let timeout = nix::sys::time::TimeVal::new(CLIENT_SEND_TIMEOUT.as_secs() as i64, 0);
+        let _ = nix::sys::socket::setsockopt(&client, nix::sys::socket::sockopt::SendTimeout, &timeout);
+        self.events.add(Source::Client(self.next_client), client);
+        self.next_client += 1;
+    }
+
+    fn accept_clients(&mut self) {
+        let Some(listener) = self.events.get(Source::Attach) else { return };
+        let mut accepted = Vec::new();
+        while let Some(client) = crate::sandbox::fds::accept_client(listener) {
+            accepted.push(client);
         }
+        for client in accepted {
+            self.add_client(client);
+        }
+    }
+
+    fn clients(&self) -> Vec<Source> {
+        self.events.sources(|s| matches!(s, Source::Client(_)))
     }
 
     /// Reads what is available from one output stream into the log and the clients; false once
     /// the stream has ended.
-    fn relay_output(&mut self, stream: Stream, clients: &mut BTreeMap<RawFd, OwnedFd>) -> bool {
+    fn relay_output(&mut self, stream: Stream) -> bool {
         let mut buf = [0u8; 16384];
         loop {
-            let fd = match stream {
-                Stream::Stdout => self.stdio.out.as_fd(),
-                Stream::Stderr => self.stdio.err.as_ref().expect("stderr pipe").as_fd(),
-            };
+            let Some(fd) = self.events.get(Source::Output(stream)) else { return false };
             match read(fd, &mut buf) {
                 Ok(0) => return false,
                 Ok(n) => {
@@ -481,7 +182,12 @@ impl Running {
                     };
                     // A client that cannot take output within its send timeout is dropped rather
                     // than allowed to stall the container and its log.
-                    clients.retain(|_, client| send_message(client.as_fd(), &message).is_ok());
+                    for client in self.clients() {
+                        let sent = self.events.get(client).is_some_and(|fd| send_message(fd, &message).is_ok());
+                        if !sent {
+                            self.events.remove(client);
+                        }
+                    }
                 }
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => return true,
@@ -492,28 +198,29 @@ impl Running {
     }
 
     /// Handles one message from a client; false when the client is gone.
-    fn handle_client(&mut self, client: &OwnedFd) -> bool {
-        match recv_message(client.as_fd()) {
+    fn handle_client(&mut self, client: Source) -> bool {
+        let Some(fd) = self.events.get(client) else { return false };
+        match recv_message(fd) {
             Ok(Some(Message::Stdin(bytes))) => {
-                if let Some(input) = &self.stdio.input {
+                if let Some(input) = &self.input {
                     write_all_blocking(input.as_fd(), &bytes);
                 }
                 true
             }
             Ok(Some(Message::StdinClose)) => {
                 // A pty has no end of input but the EOF character; a pipe is closed.
-                match &self.stdio.pty {
+                match &self.pty {
                     Some(_) => {
-                        if let Some(input) = &self.stdio.input {
+                        if let Some(input) = &self.input {
                             write_all_blocking(input.as_fd(), &[4]);
                         }
                     }
-                    None => self.stdio.input = None,
+                    None => self.input = None,
                 }
                 true
             }
             Ok(Some(Message::Resize { rows, cols })) => {
-                if let Some(pty) = &self.stdio.pty {
+                if let Some(pty) = &self.pty {
                     crate::sandbox::fds::set_window_size(pty.as_fd(), rows, cols);
                 }
                 true
@@ -525,76 +232,73 @@ impl Running {
 
     /// After the container's process ended, its other processes are gone too (its pid
     /// namespace died with it); read what they left in the pipes.
-    fn drain_output(&mut self, clients: &mut BTreeMap<RawFd, OwnedFd>, mut out_open: bool, mut err_open: bool) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
-        while (out_open || err_open) && std::time::Instant::now() < deadline {
-            if out_open {
-                out_open = self.relay_output(Stream::Stdout, clients);
-            }
-            if err_open {
-                err_open = self.relay_output(Stream::Stderr, clients);
-            }
-            if out_open || err_open {
-                let mut fds = Vec::new();
-                if out_open {
-                    fds.push(PollFd::new(self.stdio.out.as_fd(), PollFlags::POLLIN));
+    fn drain_output(&mut self) {
+        let deadline = Instant::now() + DRAIN_TIME;
+        let outputs = || [Stream::Stdout, Stream::Stderr].map(Source::Output);
+        while Instant::now() < deadline {
+            for source in outputs() {
+                if let Source::Output(stream) = source
+                    && self.events.contains(source)
+                    && !self.relay_output(stream)
+                {
+                    self.events.remove(source);
                 }
-                if let (true, Some(err)) = (err_open, &self.stdio.err) {
-                    fds.push(PollFd::new(err.as_fd(), PollFlags::POLLIN));
-                }
-                let _ = poll(&mut fds, PollTimeout::from(50u16));
             }
+            let mut fds: Vec<PollFd> = outputs()
+                .iter()
+                .filter_map(|s| self.events.get(*s))
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+                .collect();
+            if fds.is_empty() {
+                return;
+            }
+            let _ = poll(&mut fds, PollTimeout::from(50u16));
         }
     }
 
-    fn finish(&self, store: &Store, code: i32, clients: &BTreeMap<RawFd, OwnedFd>) {
+    /// The container's end, told to the clients still attached.
+    fn end(&self, store: &Store, code: i32) {
         let oom_killed = self.cgroup.as_ref().is_some_and(|c| c.oom_killed());
         let code = if oom_killed && code == 0 { 137 } else { code };
-        let id = &self.container.id;
-        let record = ExitRecord { exit_code: code, finished_at: now_rfc3339(), oom_killed };
-        // With --rm the directory is about to go: the code reaches clients in the Exit message.
-        if !self.container.config.auto_remove {
-            let _ = crate::store::write_file_atomically(
-                &exit_file(store, id),
-                &serde_json::to_vec(&record).expect("serializable"),
-            );
-        }
-        let mut trash = None;
-        if self.container.config.auto_remove {
-            trash = unlist_container(store, id);
-        } else {
-            // A later `start` of this container makes a cgroup at the same path: this one must
-            // be gone before the record says Exited, or removing it could hit the new one.
-            self.remove_cgroup();
-            let _ = update(store, id, |c| {
-                if c.state.pid == self.pid.as_raw() {
-                    c.state.status = Status::Exited;
-                    c.state.exit_code = Some(record.exit_code);
-                    c.state.finished_at = Some(record.finished_at.clone());
-                    c.state.oom_killed = record.oom_killed;
+        let exit = Exit::Known(ExitRecord { exit_code: code, finished_at: now_rfc3339(), oom_killed });
+        let events = &self.events;
+        let mut tell_clients = |code: i32| {
+            for client in events.sources(|s| matches!(s, Source::Client(_))) {
+                if let Some(fd) = events.get(client) {
+                    let _ = send_message(fd, &Message::Exit(code));
                 }
-                Ok(())
-            });
-            let _ = std::fs::remove_file(store.container_run_dir(id).join(attach_socket_name()));
-        }
-        for client in clients.values() {
-            let _ = send_message(client.as_fd(), &Message::Exit(code));
-        }
-        // Nothing below is waited for: `run` has its exit code and returns. The container is
-        // unlisted, so nothing can make a cgroup at its path any more.
-        if self.container.config.auto_remove {
-            self.remove_cgroup();
-        }
-        if let Some(trash) = trash {
-            trash.empty();
-        }
+            }
+        };
+        let _ = finish(store, &self.container, self.pid.as_raw(), exit, self.cgroup.as_ref(), &mut tell_clients);
     }
+}
 
-    fn remove_cgroup(&self) {
-        if let Some(cg) = &self.cgroup {
-            let _ = cg.remove();
+/// The container's status, waited for without the event table.
+fn wait_blocking(pid: Pid) -> WaitStatus {
+    loop {
+        match nix::sys::wait::waitpid(pid, None) {
+            Err(Errno::EINTR) => continue,
+            Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => return status,
+            Ok(_) => continue,
+            Err(_) => return WaitStatus::Exited(pid, 255),
         }
     }
+}
+
+/// An error and its sources on one line, as `main` prints errors (and, as there, without a
+/// cause the text already shows: `StoreError::Io` still prints its source too).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
 }
 
 fn write_all_blocking(fd: BorrowedFd, mut bytes: &[u8]) {
@@ -611,37 +315,19 @@ fn write_all_blocking(fd: BorrowedFd, mut bytes: &[u8]) {
     }
 }
 
-/// Attach clients get at most this long to take each piece of output.
-fn limit_send_wait(client: &OwnedFd) {
-    let timeout = nix::sys::time::TimeVal::new(5, 0);
-    let _ = nix::sys::socket::setsockopt(client, nix::sys::socket::sockopt::SendTimeout, &timeout);
-}
-
-/// 128+signal for a signal death, as a shell reports it.
-pub fn exit_code_of(status: WaitStatus) -> i32 {
-    match status {
-        WaitStatus::Exited(_, code) => code,
-        WaitStatus::Signaled(_, signal, _) => 128 + signal as i32,
-        _ => 255,
-    }
-}
-
 #[cfg(test)]
-mod device_control_tests {
+mod tests {
     use super::*;
 
-    #[test]
-    fn mknod_counts_as_asked_for_in_any_spelling() {
-        let v = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(asked_for_mknod(&v(&["mknod"])));
-        assert!(asked_for_mknod(&v(&["CAP_MKNOD"])));
-        assert!(asked_for_mknod(&v(&["all"])));
-        assert!(!asked_for_mknod(&v(&["SYS_ADMIN"])));
-    }
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
 
     #[test]
-    fn rootless_and_v1_keep_dockers_default_set() {
-        let config = ContainerConfig { rootless: true, ..Default::default() };
-        assert_eq!(process_security(&config).capabilities, crate::sandbox::caps::default_mask());
+    fn errors_travel_on_one_line_with_their_sources() {
+        let e = Outer(std::io::Error::from_raw_os_error(libc::ENOENT));
+        assert_eq!(error_chain(&e), "outer: No such file or directory (os error 2)");
+        let store = crate::store::StoreError::io(std::path::Path::new("/x"), std::io::Error::other("gone"));
+        assert_eq!(error_chain(&store), "/x: gone", "a source already shown is not repeated");
     }
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use super::record::{Container, ContainerConfig, Mount, MountKind};
-use super::store::{ContainerError, Index, find};
+use super::index::{ContainerError, Index, find};
 use crate::store::{Store, StoreError, VolumeIndex, VolumeRecord};
 
 #[derive(Debug, thiserror::Error)]
@@ -264,8 +264,7 @@ pub fn disk_usage(path: &std::path::Path) -> u64 {
 pub fn prepare_mounts(store: &Store, index: &Index, config: &mut ContainerConfig) -> Result<(), ContainerError> {
     let mut mounts = std::mem::take(&mut config.mounts);
     for spec in &config.volumes_from {
-        let (source, read_only) =
-            super::mounts::parse_volumes_from(spec).map_err(|e| ContainerError::Other(e.to_string()))?;
+        let (source, read_only) = super::mounts::parse_volumes_from(spec)?;
         let from = find(index, &source)?;
         for mount in from.config.mounts.iter().filter(|m| m.kind != MountKind::Tmpfs) {
             if mounts.iter().any(|m| m.destination == mount.destination) {
@@ -300,8 +299,7 @@ pub fn prepare_mounts(store: &Store, index: &Index, config: &mut ContainerConfig
                 &mount.options.volume_labels,
                 &mount.options.volume_options,
                 anonymous,
-            )
-            .map_err(|e| ContainerError::Other(e.to_string()))?;
+            )?;
             changed |= created;
             mount.options.volume_options = record.options;
         }

@@ -266,7 +266,7 @@ async fn pull_async(store: &Store, settings: &Settings, request: &PullRequest<'_
         layers: chains.iter().map(Digest::to_string).collect(),
         size,
         created: config.created.clone(),
-        added: crate::container::store::now_rfc3339(),
+        added: crate::store::now_rfc3339(),
     };
     let existing = {
         let _lock = store.lock_images_shared()?;

@@ -1,7 +1,7 @@
 //! `berth exec`: runs another process in a running container, by joining its namespaces.
 
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::linux::fs::MetadataExt;
 
 use nix::errno::Errno;
@@ -143,13 +143,20 @@ fn run_attached(
 }
 
 /// Double fork: the program's parent exits at once, so it is reparented to the container's pid 1
-/// and nobody waits for it here.
+/// and nobody waits for it here. Its stdin, stdout and stderr are /dev/null: it must not keep the
+/// caller's open (`berth exec -d c sleep 9 | cat` returns at once, as Docker's does).
 fn run_detached(
     process: &ProcessSpec,
     filters: &[BpfProgram],
     report_r: OwnedFd,
     report_w: OwnedFd,
 ) -> Result<i32, SandboxError> {
+    // This process is in the container's mount namespace by now: the container's own /dev/null.
+    let devnull = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .step(|| "opening /dev/null in the container".into())?;
     // SAFETY: the caller is single-threaded (documented on exec_in_container).
     match unsafe { fork() } {
         Err(errno) => Err(SandboxError::Sys { what: "forking into the container".into(), errno }),
@@ -160,6 +167,10 @@ fn run_detached(
                 Ok(ForkResult::Child) => {
                     // Its own session: the caller's terminal going away must not hang it up.
                     let _ = setsid();
+                    if let Err(e) = detach_stdio(&devnull) {
+                        report_and_exit(&report_w, &e)
+                    }
+                    drop(devnull);
                     exec_child(process, filters, &report_w)
                 }
                 Ok(ForkResult::Parent { .. }) => exit_now(0),
@@ -179,6 +190,18 @@ fn run_detached(
             }
         }
     }
+}
+
+/// Points fds 0, 1 and 2 at `devnull`.
+fn detach_stdio(devnull: &File) -> Result<(), SandboxError> {
+    for target in 0..=2 {
+        // SAFETY: dup2 only changes the fd table; `devnull` is open, and the standard fds are
+        // replaced on purpose (they were the caller's, not owned by anything here).
+        if unsafe { libc::dup2(devnull.as_raw_fd(), target) } < 0 {
+            return Err(Errno::last()).step(|| format!("pointing fd {target} at /dev/null"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -52,39 +52,54 @@ pub fn window_size(fd: BorrowedFd) -> Option<(u16, u16)> {
 }
 
 /// Starts `program` with `args` as a daemon: in its own session, reparented away from the
-/// caller (double fork), stdio on /dev/null, `pass_fd` as its descriptor `target_fd`. Returns
-/// once the intermediate process has exited, so the caller has no child left behind.
-/// The caller must be single-threaded or accept that only async-signal-safe work happens in the
-/// children (it is: dup2, setsid, fork, execv with arguments prepared before the fork).
-pub fn spawn_daemon(program: &str, args: &[String], pass_fd: BorrowedFd, target_fd: RawFd) -> std::io::Result<()> {
+/// caller (double fork), stdio on /dev/null, `pass_fd` as its descriptor `target_fd`. Returns the
+/// daemon's pid once the intermediate process has exited, so the caller has no child left
+/// behind. The caller must be single-threaded or accept that only async-signal-safe work happens
+/// in the children (it is: dup2, setsid, fork, write, execv with everything prepared before the
+/// fork).
+pub fn spawn_daemon(program: &str, args: &[String], pass_fd: BorrowedFd, target_fd: RawFd) -> std::io::Result<i32> {
     let program = CString::new(program)?;
     let argv: Vec<CString> = args.iter().map(|a| CString::new(a.as_str())).collect::<Result<_, _>>()?;
     let devnull = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
+    // The intermediate process tells the daemon's pid through this (close-on-exec) pipe.
+    let (pid_r, pid_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let pass = pass_fd.as_raw_fd();
     let null = devnull.as_raw_fd();
-    // SAFETY: the child only calls async-signal-safe functions (setsid, fork, dup2, execv,
-    // _exit) on data prepared before the fork.
+    // SAFETY: the child only calls async-signal-safe functions (setsid, fork, write, dup2,
+    // execv, _exit) on data prepared before the fork.
     match unsafe { fork() }.map_err(std::io::Error::from)? {
         ForkResult::Child => {
             let _ = setsid();
             // SAFETY: as above.
-            if let Ok(ForkResult::Child) = unsafe { fork() } {
-                // SAFETY: raw dup2 on descriptors that are open in this process; the targets are
-                // the standard descriptors and the agreed handoff number.
-                unsafe {
-                    libc::dup2(pass, target_fd);
-                    libc::dup2(null, 0);
-                    libc::dup2(null, 1);
-                    libc::dup2(null, 2);
+            match unsafe { fork() } {
+                Ok(ForkResult::Child) => {
+                    // SAFETY: raw dup2 on descriptors that are open in this process; the targets
+                    // are the standard descriptors and the agreed handoff number.
+                    unsafe {
+                        libc::dup2(pass, target_fd);
+                        libc::dup2(null, 0);
+                        libc::dup2(null, 1);
+                        libc::dup2(null, 2);
+                    }
+                    let _ = nix::unistd::execv(&program, &argv);
                 }
-                let _ = nix::unistd::execv(&program, &argv);
+                Ok(ForkResult::Parent { child }) => {
+                    let _ = nix::unistd::write(&pid_w, &child.as_raw().to_ne_bytes());
+                }
+                Err(_) => {}
             }
             // SAFETY: leaving the intermediate (or failed) child without running destructors.
             unsafe { libc::_exit(0) }
         }
         ForkResult::Parent { child } => {
+            drop(pid_w);
             let _ = nix::sys::wait::waitpid(child, None);
-            Ok(())
+            let mut bytes = [0u8; 4];
+            match nix::unistd::read(&pid_r, &mut bytes) {
+                Ok(4) => Ok(i32::from_ne_bytes(bytes)),
+                Ok(_) => Err(std::io::Error::other("the daemon could not be forked")),
+                Err(errno) => Err(errno.into()),
+            }
         }
     }
 }

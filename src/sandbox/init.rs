@@ -161,7 +161,7 @@ fn reap(child: Pid, reap_all: bool) -> Option<i32> {
             }
             Ok(_) | Err(Errno::EINTR) => {}
             // No children left at all: `child` was reaped elsewhere, which berth never does.
-            Err(_) => return Some(125),
+            Err(_) => return Some(super::EXIT_SETUP),
         }
     }
 }
@@ -175,7 +175,7 @@ fn wait_blocking(child: Pid) -> i32 {
                 }
             }
             Err(Errno::EINTR) => {}
-            Err(_) => return 125,
+            Err(_) => return super::EXIT_SETUP,
         }
     }
 }

@@ -3,6 +3,14 @@
 //! crate root denies it everywhere else.
 #![allow(unsafe_code)]
 
+/// Exit status of a container process that could not be set up (berth failed before the
+/// program could run): Docker's 125.
+pub const EXIT_SETUP: i32 = 125;
+/// Exit status when the program exists but cannot be run (permissions, not executable): 126.
+pub const EXIT_CANNOT_INVOKE: i32 = 126;
+/// Exit status when the program does not exist: 127.
+pub const EXIT_NOT_FOUND: i32 = 127;
+
 pub mod caps;
 pub mod cgroup;
 pub mod container_fs;

@@ -11,9 +11,8 @@ use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 
 use super::process::{SandboxError, Step};
-use super::spec::{SandboxMount, SandboxMountKind, SandboxSpec};
+use super::spec::{NetworkNamespace, SandboxMount, SandboxMountKind, SandboxSpec};
 use super::syscall::Syscall;
-use crate::container::record::NetworkMode;
 
 /// mount(2) copies at most one page of options, NUL included.
 pub const MOUNT_DATA_MAX: usize = 4095;
@@ -260,7 +259,7 @@ fn mount_sys(root: &Path, spec: &SandboxSpec, sys: &dyn Syscall) -> Result<(), S
     let target = dir_in_root(root, "/sys", sys)?;
     // Read-only unless privileged, as Docker has it.
     let rdonly = if spec.privileged { MsFlags::empty() } else { MsFlags::MS_RDONLY };
-    if spec.rootless && spec.network == NetworkMode::Host {
+    if spec.rootless && spec.network == NetworkNamespace::Host {
         // sysfs can only be mounted by the owner of the network namespace, and the host's
         // belongs to the host: show the host's /sys.
         sys.bind_mount(Path::new("/sys"), &target, true).step(|| "bind-mounting /sys".into())?;
@@ -469,7 +468,7 @@ mod tests {
         PathBuf::from(format!("/var/lib/berth/layers/{n:064x}/diff"))
     }
 
-    fn spec(rootless: bool, network: NetworkMode, layers: usize) -> SandboxSpec {
+    fn spec(rootless: bool, network: NetworkNamespace, layers: usize) -> SandboxSpec {
         SandboxSpec {
             id: "c1".into(),
             rootless,
@@ -502,7 +501,7 @@ mod tests {
 
     #[test]
     fn root_plan_mounts_everything_and_pivots() {
-        let calls = plan(&spec(false, NetworkMode::Private, 2));
+        let calls = plan(&spec(false, NetworkNamespace::New, 2));
         let expected = [
             "mount none on / type=none flags=rec,private".to_string(),
             "mkdir /c/rootfs 755".into(),
@@ -579,7 +578,7 @@ mod tests {
             .failing("on /c/rootfs/sys/firmware type=none", Errno::ENOTDIR)
             .failing("on /c/rootfs/proc/timer_stats type=none", Errno::ENOENT)
             .failing("on /c/rootfs/proc/bus type=none", Errno::ENOENT);
-        prepare_rootfs(&spec(false, NetworkMode::Private, 1), &sys).unwrap();
+        prepare_rootfs(&spec(false, NetworkNamespace::New, 1), &sys).unwrap();
         let calls = sys.calls();
         let at = |call: &str| calls.iter().position(|c| c == call).unwrap_or_else(|| panic!("no {call}"));
         let acpi = at("mount /dev/null on /c/rootfs/proc/acpi type=none flags=bind = ENOTDIR");
@@ -598,20 +597,20 @@ mod tests {
         assert!(at("readonly recursive /c/rootfs/proc/sys") < at("pivot_root . ."));
         // Other failures stop the container.
         let sys = RecordingSyscall::new().failing("on /c/rootfs/proc/kcore", Errno::EPERM);
-        let err = prepare_rootfs(&spec(false, NetworkMode::Private, 1), &sys).unwrap_err();
+        let err = prepare_rootfs(&spec(false, NetworkNamespace::New, 1), &sys).unwrap_err();
         assert_eq!(err.to_string(), "masking /proc/kcore: operation not permitted");
     }
 
     #[test]
     fn privileged_containers_keep_proc_and_sys_open() {
-        let mut privileged = spec(false, NetworkMode::Private, 1);
+        let mut privileged = spec(false, NetworkNamespace::New, 1);
         privileged.privileged = true;
         let calls = plan(&privileged);
         assert!(!calls.iter().any(|c| c.contains("/dev/null on") || c.starts_with("readonly")), "{calls:#?}");
         assert!(calls.contains(&"mount sysfs on /c/rootfs/sys type=sysfs flags=nosuid,nodev,noexec".to_string()));
         assert!(calls.iter().any(|c| c.starts_with("mount cgroup2") && !c.contains("rdonly")));
         // Rootless with the host's network: the host's /sys, writable.
-        let mut rootless = spec(true, NetworkMode::Host, 1);
+        let mut rootless = spec(true, NetworkNamespace::Host, 1);
         rootless.privileged = true;
         let calls = plan(&rootless);
         assert!(calls.contains(&"mount /sys on /c/rootfs/sys type=none flags=bind,rec".to_string()));
@@ -632,7 +631,7 @@ mod tests {
 
     #[test]
     fn added_devices_are_made_or_bound() {
-        let mut s = spec(false, NetworkMode::Private, 1);
+        let mut s = spec(false, NetworkNamespace::New, 1);
         s.devices = vec![
             device("/dev/fuse", "/dev/fuse", false, 10, 229),
             device("/dev/sda", "/dev/disks/sda", true, 8, 0),
@@ -650,7 +649,7 @@ mod tests {
         // Made before devpts, so they cannot land on it.
         assert!(at("mknod /c/rootfs/dev/fuse 660 c 10:229") < at("mkdir /c/rootfs/dev/pts 755"));
 
-        let mut rootless = spec(true, NetworkMode::Private, 1);
+        let mut rootless = spec(true, NetworkNamespace::New, 1);
         rootless.devices = vec![device("/dev/fuse", "/dev/fuse", false, 10, 229)];
         let calls = plan(&rootless);
         let create = calls.iter().position(|c| c == "create /c/rootfs/dev/fuse 660").unwrap();
@@ -660,7 +659,7 @@ mod tests {
 
     #[test]
     fn rootless_plan_binds_devices_and_uses_userxattr() {
-        let calls = plan(&spec(true, NetworkMode::Private, 1));
+        let calls = plan(&spec(true, NetworkNamespace::New, 1));
         assert!(calls[2].ends_with(",upperdir=/c/upper,workdir=/c/work,userxattr"), "{}", calls[2]);
         assert!(!calls.iter().any(|c| c.starts_with("mknod")));
         for name in ["null", "zero", "full", "random", "urandom", "tty"] {
@@ -677,26 +676,26 @@ mod tests {
 
     #[test]
     fn rootless_host_network_binds_the_hosts_sys_read_only() {
-        let calls = plan(&spec(true, NetworkMode::Host, 1));
+        let calls = plan(&spec(true, NetworkNamespace::Host, 1));
         let bind = calls.iter().position(|c| c == "mount /sys on /c/rootfs/sys type=none flags=bind,rec").unwrap();
         assert_eq!(calls[bind + 1], "readonly recursive /c/rootfs/sys");
         assert!(!calls.iter().any(|c| c.contains("type=sysfs")));
         // Root mounts a fresh sysfs even with the host's network.
-        assert!(plan(&spec(false, NetworkMode::Host, 1)).iter().any(|c| c.contains("type=sysfs")));
+        assert!(plan(&spec(false, NetworkNamespace::Host, 1)).iter().any(|c| c.contains("type=sysfs")));
     }
 
     #[test]
     fn cgroup2_is_mounted_only_on_v2_hosts() {
         let sys = RecordingSyscall::new().on_cgroup_v1();
-        prepare_rootfs(&spec(false, NetworkMode::Private, 1), &sys).unwrap();
+        prepare_rootfs(&spec(false, NetworkNamespace::New, 1), &sys).unwrap();
         assert!(!sys.calls().iter().any(|c| c.contains("cgroup")));
-        assert!(plan(&spec(false, NetworkMode::Private, 1)).iter().any(|c| c.contains("type=cgroup2")));
+        assert!(plan(&spec(false, NetworkNamespace::New, 1)).iter().any(|c| c.contains("type=cgroup2")));
     }
 
     #[test]
     fn devpts_falls_back_without_gid_when_it_is_unmapped() {
         let sys = RecordingSyscall::new().failing("gid=5", Errno::EINVAL);
-        prepare_rootfs(&spec(true, NetworkMode::Private, 1), &sys).unwrap();
+        prepare_rootfs(&spec(true, NetworkNamespace::New, 1), &sys).unwrap();
         let calls = sys.calls();
         let failed = calls.iter().position(|c| c.ends_with("gid=5 = EINVAL")).unwrap();
         assert_eq!(
@@ -705,16 +704,16 @@ mod tests {
         );
         // Other errors are not papered over.
         let sys = RecordingSyscall::new().failing("type=devpts", Errno::EPERM);
-        let err = prepare_rootfs(&spec(true, NetworkMode::Private, 1), &sys).unwrap_err();
+        let err = prepare_rootfs(&spec(true, NetworkNamespace::New, 1), &sys).unwrap_err();
         assert_eq!(err.to_string(), "mounting devpts on /c/rootfs/dev/pts: operation not permitted");
         assert_eq!(err.exit_code(), 125);
     }
 
     #[test]
     fn long_layer_lists_are_mounted_layer_by_layer() {
-        let forty = plan(&spec(false, NetworkMode::Private, 40));
+        let forty = plan(&spec(false, NetworkNamespace::New, 40));
         assert!(forty[2].starts_with("mount overlay on /c/rootfs type=overlay"));
-        let calls = plan(&spec(true, NetworkMode::Private, 100));
+        let calls = plan(&spec(true, NetworkNamespace::New, 100));
         assert_eq!(calls[2], "overlay per layer on /c/rootfs lower=100 upper=/c/upper work=/c/work userxattr=true");
         assert!(!calls.iter().any(|c| c.contains("lowerdir=")));
         // The threshold is the option string's length, not a layer count.
@@ -724,25 +723,25 @@ mod tests {
 
     #[test]
     fn images_without_layers_get_an_empty_lower_dir() {
-        let calls = plan(&spec(false, NetworkMode::Private, 0));
+        let calls = plan(&spec(false, NetworkNamespace::New, 0));
         assert_eq!(calls[1], "mkdir /c/lower-empty 755");
         assert!(calls[3].contains("data=lowerdir=/c/lower-empty,upperdir=/c/upper"), "{}", calls[3]);
     }
 
     #[test]
     fn a_tty_gets_a_console() {
-        let mut tty = spec(false, NetworkMode::Private, 1);
+        let mut tty = spec(false, NetworkNamespace::New, 1);
         tty.process.tty = true;
         let calls = plan(&tty);
         let at = calls.iter().position(|c| c == "create /c/rootfs/dev/console 620").unwrap();
         assert_eq!(calls[at + 1], "mount /dev/pts/7 on /c/rootfs/dev/console type=none flags=bind");
-        assert!(!plan(&spec(false, NetworkMode::Private, 1)).iter().any(|c| c.contains("console")));
+        assert!(!plan(&spec(false, NetworkNamespace::New, 1)).iter().any(|c| c.contains("console")));
     }
 
     #[test]
     fn pivot_root_falls_back_to_move_and_chroot() {
         let sys = RecordingSyscall::new().failing("pivot_root", Errno::EINVAL);
-        prepare_rootfs(&spec(false, NetworkMode::Private, 1), &sys).unwrap();
+        prepare_rootfs(&spec(false, NetworkNamespace::New, 1), &sys).unwrap();
         let calls = sys.calls();
         assert_eq!(
             calls[calls.len() - 4..],
@@ -806,7 +805,7 @@ mod tests {
 
     #[test]
     fn user_mounts_come_after_the_etc_files_and_before_the_read_only_root() {
-        let mut s = spec(false, NetworkMode::Private, 1);
+        let mut s = spec(false, NetworkNamespace::New, 1);
         s.mounts = user_mounts();
         s.read_only_rootfs = true;
         let sys = RecordingSyscall::new().with_files(&["/host/conf.toml"]);
@@ -838,7 +837,7 @@ mod tests {
 
     #[test]
     fn read_only_binds_fall_back_to_a_remount_without_mount_setattr() {
-        let mut s = spec(false, NetworkMode::Private, 1);
+        let mut s = spec(false, NetworkNamespace::New, 1);
         s.mounts = vec![user_mounts().remove(1)];
         let sys = RecordingSyscall::new()
             .with_files(&["/host/conf.toml"])

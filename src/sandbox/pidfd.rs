@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 
 #[derive(Debug)]
 pub struct PidFd {
@@ -31,6 +32,11 @@ impl PidFd {
         }
         // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
         Ok(PidFd { fd: unsafe { OwnedFd::from_raw_fd(fd as i32) } })
+    }
+
+    /// The handle as a plain descriptor (readable once the process has exited), for a poll set.
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
     }
 
     /// Sends `signal` to the process; ESRCH once it has exited.
@@ -73,5 +79,13 @@ impl PidFd {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+/// Reaps the caller's child behind `pidfd` if it has exited: its status, or None while it runs.
+pub fn reap_exited(pidfd: impl AsFd) -> nix::Result<Option<WaitStatus>> {
+    match waitid(Id::PIDFd(pidfd.as_fd()), WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG)? {
+        WaitStatus::StillAlive => Ok(None),
+        status => Ok(Some(status)),
     }
 }

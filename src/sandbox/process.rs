@@ -16,9 +16,9 @@ use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
 
 use super::caps;
 use super::seccomp;
-use super::spec::ProcessSpec;
+use super::spec::{ProcessSpec, Rlimit};
 use super::users::{ExecUser, resolve_user};
-use crate::container::record::Ulimit;
+use super::{EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_SETUP};
 
 /// Docker's PATH for containers whose environment has none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -41,8 +41,8 @@ pub enum SandboxError {
     #[error("exec: {program:?}: {}", errno_text(*errno))]
     Exec { program: String, errno: Errno },
     /// The caller's hook before the container starts failed.
-    #[error("{0}")]
-    BeforeStart(String),
+    #[error("preparing the container process's start")]
+    BeforeStart(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// What a container process reported before it died (see spawn.rs), with its exit code.
     #[error("{message}")]
     InContainer { code: i32, message: String },
@@ -53,15 +53,15 @@ impl SandboxError {
     /// exists but cannot be run, 125 when berth failed before it got that far.
     pub fn exit_code(&self) -> i32 {
         match self {
-            SandboxError::NotInPath { .. } => 127,
-            SandboxError::Exec { errno: Errno::ENOENT | Errno::ENOTDIR, .. } => 127,
-            SandboxError::Exec { .. } => 126,
+            SandboxError::NotInPath { .. } => EXIT_NOT_FOUND,
+            SandboxError::Exec { errno: Errno::ENOENT | Errno::ENOTDIR, .. } => EXIT_NOT_FOUND,
+            SandboxError::Exec { .. } => EXIT_CANNOT_INVOKE,
             SandboxError::InContainer { code, .. } => *code,
             SandboxError::Sys { .. }
             | SandboxError::Invalid(_)
             | SandboxError::UnknownUser(_)
             | SandboxError::UnknownGroup(_)
-            | SandboxError::BeforeStart(_) => 125,
+            | SandboxError::BeforeStart(_) => EXIT_SETUP,
         }
     }
 }
@@ -230,7 +230,7 @@ pub fn clamp_rlimit(soft: u64, hard: u64, current_hard: u64) -> (u64, u64) {
     (soft.min(hard), hard)
 }
 
-fn set_rlimits(limits: &[Ulimit]) -> Result<(), SandboxError> {
+fn set_rlimits(limits: &[Rlimit]) -> Result<(), SandboxError> {
     for limit in limits {
         let resource = rlimit_resource(&limit.name)
             .ok_or_else(|| SandboxError::Invalid(format!("invalid ulimit {:?}: unknown resource", limit.name)))?;

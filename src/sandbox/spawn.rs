@@ -20,10 +20,9 @@ use nix::unistd::{Pid, pipe2};
 use super::init;
 use super::mounts::prepare_rootfs;
 use super::process::{self, SandboxError, Step};
-use super::spec::{ProcessSecurity, SandboxSpec, SeccompProfile};
+use super::spec::{NetworkNamespace, ProcessSecurity, SandboxSpec, SeccompProfile};
 use super::syscall::{LinuxSyscall, Syscall};
-use super::{devices, seccomp};
-use crate::container::record::NetworkMode;
+use super::{EXIT_SETUP, devices, seccomp};
 
 /// The container's standard streams, consumed by [`spawn`]. For a tty all three are (dups of)
 /// the pty's slave side.
@@ -36,11 +35,39 @@ pub struct ContainerStdio {
 
 /// The namespaces a container's first process is created in. The cgroup namespace is not among
 /// them: the process unshares it once it is in its cgroup (see [`spawn`]).
-pub fn namespace_flags(network: NetworkMode) -> CloneFlags {
+pub fn namespace_flags(network: &NetworkNamespace) -> CloneFlags {
     let flags =
         CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
-    if network == NetworkMode::Host { flags } else { flags | CloneFlags::CLONE_NEWNET }
+    match network {
+        NetworkNamespace::New => flags | CloneFlags::CLONE_NEWNET,
+        NetworkNamespace::Host | NetworkNamespace::Join(_) => flags,
+    }
 }
+
+/// Opens the network namespace a container is to join, in the supervisor (so a bad path is an
+/// error before anything is created); None unless the spec joins one.
+fn open_network_namespace(spec: &SandboxSpec) -> Result<Option<File>, SandboxError> {
+    let NetworkNamespace::Join(path) = &spec.network else { return Ok(None) };
+    if spec.nested_id_maps.is_some() {
+        // The container's own user namespace, made by the same clone, holds no privilege over
+        // a namespace owned by berth's.
+        return Err(SandboxError::Invalid(format!(
+            "joining the network namespace {} is not possible for a container with a user namespace of its own \
+             (--userns keep-id)",
+            path.display()
+        )));
+    }
+    File::open(path).map(Some).step(|| format!("opening the network namespace {}", path.display()))
+}
+
+/// Moves the calling thread into the network namespace `netns` (opened by
+/// [`open_network_namespace`]).
+pub fn join_network_namespace(netns: &File) -> Result<(), SandboxError> {
+    nix::sched::setns(netns, CloneFlags::CLONE_NEWNET).step(|| "joining the network namespace".into())
+}
+
+/// Why the caller's `before_start` hook refused to let the container go: the caller's own error.
+pub type BeforeStartError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Starts the container described by `spec` and returns its first process's pid once the
 /// container's program is running (or its init is, with `process.init`).
@@ -58,7 +85,7 @@ pub fn namespace_flags(network: NetworkMode) -> CloneFlags {
 pub fn spawn(
     spec: &SandboxSpec,
     stdio: ContainerStdio,
-    before_start: &mut dyn FnMut(Pid) -> Result<(), String>,
+    before_start: &mut dyn FnMut(Pid) -> Result<(), BeforeStartError>,
 ) -> Result<Pid, SandboxError> {
     if spec.process.args.is_empty() {
         return Err(SandboxError::Invalid("no command specified".into()));
@@ -70,17 +97,19 @@ pub fn spawn(
     } else {
         spec
     };
+    let netns = open_network_namespace(spec)?;
     let (start_r, start_w) = pipe2(OFlag::O_CLOEXEC).step(|| "creating the start pipe".into())?;
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).step(|| "creating the report pipe".into())?;
-    let mut flags = namespace_flags(spec.network);
+    let mut flags = namespace_flags(&spec.network);
     if spec.nested_id_maps.is_some() {
         flags |= CloneFlags::CLONE_NEWUSER;
     }
     let Some(pid) = clone_process(flags).step(|| "creating the container process".into())? else {
         drop(start_w);
         drop(report_r);
-        child_main(spec, stdio, start_r, report_w)
+        child_main(spec, netns, stdio, start_r, report_w)
     };
+    drop(netns);
     drop(start_r);
     drop(report_w);
     drop(stdio);
@@ -94,9 +123,9 @@ pub fn spawn(
         }
         written.step(|| "writing the container's id maps".into())?;
     }
-    if let Err(message) = before_start(pid) {
+    if let Err(error) = before_start(pid) {
         kill_and_reap(pid);
-        return Err(SandboxError::BeforeStart(message));
+        return Err(SandboxError::BeforeStart(error));
     }
     if let Err(errno) = write_all(&start_w, b"1") {
         kill_and_reap(pid);
@@ -132,8 +161,7 @@ fn resolve_devices(spec: &SandboxSpec) -> Result<Vec<super::spec::Device>, Sandb
     let mut added = Vec::new();
     for d in &spec.device_requests {
         added.extend(
-            devices::resolve(&d.path_on_host, &d.path_in_container, &d.cgroup_permissions)
-                .map_err(SandboxError::Invalid)?,
+            devices::resolve(&d.host_path, &d.container_path, &d.cgroup_permissions).map_err(SandboxError::Invalid)?,
         );
     }
     let mut all = if spec.privileged { devices::host_devices() } else { Vec::new() };
@@ -162,19 +190,20 @@ pub(crate) fn clone_process(flags: CloneFlags) -> Result<Option<Pid>, Errno> {
 }
 
 /// The container's first process: never returns.
-fn child_main(spec: &SandboxSpec, stdio: ContainerStdio, start: OwnedFd, report: OwnedFd) -> ! {
+fn child_main(spec: &SandboxSpec, netns: Option<File>, stdio: ContainerStdio, start: OwnedFd, report: OwnedFd) -> ! {
     // Compiled while the supervisor records the container as running (its file writes and
     // fsyncs take longer), so the filter costs the start nothing on a machine with two cores.
     let filters = compile_seccomp(&spec.process.security);
     if !wait_for_start(start) {
         // The supervisor gave up on this child (or died); it reports why, not us.
-        exit_now(125);
+        exit_now(EXIT_SETUP);
     }
     let filters = match filters {
         Ok(filters) => filters,
         Err(e) => report_and_exit(&report, &e),
     };
-    let err = match std::panic::catch_unwind(AssertUnwindSafe(|| run_container(spec, &filters, stdio, &report))) {
+    let err = match std::panic::catch_unwind(AssertUnwindSafe(|| run_container(spec, netns, &filters, stdio, &report)))
+    {
         Ok(err) => err,
         Err(_) => SandboxError::Invalid("internal error: the container setup panicked".into()),
     };
@@ -189,12 +218,17 @@ fn wait_for_start(start: OwnedFd) -> bool {
 
 fn run_container(
     spec: &SandboxSpec,
+    netns: Option<File>,
     filters: &[seccompiler::BpfProgram],
     stdio: ContainerStdio,
     report: &OwnedFd,
 ) -> SandboxError {
     let sys = LinuxSyscall;
     let setup = || -> Result<(), SandboxError> {
+        // First: /sys, mounted below, shows the network namespace it is mounted in.
+        if let Some(netns) = &netns {
+            join_network_namespace(netns)?;
+        }
         join_cgroup(&spec.cgroup_join_files)?;
         if !spec.privileged {
             // Before any node is made; the container cannot undo it (no cgroupfs on v1).
@@ -233,7 +267,7 @@ pub fn configure_namespaces(spec: &SandboxSpec, sys: &dyn Syscall) -> Result<(),
     if !spec.hostname.is_empty() {
         sys.sethostname(&spec.hostname).step(|| format!("setting the hostname to {:?}", spec.hostname))?;
     }
-    if spec.network != NetworkMode::Host {
+    if spec.network == NetworkNamespace::New {
         sys.set_loopback_up().step(|| "bringing up the loopback interface".into())?;
     }
     Ok(())
@@ -320,7 +354,7 @@ pub fn decode_report(bytes: &[u8]) -> Option<SandboxError> {
     let parsed = text.split_once(' ').and_then(|(code, message)| Some((code.parse().ok()?, message)));
     Some(match parsed {
         Some((code, message)) => SandboxError::InContainer { code, message: message.to_owned() },
-        None => SandboxError::InContainer { code: 125, message: text.into_owned() },
+        None => SandboxError::InContainer { code: EXIT_SETUP, message: text.into_owned() },
     })
 }
 
@@ -346,7 +380,7 @@ mod tests {
     use crate::sandbox::spec::ProcessSpec;
     use crate::sandbox::syscall::RecordingSyscall;
 
-    fn spec(network: NetworkMode, hostname: &str) -> SandboxSpec {
+    fn spec(network: NetworkNamespace, hostname: &str) -> SandboxSpec {
         SandboxSpec {
             id: "c1".into(),
             rootless: false,
@@ -369,30 +403,68 @@ mod tests {
     }
 
     #[test]
-    fn host_network_keeps_the_hosts_network_namespace() {
-        let private = namespace_flags(NetworkMode::Private);
+    fn only_a_new_network_namespace_is_made_at_clone() {
+        let private = namespace_flags(&NetworkNamespace::New);
         assert!(private.contains(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID));
         assert!(private.contains(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC));
-        assert!(namespace_flags(NetworkMode::None).contains(CloneFlags::CLONE_NEWNET));
-        assert!(!namespace_flags(NetworkMode::Host).contains(CloneFlags::CLONE_NEWNET));
+        assert!(!namespace_flags(&NetworkNamespace::Host).contains(CloneFlags::CLONE_NEWNET));
+        assert!(!namespace_flags(&NetworkNamespace::Join("/proc/1/ns/net".into())).contains(CloneFlags::CLONE_NEWNET));
         // Never a user namespace (rootless containers share berth's) nor, at clone time, a
         // cgroup namespace.
-        for mode in [NetworkMode::Private, NetworkMode::None, NetworkMode::Host] {
-            assert!(!namespace_flags(mode).intersects(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWCGROUP));
+        for mode in [NetworkNamespace::New, NetworkNamespace::Host, NetworkNamespace::Join("/x".into())] {
+            assert!(!namespace_flags(&mode).intersects(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWCGROUP));
         }
     }
 
     #[test]
     fn namespaces_get_hostname_and_loopback() {
         let sys = RecordingSyscall::new();
-        configure_namespaces(&spec(NetworkMode::Private, "abc"), &sys).unwrap();
+        configure_namespaces(&spec(NetworkNamespace::New, "abc"), &sys).unwrap();
         assert_eq!(sys.calls(), ["sethostname abc", "loopback up"]);
+        // A joined namespace is its owner's to configure.
         let sys = RecordingSyscall::new();
-        configure_namespaces(&spec(NetworkMode::None, "abc"), &sys).unwrap();
-        assert_eq!(sys.calls(), ["sethostname abc", "loopback up"]);
+        configure_namespaces(&spec(NetworkNamespace::Join("/run/netns/x".into()), "abc"), &sys).unwrap();
+        assert_eq!(sys.calls(), ["sethostname abc"]);
         let sys = RecordingSyscall::new();
-        configure_namespaces(&spec(NetworkMode::Host, ""), &sys).unwrap();
+        configure_namespaces(&spec(NetworkNamespace::Host, ""), &sys).unwrap();
         assert!(sys.calls().is_empty());
+    }
+
+    #[test]
+    fn a_network_namespace_is_joined_by_path() {
+        if !crate::sandbox::cgroup::test_support::require_root("making a network namespace") {
+            return;
+        }
+        let inode = |path: &str| std::fs::metadata(path).map(|m| std::os::linux::fs::MetadataExt::st_ino(&m));
+        let mut holder = std::process::Command::new("unshare").args(["--net", "sleep", "60"]).spawn().unwrap();
+        let theirs = format!("/proc/{}/ns/net", holder.id());
+        let ours = inode("/proc/self/ns/net").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while inode(&theirs).is_ok_and(|i| i == ours) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let wanted = inode(&theirs).unwrap();
+        assert_ne!(wanted, ours, "unshare made no network namespace");
+        let joining = spec(NetworkNamespace::Join(theirs.clone().into()), "abc");
+        let netns = open_network_namespace(&joining).unwrap().expect("a namespace to join");
+        // setns moves only the calling thread: a thread of its own joins and looks.
+        let joined = std::thread::spawn(move || {
+            join_network_namespace(&netns).unwrap();
+            inode("/proc/thread-self/ns/net").unwrap()
+        })
+        .join()
+        .unwrap();
+        let _ = holder.kill();
+        let _ = holder.wait();
+        assert_eq!(joined, wanted);
+        assert_eq!(inode("/proc/thread-self/ns/net").unwrap(), ours, "only the joining thread moved");
+
+        let missing = spec(NetworkNamespace::Join("/proc/self/ns/berth-no-such".into()), "abc");
+        let err = open_network_namespace(&missing).unwrap_err();
+        assert!(err.to_string().contains("/proc/self/ns/berth-no-such"), "{err}");
+        let mut nested = spec(NetworkNamespace::Join("/proc/self/ns/net".into()), "abc");
+        nested.nested_id_maps = Some(("0 1000 1".into(), "0 1000 1".into()));
+        assert_eq!(open_network_namespace(&nested).unwrap_err().exit_code(), 125);
     }
 
     #[test]
@@ -415,7 +487,7 @@ mod tests {
 
     #[test]
     fn empty_commands_are_refused_before_anything_is_created() {
-        let mut s = spec(NetworkMode::Private, "abc");
+        let mut s = spec(NetworkNamespace::New, "abc");
         s.process.args.clear();
         let (r, w) = nix::unistd::pipe().unwrap();
         let stdio = ContainerStdio { stdin: r, stdout: w.try_clone().unwrap(), stderr: w };

@@ -1,11 +1,10 @@
 //! What a container's sandbox is made of, as the supervisor hands it to the sandbox code: paths
-//! on the host, the namespaces to create, and the process to run. Built from a container record
-//! by src/container; consumed by `spawn` (in the supervisor) and by the container's own first
-//! process.
+//! on the host, the namespaces to create, and the process to run. The sandbox owns these types:
+//! src/container builds them from a container's configuration (container/sandbox_spec.rs), and
+//! `spawn` (in the supervisor) and the container's own first process consume them. Nothing here
+//! is stored, so the types can change with the sandbox without touching any record on disk.
 
 use std::path::PathBuf;
-
-use crate::container::record::{DeviceMapping, NetworkMode, Ulimit};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SandboxSpec {
@@ -23,7 +22,7 @@ pub struct SandboxSpec {
     /// Host files bind-mounted over paths in the container (/etc/hostname, /etc/hosts,
     /// /etc/resolv.conf), created by the caller.
     pub etc_files: Vec<(PathBuf, String)>,
-    pub network: NetworkMode,
+    pub network: NetworkNamespace,
     /// Files the container's first process writes "0" into to join its cgroup itself (see
     /// `Cgroup::self_join_files`), before it creates its cgroup namespace.
     pub cgroup_join_files: Vec<PathBuf>,
@@ -39,11 +38,50 @@ pub struct SandboxSpec {
     /// device.
     pub privileged: bool,
     /// `--device` as given; `spawn` looks the nodes up on the host and fills in `devices`.
-    pub device_requests: Vec<DeviceMapping>,
+    pub device_requests: Vec<DeviceRequest>,
     /// The device nodes made beyond the default ones: the requested ones, and every host
     /// device when privileged.
     pub devices: Vec<Device>,
     pub process: ProcessSpec,
+}
+
+/// The network namespace a container's first process lives in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum NetworkNamespace {
+    /// A new one, its loopback interface brought up (Docker's `none`, and every private network
+    /// before its interfaces are added from outside).
+    #[default]
+    New,
+    /// The supervisor's own: the host's (`--network host`).
+    Host,
+    /// An existing one, joined through a path: `/proc/PID/ns/net` of another container
+    /// (`--network container:X`) or a bind-mounted namespace file (a rootless user's shared
+    /// network namespace). Its owner configures it; the container only joins it.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "networking's to construct (--network container:X); spawn implements and tests it")
+    )]
+    Join(PathBuf),
+}
+
+/// A resource limit set with setrlimit before the program runs, by Docker's name for it
+/// ("nofile", "nproc", …; see `process::set_rlimits`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rlimit {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// A host device the container is to get (`--device`), looked up on the host at each start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRequest {
+    /// The node on the host, or a directory of nodes.
+    pub host_path: String,
+    /// Where it appears in the container.
+    pub container_path: String,
+    /// Some of r, w, m: what the devices cgroup allows.
+    pub cgroup_permissions: String,
 }
 
 /// A device node to create in the container, as the host has it.
@@ -129,7 +167,7 @@ pub struct ProcessSpec {
     /// /etc/passwd and /etc/group; supplementary groups from /etc/group.
     pub user: String,
     pub tty: bool,
-    pub rlimits: Vec<Ulimit>,
+    pub rlimits: Vec<Rlimit>,
     /// Run berth's minimal init as pid 1 (reaps zombies, forwards signals) with the process as
     /// its child.
     pub init: bool,

@@ -16,6 +16,12 @@ use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, getgid, getuid};
 /// Set in the environment of a process that runs inside berth's user namespace.
 pub const IN_USERNS_ENV: &str = "_BERTH_IN_USERNS";
 
+/// True when berth runs for an unprivileged user: not root, or already inside berth's user
+/// namespace (where it is root, but only there).
+pub fn is_rootless() -> bool {
+    !nix::unistd::geteuid().is_root() || std::env::var_os(IN_USERNS_ENV).is_some()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UsernsError {
     #[error("creating a user namespace: {0}")]
@@ -24,7 +30,7 @@ pub enum UsernsError {
     Fork(nix::Error),
     #[error("{tool} failed: {detail}")]
     IdMap { tool: &'static str, detail: String },
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}")]
     Write { path: String, source: std::io::Error },
 }
 
@@ -185,7 +191,7 @@ pub fn continue_in_user_namespace(mapping: &IdMapping) -> Result<(), UsernsError
                     let _ = fs::File::from(mapped_r).read_exact(&mut status);
                     if status[0] != b'1' {
                         // The parent reports the reason; this child only has to stop.
-                        std::process::exit(125);
+                        std::process::exit(super::EXIT_SETUP);
                     }
                 }
             }
@@ -232,7 +238,7 @@ fn wait_for_exit_code(child: Pid) -> i32 {
             Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
             Err(nix::Error::EINTR) => continue,
             Ok(_) => continue,
-            Err(_) => return 125,
+            Err(_) => return super::EXIT_SETUP,
         }
     }
 }

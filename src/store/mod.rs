@@ -60,6 +60,7 @@ mod images;
 mod layers;
 mod lock;
 mod networks;
+mod time;
 mod volumes;
 
 use std::fs;
@@ -76,6 +77,7 @@ pub use images::{ImageIndex, ImageRecord, NewImage};
 pub use layers::{LayerRecord, chain_digests, chain_ids};
 pub use lock::LockGuard;
 pub use networks::NetworkIndex;
+pub use time::now_rfc3339;
 pub use volumes::{VolumeIndex, VolumeRecord};
 
 #[derive(Debug, thiserror::Error)]

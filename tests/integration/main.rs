@@ -17,6 +17,7 @@ mod containers;
 mod copy;
 mod cp_rules;
 mod format;
+mod lifecycle;
 mod network;
 mod policies;
 mod registry;

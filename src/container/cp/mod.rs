@@ -26,7 +26,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 use super::record::{Container, Status};
-use super::store::{ContainerError, refresh};
+use super::index::{ContainerError, refresh};
 use crate::sandbox::container_fs::{FsAccess, spawn_helper};
 use crate::sandbox::process::SandboxError;
 use crate::store::{Store, StoreError};
@@ -81,9 +81,9 @@ fn access_for(store: &Store, container: &Container) -> Result<FsAccess, CopyErro
         Status::Running | Status::Paused => {
             Ok(FsAccess::Running { pid: current.state.pid, rootless: current.config.rootless })
         }
-        Status::Created | Status::Exited => {
+        Status::Created | Status::Starting | Status::Exited => {
             let _lock = store.lock_images_shared()?;
-            let spec = super::supervisor::sandbox_spec(store, &current, Vec::new())?;
+            let spec = super::sandbox_spec::for_container(store, &current, Vec::new())?;
             Ok(FsAccess::Stopped(Box::new(spec)))
         }
     }

@@ -60,8 +60,6 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::container::record::Resources;
-
 /// Where cgroup file systems are mounted.
 pub const DEFAULT_ROOT: &str = "/sys/fs/cgroup";
 
@@ -82,6 +80,24 @@ const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long `remove` waits for exiting processes to leave the cgroup.
 const REMOVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The limits a container's cgroup is made with, in Docker's units (what `--memory`, `--cpus`,
+/// `--cpu-shares` and `--pids-limit` give); `Limits` is what they become in the kernel's files.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Resources {
+    /// Bytes.
+    pub memory: Option<i64>,
+    /// Nano-CPUs (1e9 = one CPU), as Docker stores --cpus.
+    pub nano_cpus: Option<i64>,
+    pub cpu_shares: Option<u64>,
+    pub pids_limit: Option<i64>,
+}
+
+impl Resources {
+    pub fn any(&self) -> bool {
+        self.memory.is_some() || self.nano_cpus.is_some() || self.cpu_shares.is_some() || self.pids_limit.is_some()
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CgroupVersion {
@@ -108,7 +124,7 @@ pub enum CgroupError {
          on cgroup v1, rootless containers get no limits"
     )]
     NotDelegated { what: String },
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Unsupported(String),
@@ -541,7 +557,7 @@ fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
 }
 
 #[cfg(test)]
-mod test_support {
+pub(crate) mod test_support {
     use std::process::{Child, ChildStdin, Command, Stdio};
 
     /// True when running as root; otherwise reports a skip (a failure when CI=true).

@@ -249,7 +249,7 @@ mod tests {
     use super::super::test_support::{release, require_root, skip_or_fail, spawn_held, unique_group, wait_for_exec};
     use super::super::{Cgroup, CgroupVersion, DEFAULT_ROOT, detect_at};
     use super::*;
-    use crate::container::record::Resources;
+    use crate::sandbox::cgroup::Resources;
 
     /// A group directory of this test's own in every hierarchy, removed (with anything left in
     /// it) when dropped.

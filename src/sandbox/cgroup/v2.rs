@@ -241,7 +241,7 @@ mod tests {
     use super::super::test_support::{release, require_root, spawn_held, unique_group, wait_for_exec};
     use super::super::{Cgroup, CgroupVersion, DEFAULT_ROOT, GROUP, Inner, detect_at};
     use super::*;
-    use crate::container::record::Resources;
+    use crate::sandbox::cgroup::Resources;
 
     const ID: &str = "0123456789abcdef";
 

@@ -26,8 +26,22 @@ pub enum ContainerError {
     InvalidName(String),
     #[error("container {id} is {status}: {what}")]
     WrongState { id: String, status: &'static str, what: String },
-    #[error("{0}")]
-    Other(String),
+    #[error("no command specified: the image has no Entrypoint or Cmd; give a command after the image name")]
+    NoCommand,
+    #[error("the working directory {0:?} is invalid: it needs to be an absolute path")]
+    RelativeWorkingDir(String),
+    #[error("--userns keep-id is only for rootless containers")]
+    KeepIdNeedsRootless,
+    #[error("image {0} was removed while the container was being created")]
+    ImageRemoved(String),
+    #[error(transparent)]
+    MountSpec(#[from] super::mounts::MountSpecError),
+    #[error(transparent)]
+    Volume(#[from] super::volumes::VolumeError),
+    #[error("container {0} is being started by another process")]
+    StartedElsewhere(String),
+    #[error("renaming container {input}: it is already named {name:?}")]
+    AlreadyNamed { input: String, name: String },
 }
 
 pub type Index = ContainerIndex<Container>;
@@ -98,10 +112,14 @@ pub fn update<T>(
 }
 
 /// The container's status as it really is: a recorded running/paused container whose process
-/// is gone has exited (with the code its supervisor wrote, if it got that far). Applies the truth
-/// to `container.state` in memory; persisting it is the caller's choice.
+/// is gone has exited (with the code its supervisor wrote, if it got that far); a start whose
+/// supervisor is gone never happened. Applies the truth to `container.state` in memory;
+/// persisting it is the caller's choice.
 pub fn refresh(store: &Store, container: &mut Container) -> Status {
     let state = &mut container.state;
+    if state.status == Status::Starting && !is_alive(state.supervisor_pid, state.supervisor_start_time) {
+        state.status = state.at_rest();
+    }
     if matches!(state.status, Status::Running | Status::Paused) && !is_alive(state.pid, state.pid_start_time) {
         let exit = read_exit_record(store, &container.id);
         state.status = Status::Exited;
@@ -117,6 +135,32 @@ pub fn supervisor_alive(container: &Container) -> bool {
     is_alive(container.state.supervisor_pid, container.state.supervisor_start_time)
 }
 
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claimed_by(pid: i32, start_time: u64, started_before: bool) -> Container {
+        let mut c = Container { id: "c".repeat(64), name: "c".into(), ..Default::default() };
+        c.state.status = Status::Starting;
+        c.state.supervisor_pid = pid;
+        c.state.supervisor_start_time = start_time;
+        c.state.exit_code = started_before.then_some(3);
+        c.state.started_at = started_before.then(|| "2026-12-03T00:00:00Z".to_owned());
+        c
+    }
+
+    #[test]
+    fn a_claim_holds_while_its_supervisor_lives_and_reads_as_before_once_it_died() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(&root.path().join("root"), &root.path().join("run"), false).unwrap();
+        let me = std::process::id() as i32;
+        let start = super::super::liveness::process_start_time(me).unwrap();
+        assert_eq!(refresh(&store, &mut claimed_by(me, start, false)), Status::Starting);
+        // The same pid with another start time is another process: the claimant is gone.
+        let mut stale = claimed_by(me, start + 1, false);
+        assert_eq!(refresh(&store, &mut stale), Status::Created);
+        let mut stale_rerun = claimed_by(me, start + 1, true);
+        assert_eq!(refresh(&store, &mut stale_rerun), Status::Exited);
+        assert_eq!(stale_rerun.state.exit_code, Some(3), "the last run's code is kept");
+    }
 }
