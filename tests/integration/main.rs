@@ -6,8 +6,8 @@
 //! `registry` (pull and everything that manages pulled images), `image_content` (what a pulled
 //! image brings into the store and its containers), `auth` (login, logout, credentials),
 //! `archive` (save, load, import), `containers` (create, run, exec, …), `copy` (cp, export,
-//! commit), `volumes`, `security` (the default confinement), `rootless`. Tests of the harness
-//! itself are below.
+//! commit), `volumes`, `security` (the default confinement), `rootless`; `layering` checks the
+//! source itself against the guide's layering rules. Tests of the harness itself are below.
 
 mod archive;
 mod auth;
@@ -15,6 +15,7 @@ mod cli;
 mod containers;
 mod copy;
 mod image_content;
+mod layering;
 mod registry;
 mod rootless;
 mod security;
