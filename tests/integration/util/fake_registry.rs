@@ -67,36 +67,51 @@ pub struct FakeRegistry {
     /// "127.0.0.1:PORT".
     pub addr: String,
     pub state: Arc<Mutex<FakeState>>,
-    /// Set to stop listening (drop: the whole server; DieHalfway: the registry "dies").
-    stop: Arc<AtomicBool>,
     /// Bytes of Slow blobs sent so far.
     pub slow_sent: Arc<AtomicU64>,
+    server: Server,
+}
+
+/// What every connection's thread shares.
+#[derive(Clone)]
+struct Server {
+    addr: String,
+    state: Arc<Mutex<FakeState>>,
+    /// Set to stop listening (drop: the whole server; DieHalfway: the registry "dies").
+    stop: Arc<AtomicBool>,
+    slow_sent: Arc<AtomicU64>,
 }
 
 impl FakeRegistry {
     pub fn start() -> FakeRegistry {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
-        let addr = listener.local_addr().expect("addr").to_string();
-        let state = Arc::new(Mutex::new(FakeState::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let slow_sent = Arc::new(AtomicU64::new(0));
-        let server =
-            FakeRegistry { addr: addr.clone(), state: state.clone(), stop: stop.clone(), slow_sent: slow_sent.clone() };
+        let server = Server {
+            addr: listener.local_addr().expect("addr").to_string(),
+            state: Arc::default(),
+            stop: Arc::default(),
+            slow_sent: Arc::default(),
+        };
+        let accepting = server.clone();
         std::thread::spawn(move || {
             // Blocking accepts; whoever sets `stop` connects once to wake this loop, which then
             // drops the listener, so later connections are refused.
             for stream in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
+                if accepting.stopped() {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let (state, stop, slow_sent, addr) = (state.clone(), stop.clone(), slow_sent.clone(), addr.clone());
+                let server = accepting.clone();
                 std::thread::spawn(move || {
-                    let _ = serve_connection(stream, &state, &Stopper { stop: &stop, addr: &addr }, &slow_sent);
+                    let _ = server.serve_connection(stream);
                 });
             }
         });
-        server
+        FakeRegistry {
+            addr: server.addr.clone(),
+            state: server.state.clone(),
+            slow_sent: server.slow_sent.clone(),
+            server,
+        }
     }
 
     /// Serves `image` as `repo:tag` (any repository name works: the fake ignores it).
@@ -142,25 +157,7 @@ impl FakeRegistry {
 
 impl Drop for FakeRegistry {
     fn drop(&mut self) {
-        Stopper { stop: &self.stop, addr: &self.addr }.stop();
-    }
-}
-
-/// Stops the accept loop: sets the flag, then wakes the blocked `accept` with a connection.
-struct Stopper<'a> {
-    stop: &'a AtomicBool,
-    addr: &'a str,
-}
-
-impl Stopper<'_> {
-    fn stop(&self) {
-        if !self.stop.swap(true, Ordering::SeqCst) {
-            let _ = TcpStream::connect(self.addr);
-        }
-    }
-
-    fn stopped(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
+        self.server.stop();
     }
 }
 
@@ -266,45 +263,123 @@ pub fn range_start(range: Option<&str>) -> Option<usize> {
     range?.strip_prefix("bytes=")?.split('-').next()?.parse().ok()
 }
 
-fn serve_connection(
-    mut stream: TcpStream,
-    state: &Mutex<FakeState>,
-    stopper: &Stopper,
-    slow_sent: &AtomicU64,
-) -> std::io::Result<()> {
-    let Some(request) = read_request(&stream)? else { return Ok(()) };
-    let status = serve(&mut stream, &request, state, stopper, slow_sent)?;
-    let recorded = RecordedRequest { method: request.method, path: request.path, query: request.query, status };
-    state.lock().unwrap().requests.push(recorded);
-    Ok(())
-}
+impl Server {
+    /// Stops the accept loop: sets the flag, then wakes the blocked `accept` with a connection.
+    fn stop(&self) {
+        if !self.stop.swap(true, Ordering::SeqCst) {
+            let _ = TcpStream::connect(&self.addr);
+        }
+    }
 
-/// Answers one request; returns the status sent.
-fn serve(
-    stream: &mut TcpStream,
-    request: &Request,
-    state: &Mutex<FakeState>,
-    stopper: &Stopper,
-    slow_sent: &AtomicU64,
-) -> std::io::Result<u16> {
-    let head = request.method == "HEAD";
-    if request.path == "/v2/" || request.path == "/v2" {
-        return respond(stream, "200 OK", &[("Content-Type", "application/json".into())], b"{}", head);
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
     }
-    if let Some((repo, reference)) = request.path.rsplit_once("/manifests/") {
-        return if request.method == "PUT" {
-            put_manifest(stream, request, repo, reference, state)
-        } else {
-            get_manifest(stream, reference, state, head)
+
+    fn serve_connection(&self, mut stream: TcpStream) -> std::io::Result<()> {
+        let Some(request) = read_request(&stream)? else { return Ok(()) };
+        let status = self.serve(&mut stream, &request)?;
+        let recorded = RecordedRequest { method: request.method, path: request.path, query: request.query, status };
+        self.state.lock().unwrap().requests.push(recorded);
+        Ok(())
+    }
+
+    /// Answers one request; returns the status sent.
+    fn serve(&self, stream: &mut TcpStream, request: &Request) -> std::io::Result<u16> {
+        let head = request.method == "HEAD";
+        let state = &self.state;
+        if request.path == "/v2/" || request.path == "/v2" {
+            return respond(stream, "200 OK", &[("Content-Type", "application/json".into())], b"{}", head);
+        }
+        if let Some((repo, reference)) = request.path.rsplit_once("/manifests/") {
+            return if request.method == "PUT" {
+                put_manifest(stream, request, repo, reference, state)
+            } else {
+                get_manifest(stream, reference, state, head)
+            };
+        }
+        if let Some((repo, upload)) = request.path.split_once("/blobs/uploads") {
+            return serve_upload(stream, request, repo, upload.trim_start_matches('/'), state);
+        }
+        let Some((_, digest)) = request.path.rsplit_once("/blobs/") else {
+            return not_found(stream, "NAME_UNKNOWN", head);
         };
+        self.serve_blob(stream, request, digest)
     }
-    if let Some((repo, upload)) = request.path.split_once("/blobs/uploads") {
-        return serve_upload(stream, request, repo, upload.trim_start_matches('/'), state);
+
+    fn serve_blob(&self, stream: &mut TcpStream, request: &Request, digest: &str) -> std::io::Result<u16> {
+        let head = request.method == "HEAD";
+        let (blob, mode, first_cut) = {
+            let mut s = self.state.lock().unwrap();
+            s.blob_requests.push((digest.to_owned(), request.range.clone()));
+            let mode = s.modes.get(digest).copied().unwrap_or(BlobMode::Normal);
+            let first_cut = mode == BlobMode::CutOnce && !s.cut_done;
+            if first_cut {
+                s.cut_done = true;
+            }
+            (s.blobs.get(digest).cloned(), mode, first_cut)
+        };
+        let Some(blob) = blob else { return not_found(stream, "BLOB_UNKNOWN", head) };
+        let octet = ("Content-Type", "application/octet-stream".to_owned());
+        match mode {
+            BlobMode::DieHalfway | BlobMode::CutOnce if first_cut || mode == BlobMode::DieHalfway => {
+                if mode == BlobMode::DieHalfway {
+                    self.stop();
+                }
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+                    blob.len()
+                );
+                stream.write_all(header.as_bytes())?;
+                stream.write_all(&blob[..blob.len() / 2])?;
+                stream.flush()?;
+                stream.shutdown(Shutdown::Both)?;
+                Ok(200)
+            }
+            BlobMode::Corrupt => {
+                let mut wrong = blob.clone();
+                if wrong.starts_with(&[0x1f, 0x8b]) {
+                    wrong[4] ^= 0x01;
+                } else {
+                    let last = wrong.len() - 1;
+                    wrong[last] ^= 0xff;
+                }
+                respond(stream, "200 OK", &[octet], &wrong, head)
+            }
+            BlobMode::Garbled => {
+                let mut wrong = blob.clone();
+                let mid = wrong.len() / 2;
+                let end = (mid + 512).min(wrong.len());
+                wrong[mid..end].fill(0x55);
+                respond(stream, "200 OK", &[octet], &wrong, head)
+            }
+            BlobMode::Slow => {
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+                    blob.len()
+                );
+                stream.write_all(header.as_bytes())?;
+                for chunk in blob.chunks(4096) {
+                    if self.stopped() {
+                        break;
+                    }
+                    stream.write_all(chunk)?;
+                    stream.flush()?;
+                    self.slow_sent.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                    // The throttle that makes this blob slow (not a wait for anything).
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(200)
+            }
+            _ => match range_start(request.range.as_deref()) {
+                Some(start) if start > 0 && start < blob.len() => {
+                    let content_range = format!("bytes {start}-{}/{}", blob.len() - 1, blob.len());
+                    let headers = [octet, ("Content-Range", content_range)];
+                    respond(stream, "206 Partial Content", &headers, &blob[start..], head)
+                }
+                _ => respond(stream, "200 OK", &[octet], &blob, head),
+            },
+        }
     }
-    let Some((_, digest)) = request.path.rsplit_once("/blobs/") else {
-        return not_found(stream, "NAME_UNKNOWN", head);
-    };
-    serve_blob(stream, request, digest, state, stopper, slow_sent)
 }
 
 fn get_manifest(stream: &mut TcpStream, reference: &str, state: &Mutex<FakeState>, head: bool) -> std::io::Result<u16> {
@@ -399,87 +474,5 @@ fn serve_upload(
             respond(stream, "202 Accepted", &headers, b"", false)
         }
         _ => not_found(stream, "BLOB_UPLOAD_UNKNOWN", false),
-    }
-}
-
-fn serve_blob(
-    stream: &mut TcpStream,
-    request: &Request,
-    digest: &str,
-    state: &Mutex<FakeState>,
-    stopper: &Stopper,
-    slow_sent: &AtomicU64,
-) -> std::io::Result<u16> {
-    let head = request.method == "HEAD";
-    let (blob, mode, first_cut) = {
-        let mut s = state.lock().unwrap();
-        s.blob_requests.push((digest.to_owned(), request.range.clone()));
-        let mode = s.modes.get(digest).copied().unwrap_or(BlobMode::Normal);
-        let first_cut = mode == BlobMode::CutOnce && !s.cut_done;
-        if first_cut {
-            s.cut_done = true;
-        }
-        (s.blobs.get(digest).cloned(), mode, first_cut)
-    };
-    let Some(blob) = blob else { return not_found(stream, "BLOB_UNKNOWN", head) };
-    let octet = ("Content-Type", "application/octet-stream".to_owned());
-    match mode {
-        BlobMode::DieHalfway | BlobMode::CutOnce if first_cut || mode == BlobMode::DieHalfway => {
-            if mode == BlobMode::DieHalfway {
-                stopper.stop();
-            }
-            let header = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-                blob.len()
-            );
-            stream.write_all(header.as_bytes())?;
-            stream.write_all(&blob[..blob.len() / 2])?;
-            stream.flush()?;
-            stream.shutdown(Shutdown::Both)?;
-            Ok(200)
-        }
-        BlobMode::Corrupt => {
-            let mut wrong = blob.clone();
-            if wrong.starts_with(&[0x1f, 0x8b]) {
-                wrong[4] ^= 0x01;
-            } else {
-                let last = wrong.len() - 1;
-                wrong[last] ^= 0xff;
-            }
-            respond(stream, "200 OK", &[octet], &wrong, head)
-        }
-        BlobMode::Garbled => {
-            let mut wrong = blob.clone();
-            let mid = wrong.len() / 2;
-            let end = (mid + 512).min(wrong.len());
-            wrong[mid..end].fill(0x55);
-            respond(stream, "200 OK", &[octet], &wrong, head)
-        }
-        BlobMode::Slow => {
-            let header = format!(
-                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-                blob.len()
-            );
-            stream.write_all(header.as_bytes())?;
-            for chunk in blob.chunks(4096) {
-                if stopper.stopped() {
-                    break;
-                }
-                stream.write_all(chunk)?;
-                stream.flush()?;
-                slow_sent.fetch_add(chunk.len() as u64, Ordering::SeqCst);
-                // The throttle that makes this blob slow (not a wait for anything).
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Ok(200)
-        }
-        _ => match range_start(request.range.as_deref()) {
-            Some(start) if start > 0 && start < blob.len() => {
-                let content_range = format!("bytes {start}-{}/{}", blob.len() - 1, blob.len());
-                let headers = [octet, ("Content-Range", content_range)];
-                respond(stream, "206 Partial Content", &headers, &blob[start..], head)
-            }
-            _ => respond(stream, "200 OK", &[octet], &blob, head),
-        },
     }
 }
