@@ -167,17 +167,7 @@ fn pull_docker_schema2_image() {
 
 /// An index with amd64, arm64, arm/v6 and arm/v7 images, each with a /platform file.
 fn four_platform_index(format: Format) -> BuiltIndex {
-    let images = ["linux/amd64", "linux/arm64", "linux/arm/v6", "linux/arm/v7"]
-        .iter()
-        .map(|p| {
-            OciImageBuilder::new()
-                .format(format)
-                .platform(p)
-                .layer_entries(vec![TarEntry::file("platform", format!("{p}\n"))], Compression::Gzip)
-                .build()
-        })
-        .collect();
-    BuiltIndex::new(images)
+    BuiltIndex::of_platforms(format, &["linux/amd64", "linux/arm64", "linux/arm/v6", "linux/arm/v7"])
 }
 
 fn check_platform_pulls(format: Format) {

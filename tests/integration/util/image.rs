@@ -389,7 +389,13 @@ impl BuiltIndex {
     /// Three distinct small busybox-less images for linux/amd64, linux/arm64 and linux/arm/v7,
     /// each with a file /platform naming its platform.
     pub fn three_platforms(format: Format) -> BuiltIndex {
-        let images = ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+        BuiltIndex::of_platforms(format, &["linux/amd64", "linux/arm64", "linux/arm/v7"])
+    }
+
+    /// An index of one small image per platform ("os/arch[/variant]"), each with a file
+    /// /platform naming its platform.
+    pub fn of_platforms(format: Format, platforms: &[&str]) -> BuiltIndex {
+        let images = platforms
             .iter()
             .map(|p| {
                 OciImageBuilder::new()
