@@ -467,8 +467,10 @@ fn inspect_describes_containers_like_docker() {
 fn top_lists_the_containers_processes() {
     let Some(env) = setup("running containers") else { return };
     env.run_detached(&["--name", "topped"], &["sh", "-c", "sleep 1000 & sleep 2000"]);
+    // Both sleeps as processes of their own (the shell's command line names them too).
+    let runs = |out: &str, command: &str| out.lines().any(|l| l.ends_with(&format!("   {command}")));
     let out = wait_for(WAIT, "top shows both sleeps", || {
-        Some(env.berth_ok(&["top", "topped"])).filter(|out| out.contains("sleep 1000") && out.contains("sleep 2000"))
+        Some(env.berth_ok(&["top", "topped"])).filter(|out| runs(out, "sleep 1000") && runs(out, "sleep 2000"))
     });
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]);
@@ -480,8 +482,10 @@ fn top_lists_the_containers_processes() {
     );
     // An exec'd process is the container's; berth's own exec process is not.
     let mut exec = env.command(["exec", "topped", "sleep", "3000"]).spawn().unwrap();
+    // Until it execs, the exec'd process is a copy of berth with "sleep 3000" on its command
+    // line: wait for the sleep itself.
     let out = wait_for(WAIT, "top shows the exec'd sleep", || {
-        Some(env.berth_ok(&["top", "topped"])).filter(|out| out.contains("sleep 3000"))
+        Some(env.berth_ok(&["top", "topped"])).filter(|out| runs(out, "sleep 3000"))
     });
     let _ = exec.kill();
     let _ = exec.wait();
