@@ -49,6 +49,8 @@ impl LockLevel {
         LockLevel::BuildCache,
     ];
 
+    /// Only the order check names levels, so only builds that check have the names.
+    #[cfg(any(debug_assertions, test))]
     pub fn name(self) -> &'static str {
         match self {
             LockLevel::Ingest => "ingest",
@@ -64,6 +66,7 @@ impl LockLevel {
     /// Whether one thread may hold several locks of this level at once. A pull holds one layer
     /// download lock per layer task, and its tasks share threads; each task waits for its own lock
     /// while it holds none, so the order holds per task even where one thread holds several.
+    #[cfg(any(debug_assertions, test))]
     fn shared_by_tasks(self) -> bool {
         self == LockLevel::LayerDownload
     }
