@@ -187,6 +187,14 @@ fn ps_lists_a_thousand_containers() {
     assert_eq!(env.field("c999", "{{.Id}}"), ids[998]);
     assert_eq!(env.berth_ok(&["rm", "c500"]), "c500\n");
     assert_eq!(env.berth_ok(&["ps", "-a", "-q"]).lines().count(), 999);
+    // Prune takes them all in one rewrite of containers.json (one `rm -f` of each, which the
+    // environment would otherwise do when dropped, takes 999).
+    let pruned = env.berth_ok(&["container", "prune", "-f"]);
+    let deleted: BTreeSet<&str> = pruned.lines().filter(|l| l.len() == 64).collect();
+    assert_eq!(deleted.len(), 999, "{pruned}");
+    assert!(deleted.contains(ids[998].as_str()) && !deleted.contains(ids[499].as_str()), "{pruned}");
+    assert_eq!(env.berth_ok(&["ps", "-a", "-q"]), "");
+    assert_eq!(list_dir(&env.root.join("containers")), Vec::<String>::new());
 }
 
 #[test]
