@@ -2,8 +2,8 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use super::Ctx;
-use crate::container::record::Container;
 use crate::container::index::load;
+use crate::container::record::Container;
 use crate::image::progress::human_size;
 use crate::store::Store;
 

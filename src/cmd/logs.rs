@@ -2,12 +2,12 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Ctx;
+use crate::container::index::supervisor_alive;
 use crate::container::lifecycle::load_current;
 use crate::container::liveness::is_alive;
 use crate::container::logfile::log_path;
 use crate::container::logs::{LogOptions, LogPrinter, parse_time, print_logs};
 use crate::container::record::Status;
-use crate::container::index::supervisor_alive;
 
 #[derive(Args, Debug)]
 pub struct LogsArgs {

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 
 use super::Ctx;
 use super::template::{Template, print_table};
+use crate::container::index::{find, load_all, refresh};
 use crate::container::lifecycle::cgroup_of;
 use crate::container::record::{Container, Status};
-use crate::container::index::{find, load_all, refresh};
 use crate::container::top::network_io;
 use crate::sandbox::cgroup::CgroupStats;
 

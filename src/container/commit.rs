@@ -2,9 +2,9 @@
 //! image of them gets the container's configuration (with `--change` edits) and a history entry.
 //! A running container is frozen while its upper dir is packed, as Docker pauses it.
 
+use super::index::{ContainerError, refresh};
 use super::lifecycle::cgroup_of;
 use super::record::{Container, Status};
-use super::index::{ContainerError, refresh};
 use crate::image::ImageError;
 use crate::image::assemble::{AssembleError, Assembly, mount_placeholders};
 use crate::image::ingest::{StagedLayer, TarIngest, unpack_options};

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use super::index::{ContainerError, Index};
 use super::options::OptionsError;
 use super::record::{
     Container, ContainerConfig, ContainerState, DeviceMapping, Mount, NetworkMode, Resources, Ulimit, UsernsMode,
     generate_name, is_valid_name, new_id,
 };
-use super::index::{ContainerError, Index};
 use crate::config::Settings;
 use crate::image::ImageError;
 use crate::image::ensure::{EnsureRequest, PullPolicy, ensure_image};

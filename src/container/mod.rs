@@ -24,4 +24,3 @@ pub mod supervisor;
 pub mod teardown;
 pub mod top;
 pub mod volumes;
-

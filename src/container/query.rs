@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
-use super::record::{Container, MountKind, NetworkMode, Status};
 use super::index::{ContainerError, Index, find_index, load_all, refresh};
+use super::record::{Container, MountKind, NetworkMode, Status};
 use crate::config::Settings;
 use crate::image::lookup::lookup;
 use crate::image::remove::ImageUsers;

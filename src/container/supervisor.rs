@@ -33,7 +33,6 @@ use super::teardown::{Exit, finish};
 use crate::sandbox::cgroup::Cgroup;
 use crate::store::{Store, now_rfc3339};
 
-
 /// How long the output a container left in its pipes is read after it ended.
 const DRAIN_TIME: Duration = Duration::from_millis(500);
 

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::record::{Container, ContainerConfig, Mount, MountKind};
 use super::index::{ContainerError, Index, find};
+use super::record::{Container, ContainerConfig, Mount, MountKind};
 use crate::store::{Store, StoreError, VolumeIndex, VolumeRecord};
 
 #[derive(Debug, thiserror::Error)]

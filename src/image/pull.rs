@@ -304,7 +304,7 @@ impl LayerJob {
             progress.message(&format!("{short}: already exists"));
             return Ok(false);
         }
-        // Lock order 1: one download of this layer at a time across processes.
+        // Lock level LayerDownload: one download of this layer at a time across processes.
         let store = self.store.clone();
         let chain = self.chain_id.clone();
         let _download_lock = tokio::task::spawn_blocking(move || store.lock_layer_download(&chain))

@@ -62,7 +62,7 @@ where
 }
 
 /// The choreography every removal follows: lock 2 (shared) while `users` reads the container
-/// records and for as long as the answer must stay true, lock 4 (exclusive), `change` on a copy
+/// records and for as long as the answer must stay true, the image lock (exclusive), `change` on a copy
 /// of the index, the index written back, then what the removed images alone used collected.
 fn change_images<T, E: From<StoreError>>(
     store: &Store,

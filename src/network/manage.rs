@@ -3,7 +3,7 @@
 //! delete a removed network's bridge (made by the first container attached, kept until then;
 //! its rules exist only while containers are attached, see `attach`).
 //!
-//! Locks: the networks lock (order 2a). Whether a network is in use is answered from its
+//! Locks: the networks lock (level `Networks`). Whether a network is in use is answered from its
 //! runtime state (running containers) and from the caller (containers whose records name it,
 //! running or not), which holds the containers lock (order 2) while it asks.
 

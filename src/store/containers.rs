@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{LockGuard, Store, StoreError, lock, write_file_atomically};
+use super::{LockGuard, LockLevel, Store, StoreError, lock, write_file_atomically};
 
 /// The containers index, generic over the record type so the store knows nothing of what a
 /// container is beyond its id and name.
@@ -27,14 +27,14 @@ impl<T> Default for ContainerIndex<T> {
 }
 
 impl Store {
-    /// Lock order 2, shared: for reading containers.json.
+    /// Lock level `Containers`, shared: for reading containers.json.
     pub fn lock_containers_shared(&self) -> Result<LockGuard, StoreError> {
-        lock::lock_shared(&self.root.join("containers.lock"))
+        lock::lock_shared(LockLevel::Containers, &self.root.join("containers.lock"))
     }
 
-    /// Lock order 2, exclusive: for creating, changing or removing container records.
+    /// Lock level `Containers`, exclusive: for creating, changing or removing container records.
     pub fn lock_containers_exclusive(&self) -> Result<LockGuard, StoreError> {
-        lock::lock_exclusive(&self.root.join("containers.lock"))
+        lock::lock_exclusive(LockLevel::Containers, &self.root.join("containers.lock"))
     }
 
     /// Reads containers.json. Needs the containers lock, shared or exclusive (a reader without

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Digest, ImageIndex, LockGuard, Store, StoreError, lock};
+use super::{Digest, ImageIndex, LockGuard, LockLevel, Store, StoreError, lock};
 
 #[derive(Debug, Default)]
 pub struct GcReport {
@@ -11,15 +11,15 @@ pub struct GcReport {
 }
 
 impl Store {
-    /// Lock order 0, shared: held for the whole of an operation that commits layers before the
+    /// Lock level `Ingest`, shared: held for the whole of an operation that commits layers before the
     /// image that uses them (pull, load, import), so that orphan collection leaves its layers
     /// alone.
     pub fn lock_ingest_shared(&self) -> Result<LockGuard, StoreError> {
-        lock::lock_shared(&self.root.join("ingest.lock"))
+        lock::lock_shared(LockLevel::Ingest, &self.root.join("ingest.lock"))
     }
 
     fn try_lock_ingest_exclusive(&self) -> Result<Option<LockGuard>, StoreError> {
-        lock::try_lock_exclusive(&self.root.join("ingest.lock"))
+        lock::try_lock_exclusive(LockLevel::Ingest, &self.root.join("ingest.lock"))
     }
 
     /// Removes layers and blobs that no image in `index` references. Needs the image lock,

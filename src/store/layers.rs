@@ -139,10 +139,22 @@ mod tests {
     }
 
     #[test]
-    fn chain_id_hashes_parent_space_diff() {
-        let a = format!("sha256:{}", "a".repeat(64));
-        let b = format!("sha256:{}", "b".repeat(64));
-        let ids = chain_ids(&[a.clone(), b.clone()]);
-        assert_eq!(ids[1], sha256_digest(format!("{a} {b}").as_bytes()));
+    fn chain_ids_are_dockers() {
+        // A three-layer image (Debian's busybox-static root filesystem, a layer adding /etc/motd,
+        // one whiting it out) pushed to a loopback docker-registry and pulled by Docker 20.10.24
+        // (Debian's docker.io): its diff ids, and the names Docker gave the layers in
+        // image/vfs/layerdb/sha256/, which are chain ids.
+        let diff_ids = [
+            "sha256:154878f899d5f23c21839254d95ed2612a793b94d846fe5208906462b0e119ed",
+            "sha256:214b36e6efb1650807205ff3ee5d2d68335f10097bbd6237e55f9fb0c7c33c75",
+            "sha256:3ba07eb0b5238de2a1dfe6c3b5d18a51b2f67d601808d6bf88b2f6efbcdb2fa0",
+        ]
+        .map(str::to_owned);
+        let dockers = [
+            "sha256:154878f899d5f23c21839254d95ed2612a793b94d846fe5208906462b0e119ed",
+            "sha256:0340d279bae6acdb0b6fb30c406cc44847b09bbe4de655c99d26640f4dfb7894",
+            "sha256:90f6429f47620be4048a56f3f2596b09a20a36876cd5f85ca8c5041b2f01404a",
+        ];
+        assert_eq!(chain_ids(&diff_ids), dockers);
     }
 }

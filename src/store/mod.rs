@@ -24,28 +24,40 @@
 //! ```
 //!
 //! # Lock order
-//! Take locks in this order and never the other way round:
-//! 0. the ingest lock (`ingest.lock`): shared for the whole of a pull, load or import, which
-//!    commit layers before the image that uses them; tried exclusively by garbage collection,
-//!    which removes orphan layers only when it gets it;
-//! 1. a per-layer download lock (`locks/<hex>.lock`), held while that blob is fetched, unpacked
-//!    and committed; a process holds at most one per task and never waits for one while it
-//!    holds the containers or image lock;
-//! 2. the containers lock (`containers.lock`): shared to read `containers.json`, exclusive to
-//!    create, change or remove a container record;
+//! Each lock has a level, a [`LockLevel`] (`store/lock.rs`); a thread that holds a lock waits
+//! only for locks of later levels, never the other way round. In debug builds and tests a
+//! thread that would wait against the order panics (a per-thread record of held levels; release
+//! builds keep none). The levels, in order:
+//! - `Ingest` (`ingest.lock`): shared for the whole of a pull, load, import or commit, which
+//!   commit layers before the image that uses them; tried exclusively by garbage collection,
+//!   which removes orphan layers only when it gets it (a try never waits, so it may go against
+//!   the order);
+//! - `LayerDownload` (`locks/<hex>.lock`), held while that blob is fetched, unpacked and
+//!   committed; a process holds at most one per task and never waits for one while it holds the
+//!   containers or image lock (one thread may hold several: a pull's tasks share threads);
+//! - `Containers` (`containers.lock`): shared to read `containers.json`, exclusive to create,
+//!   change or remove a container record;
+//! - `Networks` (`networks.lock`): shared to read `networks.json` and the networks' runtime
+//!   state under the runroot, exclusive to create or remove a network or to attach a container to
+//!   one or detach it. After the containers lock because whether a network is in use is a
+//!   question about container records (`network rm` holds the containers lock, shared, while it
+//!   removes); never held while waiting for the containers lock;
+//! - `Volumes` (`volumes.lock`): shared to read `volumes.json`, exclusive to create or remove a
+//!   volume. After the containers lock because whether a volume is in use is a question about
+//!   container records: `volume rm` holds the containers lock (shared) while it removes,
+//!   `create` holds it (exclusive) while it creates the volumes a new container names, and
+//!   `rm -v` removes the container, then its anonymous volumes;
+//! - `Images` (`images.lock`): shared to read `images.json`, blobs and layers; exclusive for the
+//!   short critical section that commits or removes them;
+//! - `BuildCache`, reserved (no lock file yet) for the build cache's entries (cache key →
+//!   layer): last, inside the image lock, because a build looks an entry up and checks that its
+//!   layer exists under the image lock held shared, and records an entry in the same hold of the
+//!   image lock, exclusive, that commits the step's layer (a cache entry never names a layer that
+//!   is not there); garbage collection and `rmi` already hold the image lock, exclusive, when they
+//!   drop the entries of the layers they remove. Before the image lock it would have to be held
+//!   across a whole build step to give the same guarantee.
 //!
-//!    2a. the networks lock (`networks.lock`): shared to read `networks.json` and the networks'
-//!    runtime state under the runroot, exclusive to create or remove a network or to attach a
-//!    container to one or detach it. After the containers lock because whether a network is in
-//!    use is also a question about container records (`network rm` holds the containers lock,
-//!    shared, while it removes); never held while waiting for the containers lock;
-//! 3. the volumes lock (`volumes.lock`): shared to read `volumes.json`, exclusive to create or
-//!    remove a volume. After the containers lock because whether a volume is in use is a
-//!    question about container records: `volume rm` holds the containers lock (shared) while it
-//!    removes, `create` holds it (exclusive) while it creates the volumes a new container names,
-//!    and `rm -v` removes the container, then its anonymous volumes;
-//! 4. the image lock (`images.lock`): shared to read `images.json`, blobs and layers; exclusive for
-//!    the short critical section that commits or removes them.
+//! Staging directories' own locks are outside the order: only their owner ever waits for one.
 //!
 //! Downloads and unpacking happen in a staging directory under `tmp/` outside the image lock;
 //! only the final renames happen under it. Anything in `tmp/` is incomplete by construction: a
@@ -75,7 +87,7 @@ pub use containers::{ContainerIndex, Trash, read_optional};
 pub use digest::{Algorithm, BadDigest, Digest, DigestArg};
 pub use images::{ImageIndex, ImageRecord, NewImage};
 pub use layers::{LayerRecord, chain_digests, chain_ids};
-pub use lock::LockGuard;
+pub use lock::{LockGuard, LockLevel};
 pub use networks::NetworkIndex;
 pub use time::now_rfc3339;
 pub use volumes::{VolumeIndex, VolumeRecord};
@@ -260,7 +272,7 @@ impl Store {
                 remove_path(&path);
                 continue;
             }
-            if let Ok(Some(_guard)) = lock::try_lock_exclusive(&lock_path) {
+            if let Ok(Some(_guard)) = lock::try_lock_staging(&lock_path) {
                 remove_path(&path);
             }
         }
@@ -275,26 +287,26 @@ impl Store {
         let setup = self.tmp_dir().join(format!(".new-{id:032x}"));
         let dir = self.tmp_dir().join(format!("{id:032x}"));
         fs::create_dir(&setup).map_err(|e| StoreError::io(&setup, e))?;
-        let lock = lock::lock_exclusive(&setup.join("lock"))?;
+        let lock = lock::lock_staging(&setup.join("lock"))?;
         fs::rename(&setup, &dir).map_err(|e| StoreError::io(&dir, e))?;
         Ok(Staging { dir, _lock: lock })
     }
 
-    /// Lock order 4, shared: for reading images.json, blobs and layers.
+    /// Lock level `Images`, shared: for reading images.json, blobs and layers.
     pub fn lock_images_shared(&self) -> Result<LockGuard, StoreError> {
-        lock::lock_shared(&self.root.join("images.lock"))
+        lock::lock_shared(LockLevel::Images, &self.root.join("images.lock"))
     }
 
-    /// Lock order 4, exclusive: for committing or removing images, blobs and layers.
+    /// Lock level `Images`, exclusive: for committing or removing images, blobs and layers.
     pub fn lock_images_exclusive(&self) -> Result<LockGuard, StoreError> {
-        lock::lock_exclusive(&self.root.join("images.lock"))
+        lock::lock_exclusive(LockLevel::Images, &self.root.join("images.lock"))
     }
 
-    /// Lock order 1: held while one layer is fetched and committed. Must not be taken while the
-    /// image lock is held.
+    /// Lock level `LayerDownload`: held while one layer is fetched and committed. Must not be
+    /// taken while the containers or image lock is held.
     pub fn lock_layer_download(&self, chain_id: &(impl DigestArg + ?Sized)) -> Result<LockGuard, StoreError> {
         let hex = sha256_hex_of(chain_id)?;
-        lock::lock_exclusive(&self.root.join("locks").join(format!("{hex}.lock")))
+        lock::lock_exclusive(LockLevel::LayerDownload, &self.root.join("locks").join(format!("{hex}.lock")))
     }
 
     /// Reads the image index. Needs the image lock, shared or exclusive.

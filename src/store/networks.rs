@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{LockGuard, Store, StoreError, lock, write_file_atomically};
+use super::{LockGuard, LockLevel, Store, StoreError, lock, write_file_atomically};
 
 /// The networks index, generic over the record type.
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -37,16 +37,16 @@ fn read_json<T: DeserializeOwned + Default>(path: PathBuf) -> Result<T, StoreErr
 }
 
 impl Store {
-    /// Lock order 2a (after the containers lock, before the volumes lock), shared: for reading
+    /// Lock level `Networks` (after the containers lock, before the volumes lock), shared: for reading
     /// networks.json and the networks' runtime state.
     pub fn lock_networks_shared(&self) -> Result<LockGuard, StoreError> {
-        lock::lock_shared(&self.root.join("networks.lock"))
+        lock::lock_shared(LockLevel::Networks, &self.root.join("networks.lock"))
     }
 
-    /// Lock order 2a, exclusive: for creating or removing networks and for attaching containers
+    /// Lock level `Networks`, exclusive: for creating or removing networks and for attaching containers
     /// to them or detaching them (the runtime state).
     pub fn lock_networks_exclusive(&self) -> Result<LockGuard, StoreError> {
-        lock::lock_exclusive(&self.root.join("networks.lock"))
+        lock::lock_exclusive(LockLevel::Networks, &self.root.join("networks.lock"))
     }
 
     /// Reads networks.json. Needs the networks lock, shared or exclusive.

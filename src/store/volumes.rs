@@ -1,6 +1,6 @@
 //! Volumes: `volumes/<name>/_data` directories that outlive containers, and their records in one
 //! `volumes.json` (name, driver, labels, options, creation time, anonymous or not), guarded by
-//! `volumes.lock` (lock order 3: after the containers lock, before the image lock).
+//! `volumes.lock` (lock level `Volumes`: after the containers lock, before the image lock).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{LockGuard, Store, StoreError, lock, write_file_atomically};
+use super::{LockGuard, LockLevel, Store, StoreError, lock, write_file_atomically};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct VolumeRecord {
@@ -55,14 +55,14 @@ impl Store {
         self.volume_dir(name).join("_data")
     }
 
-    /// Lock order 3, shared: for reading volumes.json.
+    /// Lock level `Volumes`, shared: for reading volumes.json.
     pub fn lock_volumes_shared(&self) -> Result<LockGuard, StoreError> {
-        lock::lock_shared(&self.root.join("volumes.lock"))
+        lock::lock_shared(LockLevel::Volumes, &self.root.join("volumes.lock"))
     }
 
-    /// Lock order 3, exclusive: for creating or removing volumes.
+    /// Lock level `Volumes`, exclusive: for creating or removing volumes.
     pub fn lock_volumes_exclusive(&self) -> Result<LockGuard, StoreError> {
-        lock::lock_exclusive(&self.root.join("volumes.lock"))
+        lock::lock_exclusive(LockLevel::Volumes, &self.root.join("volumes.lock"))
     }
 
     /// Reads volumes.json. Needs the volumes lock, shared or exclusive.

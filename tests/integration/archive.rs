@@ -4,38 +4,27 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::util::{
-    BuiltIndex, Compression, Format, OciImageBuilder, Registry, TarEntry, TestEnv, build_tar, busybox_rootfs, compress,
-    entries_from_dir, host_platform, require_program, sha256_digest, which,
+    BuiltIndex, Compression, Format, OciImageBuilder, Registry, TarEntry, TestEnv, WAIT, build_tar, compress,
+    entries_from_dir, host_platform, require_program, sha256_digest, wait_until, which,
 };
 
-/// A tarball of the busybox root filesystem, written into the environment's temp dir.
+/// A tarball of the busybox root filesystem, compressed as asked, in the environment's temp dir.
 fn busybox_tarball(env: &TestEnv, compression: Compression) -> PathBuf {
-    let rootfs = env.path("rootfs");
-    busybox_rootfs(&rootfs);
-    let tarball = env.path("rootfs.tar");
-    std::fs::write(&tarball, compress(&build_tar(&entries_from_dir(&rootfs)), compression)).expect("writing tarball");
+    let tarball = env.busybox_tarball(|_| {});
+    if compression != Compression::None {
+        let bytes = compress(&std::fs::read(&tarball).expect("reading the tarball"), compression);
+        std::fs::write(&tarball, bytes).expect("writing the compressed tarball");
+    }
     tarball
 }
 
-/// Imports the busybox tarball as `name` and returns the id berth printed.
+/// Imports the busybox image as `name` with `changes` and returns the id berth printed.
 fn import_busybox(env: &TestEnv, name: &str, changes: &[&str]) -> String {
-    let tarball = busybox_tarball(env, Compression::Gzip);
-    let mut args: Vec<String> = vec!["import".into()];
-    for change in changes {
-        args.push("--change".into());
-        args.push((*change).into());
-    }
-    args.push(tarball.display().to_string());
-    args.push(name.into());
-    let out = env.berth_ok(&args);
-    let id = out.trim().to_owned();
-    assert!(id.starts_with("sha256:") && id.len() == 71, "import should print the image id, printed {out:?}");
-    id
+    env.import_busybox(name, changes, |_| {})
 }
 
 fn path_arg(path: &Path) -> String {
@@ -365,12 +354,9 @@ impl Breakage {
 
 /// A docker-archive of a busybox image with a marker file, saved by berth.
 fn good_archive(env: &TestEnv) -> PathBuf {
-    let rootfs = env.path("marked-rootfs");
-    busybox_rootfs(&rootfs);
-    std::fs::write(rootfs.join("etc/marker"), "MARKER-CONTENT\n").unwrap();
-    let tarball = env.path("marked.tar");
-    std::fs::write(&tarball, build_tar(&entries_from_dir(&rootfs))).unwrap();
-    env.berth_ok(&["import", &path_arg(&tarball), "marked:1"]);
+    env.import_busybox("marked:1", &[], |rootfs| {
+        std::fs::write(rootfs.join("etc/marker"), "MARKER-CONTENT\n").unwrap()
+    });
     let archive = env.path("good.tar");
     env.berth_ok(&["save", "-o", &path_arg(&archive), "marked:1"]);
     archive
@@ -466,6 +452,19 @@ fn config_and_path_tricks_are_refused() {
     broken.assert_refused(&evil, "unsafe path in layer");
 }
 
+/// The bytes of the regular files under `dir`; files that go away meanwhile count nothing.
+fn bytes_under(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => bytes_under(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
 #[test]
 fn a_load_killed_midway_leaves_a_valid_store() {
     let source = TestEnv::new();
@@ -495,11 +494,11 @@ fn a_load_killed_midway_leaves_a_valid_store() {
         .stderr(Stdio::null())
         .spawn()
         .expect("starting berth load");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while target.staging_dirs().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(150));
+    // Midway: a third of the layer is in the staging area (being extracted, or unpacked).
+    wait_until(WAIT, "the load stages 32 MiB", || {
+        bytes_under(&target.root.join("tmp")) >= 32 << 20 || child.try_wait().unwrap().is_some()
+    });
+    assert!(child.try_wait().unwrap().is_none(), "the load ended before it could be killed midway");
     child.kill().expect("kill -9");
     child.wait().expect("reaping berth");
     // The next command sweeps what the killed one left.

@@ -11,21 +11,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{ContainerEnv, TestEnv, build_tar, busybox_rootfs, entries_from_dir, list_dir, require_root};
+use crate::util::{ContainerEnv, WAIT, list_dir, poll_for, process_ended, root_with_busybox, wait_for, wait_until};
 
 /// A test store with the busybox image (imported as "busybox"), or None (the test is skipped)
 /// when not root.
 fn setup(what: &str) -> Option<ContainerEnv> {
-    if !require_root(what) {
-        return None;
-    }
-    let env = TestEnv::new();
-    let rootfs = env.path("rootfs");
-    busybox_rootfs(&rootfs);
-    let tarball = env.path("busybox.tar");
-    std::fs::write(&tarball, build_tar(&entries_from_dir(&rootfs))).expect("writing the busybox tarball");
-    env.berth_ok(&["import", tarball.to_str().unwrap(), "busybox"]);
-    Some(ContainerEnv::new(env, "busybox"))
+    root_with_busybox(what, "busybox")
 }
 
 impl ContainerEnv {
@@ -75,15 +66,16 @@ impl ContainerEnv {
 
     /// Waits until the log of `name` contains `text`.
     fn wait_for_log(&self, name: &str, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let out = self.berth(&["logs", name]);
-            if String::from_utf8_lossy(&out.stdout).contains(text) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{name}'s log never showed {text:?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(WAIT, &format!("{name}'s log shows {text:?}"), || {
+            String::from_utf8_lossy(&self.berth(&["logs", name]).stdout).contains(text)
+        });
+    }
+
+    /// Kills the supervisor of running container `name` with SIGKILL and waits until it is gone.
+    fn kill_supervisor(&self, name: &str) {
+        let supervisor = self.record(name)["state"]["supervisor_pid"].as_i64().expect("supervisor pid") as i32;
+        assert!(std::process::Command::new("kill").args(["-9", &supervisor.to_string()]).status().unwrap().success());
+        wait_until(WAIT, &format!("{name}'s supervisor {supervisor} ends after kill -9"), || process_ended(supervisor));
     }
 }
 
@@ -173,33 +165,36 @@ fn ps_shows_running_containers_and_all_with_docker_columns() {
 #[test]
 fn ps_lists_a_thousand_containers() {
     let Some(env) = setup("creating containers") else { return };
-    let created = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for t in 0..4 {
-            let env = &env;
-            let created = &created;
-            s.spawn(move || {
-                for i in 0..250 {
-                    let name = format!("c{t}-{i}");
-                    env.berth_ok(&["create", "--name", &name, "busybox", "true"]);
-                    created.lock().unwrap().push(name);
-                }
-            });
-        }
-    });
-    let expected: BTreeSet<String> = created.into_inner().unwrap().into_iter().collect();
+    // One container made by berth, 999 copies of its record and directories (see
+    // `TestEnv::replicate_container`): what is tested is ps over a thousand records.
+    env.berth_ok(&["create", "--name", "c0", "busybox", "true"]);
+    let copies: Vec<String> = (1..1000).map(|i| format!("c{i}")).collect();
+    let ids = env.replicate_container("c0", &copies);
+    let expected: BTreeSet<String> = copies.iter().cloned().chain(["c0".to_owned()]).collect();
     assert_eq!(expected.len(), 1000);
     let started = Instant::now();
     let names = env.berth_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
-    eprintln!("ps -a over 1000 containers took {:?} (debug build)", started.elapsed());
+    eprintln!("ps -a over 1000 containers took {:?}", started.elapsed());
     let listed: Vec<&str> = names.lines().collect();
     assert_eq!(listed.len(), 1000);
     assert!(listed.iter().all(|l| l.ends_with(" Created")), "{names}");
     let listed: BTreeSet<String> = listed.iter().map(|l| l.split(' ').next().unwrap().to_owned()).collect();
     assert_eq!(listed, expected);
-    let ids = env.berth_ok(&["ps", "-a", "-q"]);
-    assert_eq!(ids.lines().collect::<BTreeSet<_>>().len(), 1000);
+    let short_ids = env.berth_ok(&["ps", "-a", "-q"]);
+    assert_eq!(short_ids.lines().collect::<BTreeSet<_>>().len(), 1000);
     assert!(env.berth_ok(&["ps", "-q"]).is_empty(), "none of them runs");
+    // The copies are whole containers: found by name, inspected, removed like any other.
+    assert_eq!(env.field("c999", "{{.Id}}"), ids[998]);
+    assert_eq!(env.berth_ok(&["rm", "c500"]), "c500\n");
+    assert_eq!(env.berth_ok(&["ps", "-a", "-q"]).lines().count(), 999);
+    // Prune takes them all in one rewrite of containers.json (one `rm -f` of each, which the
+    // environment would otherwise do when dropped, takes 999).
+    let pruned = env.berth_ok(&["container", "prune", "-f"]);
+    let deleted: BTreeSet<&str> = pruned.lines().filter(|l| l.len() == 64).collect();
+    assert_eq!(deleted.len(), 999, "{pruned}");
+    assert!(deleted.contains(ids[998].as_str()) && !deleted.contains(ids[499].as_str()), "{pruned}");
+    assert_eq!(env.berth_ok(&["ps", "-a", "-q"]), "");
+    assert_eq!(list_dir(&env.root.join("containers")), Vec::<String>::new());
 }
 
 #[test]
@@ -217,16 +212,8 @@ fn twenty_concurrent_run_rm_all_succeed_and_leave_nothing_behind() {
     assert!(env.berth_ok(&["ps", "-a", "-q"]).is_empty(), "--rm containers are gone when run returns");
     // Each supervisor deletes its container's files after `run` has its exit code; wait for them.
     let containers = env.path("root/containers");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !(list_dir(&containers).is_empty() && env.staging_dirs().is_empty()) {
-        assert!(
-            Instant::now() < deadline,
-            "left behind: containers {:?}, tmp {:?}",
-            list_dir(&containers),
-            env.staging_dirs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let poll = poll_for(WAIT, || (list_dir(&containers).is_empty() && env.staging_dirs().is_empty()).then_some(()));
+    assert!(poll.is_some(), "left behind: containers {:?}, tmp {:?}", list_dir(&containers), env.staging_dirs());
     env.assert_store_ok();
 }
 
@@ -353,10 +340,7 @@ fn kill_and_rm() {
     );
     let pid: i32 = env.field("busy", "{{.State.Pid}}").parse().unwrap();
     assert_eq!(env.berth_ok(&["rm", "-f", "busy"]), "busy\n");
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists() || proc_is_zombie(pid),
-        "rm -f kills the container"
-    );
+    assert!(process_ended(pid), "rm -f kills the container");
     assert!(!env.root.join("containers").join(&id).exists(), "rm removes the container's directory");
     assert_eq!(env.berth_ok(&["rm", "victim", "signalled"]), "victim\nsignalled\n");
     assert!(env.berth_ok(&["ps", "-a", "-q"]).is_empty());
@@ -364,11 +348,6 @@ fn kill_and_rm() {
     let (code, err) = env.berth_err(&["rm", "nosuch1", "nosuch2"]);
     assert_eq!(code, 125);
     assert_eq!(err.lines().count(), 2, "one line per failed container: {err}");
-}
-
-fn proc_is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
 }
 
 #[test]
@@ -496,14 +475,11 @@ fn inspect_describes_containers_like_docker() {
 fn top_lists_the_containers_processes() {
     let Some(env) = setup("running containers") else { return };
     env.run_detached(&["--name", "topped"], &["sh", "-c", "sleep 1000 & sleep 2000"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let out = loop {
-        let out = env.berth_ok(&["top", "topped"]);
-        if out.contains("sleep 1000") && out.contains("sleep 2000") || Instant::now() > deadline {
-            break out;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    // Both sleeps as processes of their own (the shell's command line names them too).
+    let runs = |out: &str, command: &str| out.lines().any(|l| l.ends_with(&format!("   {command}")));
+    let out = wait_for(WAIT, "top shows both sleeps", || {
+        Some(env.berth_ok(&["top", "topped"])).filter(|out| runs(out, "sleep 1000") && runs(out, "sleep 2000"))
+    });
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]);
     assert!(out.contains("sleep 1000") && out.contains("sleep 2000"), "{out}");
@@ -514,14 +490,11 @@ fn top_lists_the_containers_processes() {
     );
     // An exec'd process is the container's; berth's own exec process is not.
     let mut exec = env.command(["exec", "topped", "sleep", "3000"]).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let out = loop {
-        let out = env.berth_ok(&["top", "topped"]);
-        if out.contains("sleep 3000") || Instant::now() > deadline {
-            break out;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    // Until it execs, the exec'd process is a copy of berth with "sleep 3000" on its command
+    // line: wait for the sleep itself.
+    let out = wait_for(WAIT, "top shows the exec'd sleep", || {
+        Some(env.berth_ok(&["top", "topped"])).filter(|out| runs(out, "sleep 3000"))
+    });
     let _ = exec.kill();
     let _ = exec.wait();
     assert!(out.contains("sleep 3000"), "{out}");
@@ -607,13 +580,12 @@ fn a_supervisor_killed_with_sigkill_leaves_a_container_that_can_be_stopped_and_r
     let supervisor = record["state"]["supervisor_pid"].as_i64().expect("supervisor pid") as i32;
     let pid = record["state"]["pid"].as_i64().unwrap() as i32;
     assert!(supervisor > 0 && supervisor != pid);
-    assert!(std::process::Command::new("kill").args(["-9", &supervisor.to_string()]).status().unwrap().success());
-    std::thread::sleep(Duration::from_millis(200));
+    env.kill_supervisor("orphan");
     assert!(env.status_of("orphan").starts_with("Up "), "the container still runs: {:?}", env.ps_status());
     assert_eq!(env.field("orphan", "{{.State.Running}}"), "true");
 
     assert_eq!(env.berth_ok(&["stop", "-t", "1", "orphan"]), "orphan\n");
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || proc_is_zombie(pid), "stop ended it");
+    assert!(process_ended(pid), "stop ended it");
     let status = env.status_of("orphan");
     assert!(status.starts_with("Exited (137) "), "stop recorded the exit itself: {status}");
     let id = record["id"].as_str().unwrap();
@@ -651,9 +623,7 @@ fn a_supervisor_killed_under_an_rm_container_leaves_nothing_once_it_is_stopped()
     assert_eq!(env.berth_ok(&["volume", "ls", "-q"]).lines().count(), 1);
     assert!(!cgroup_dirs_named(&id).is_empty(), "a root container has a cgroup");
     assert!(env.root.join("containers").join(&id).is_dir());
-    let supervisor = env.record("orphan")["state"]["supervisor_pid"].as_i64().unwrap();
-    assert!(std::process::Command::new("kill").args(["-9", &supervisor.to_string()]).status().unwrap().success());
-    std::thread::sleep(Duration::from_millis(200));
+    env.kill_supervisor("orphan");
     assert_eq!(env.berth_ok(&["stop", "-t", "0", "orphan"]), "orphan\n");
     // What its supervisor would have done for --rm: the record, the volume, the cgroup.
     assert_eq!(env.berth_ok(&["ps", "-a", "-q"]), "");
@@ -667,10 +637,7 @@ fn a_supervisor_killed_under_an_rm_container_leaves_nothing_once_it_is_stopped()
 fn a_supervisor_killed_then_its_container_removed_by_force() {
     let Some(env) = setup("running containers") else { return };
     env.run_detached(&["--name", "orphan", "--rm"], SLEEPER);
-    let record = env.record("orphan");
-    let supervisor = record["state"]["supervisor_pid"].as_i64().unwrap();
-    assert!(std::process::Command::new("kill").args(["-9", &supervisor.to_string()]).status().unwrap().success());
-    std::thread::sleep(Duration::from_millis(200));
+    env.kill_supervisor("orphan");
     assert_eq!(env.berth_ok(&["rm", "-f", "orphan"]), "orphan\n");
     assert!(env.berth_ok(&["ps", "-a", "-q"]).is_empty());
     env.berth_ok(&["run", "--name", "orphan", "busybox", "true"]);
@@ -681,8 +648,8 @@ fn attach_relays_output_input_and_the_exit_code() {
     let Some(env) = setup("running containers") else { return };
     env.run_detached(&["-i", "--name", "listener"], &["sh", "-c", "read line; echo got $line; exit 6"]);
     let mut child = env.command(["attach", "listener"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    // Give the attach time to connect before the input arrives.
-    std::thread::sleep(Duration::from_millis(300));
+    // No need to wait for the attach to connect: the input waits in the pipe, which attach reads
+    // only once it is connected, and then the container's output can only come after it.
     child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(stdout(&out), "got hello\n");

@@ -3,9 +3,11 @@
 //! `docker-registry` (see `util::Registry`). No test needs the internet.
 //!
 //! Areas, one module each: `cli` (flags, help, completion, man pages, version, info),
-//! `registry` (pull and everything that manages pulled images), `auth` (login, logout,
-//! credentials), `archive` (save, load, import) and `containers` (create, run, exec, …).
-//! Tests of the harness itself are below.
+//! `registry` (pull and everything that manages pulled images), `image_content` (what a pulled
+//! image brings into the store and its containers), `auth` (login, logout, credentials),
+//! `archive` (save, load, import), `containers` (create, run, exec, …), `copy` (cp, export,
+//! commit), `volumes`, `security` (the default confinement), `rootless`; `layering` checks the
+//! source itself against the guide's layering rules. Tests of the harness itself are below.
 
 mod archive;
 mod assemble;
@@ -17,6 +19,8 @@ mod containers;
 mod copy;
 mod cp_rules;
 mod format;
+mod image_content;
+mod layering;
 mod lifecycle;
 mod network;
 mod policies;
@@ -42,6 +46,54 @@ fn harness_registry_round_trip() {
     let out = env.berth_ok(&["pull", &reference]);
     assert!(out.contains(&digest), "pull output lacks the manifest digest {digest}:\n{out}");
     assert_eq!(env.image_ids(), vec![image.id().to_owned()]);
+}
+
+/// The fake registry takes pushes (monolithic, chunked, mounted), serves them to a pull, and
+/// records each request with its status, so a test can count what a client asked for.
+#[test]
+fn harness_fake_registry_takes_pushes_and_records_requests() {
+    let fake = util::FakeRegistry::start();
+    let image = util::OciImageBuilder::new()
+        .layer_entries(vec![util::TarEntry::file("a", "first layer")], util::Compression::Gzip)
+        .layer_entries(vec![util::TarEntry::file("b", "second layer")], util::Compression::Zstd)
+        .build();
+    let (first, second) = (&image.layers[0], &image.layers[1]);
+    // Monolithic: HEAD (missing), POST, PUT.
+    util::push_blob_to(&fake.addr, &[], "harness/pushed", &first.digest, &first.blob);
+    // Chunked: POST, PATCH, PATCH, PUT with the digest.
+    let post = util::http_request(&fake.addr, "POST", "/v2/harness/pushed/blobs/uploads/", &[], &[]).unwrap();
+    assert_eq!(post.status, 202);
+    let location = post.header("location").expect("Location").to_owned();
+    let (head, tail) = second.blob.split_at(second.blob.len() / 2);
+    for chunk in [head, tail] {
+        let patch = util::http_request(&fake.addr, "PATCH", &location, &[], chunk).unwrap();
+        assert_eq!(patch.status, 202, "{}", patch.text());
+    }
+    let put = util::http_request(&fake.addr, "PUT", &format!("{location}?digest={}", second.digest), &[], &[]).unwrap();
+    assert_eq!(put.status, 201, "{}", put.text());
+    assert_eq!(put.header("docker-content-digest"), Some(second.digest.as_str()));
+    // The config, monolithic again, then a wrong digest, which is refused.
+    util::push_blob_to(&fake.addr, &[], "harness/pushed", &image.config_digest, &image.config);
+    let bad = format!("/v2/harness/pushed/blobs/uploads/?digest={}", first.digest);
+    assert_eq!(util::http_request(&fake.addr, "POST", &bad, &[], b"not the layer").unwrap().status, 400);
+    // A blob the registry has is mounted into another repository at once.
+    let mount = format!("/v2/harness/other/blobs/uploads/?mount={}&from=harness/pushed", first.digest);
+    assert_eq!(util::http_request(&fake.addr, "POST", &mount, &[], &[]).unwrap().status, 201);
+    let headers = [("Content-Type".to_owned(), image.manifest_media_type.to_owned())];
+    let manifest = util::http_request(&fake.addr, "PUT", "/v2/harness/pushed/manifests/v1", &headers, &image.manifest);
+    assert_eq!(manifest.unwrap().status, 201);
+
+    let env = util::TestEnv::new();
+    env.berth_ok(&["pull", "-q", &fake.image("harness/pushed:v1")]);
+    assert_eq!(env.image_ids(), vec![image.id().to_owned()]);
+    assert_eq!(fake.count("HEAD", &first.digest), 1);
+    assert_eq!(fake.count("POST", "/blobs/uploads/"), 5, "{:#?}", fake.requests());
+    assert_eq!(fake.count("PATCH", "/blobs/uploads/"), 2);
+    assert_eq!(fake.count("PUT", &second.digest), 1);
+    assert_eq!(fake.count("GET", &second.digest), 1, "the pull fetched each layer once");
+    let statuses: Vec<(String, u16)> =
+        fake.requests().iter().filter(|r| r.query.contains("mount=")).map(|r| (r.method.clone(), r.status)).collect();
+    assert_eq!(statuses, vec![("POST".to_owned(), 201)]);
 }
 
 /// The htpasswd registry refuses anonymous requests and takes the harness's own pushes.

@@ -3,20 +3,16 @@
 //! layers, image listing/tagging/removal, and failures (auth, bad references, broken or
 //! malicious registries, interrupted pulls).
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::util::{
-    BuiltImage, BuiltIndex, Compression, Format, LayerSpec, OciImageBuilder, Registry, TarEntry, TestEnv,
-    busybox_rootfs, free_port, get_xattr, host_platform,
+    BlobMode, BuiltImage, BuiltIndex, Compression, FakeRegistry, Format, LayerSpec, OciImageBuilder, Registry,
+    TarEntry, TestEnv, busybox_rootfs, free_port, get_xattr, host_platform, range_start, wait_until,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -91,271 +87,6 @@ fn assert_nothing_half_made(env: &TestEnv) {
             env.root.join("layers").join(&layer).join("layer.json").exists(),
             "incomplete layer directory {layer} left in layers/"
         );
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// A misbehaving registry
-// ---------------------------------------------------------------------------------------------
-
-/// How [`FakeRegistry`] serves one blob.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum BlobMode {
-    /// Correctly, honouring `Range: bytes=N-`.
-    Normal,
-    /// Announces the full length, sends half, closes, and stops listening: a registry that dies
-    /// mid-transfer.
-    DieHalfway,
-    /// The right length of different bytes that still unpack to the same content (a gzip blob
-    /// gets another header mtime; anything else a flipped last byte): only the blob digest
-    /// check can catch it.
-    Corrupt,
-    /// The right length with a run of bytes in the middle overwritten: garbage.
-    Garbled,
-    /// The first response is cut short (connection closed), later ones are served normally.
-    CutOnce,
-    /// 4 KiB every 20 ms, for killing a pull mid-way.
-    Slow,
-}
-
-#[derive(Default)]
-struct FakeState {
-    /// Manifests by tag and by digest: (media type, bytes).
-    manifests: HashMap<String, (String, Vec<u8>)>,
-    blobs: HashMap<String, Vec<u8>>,
-    modes: HashMap<String, BlobMode>,
-    /// Blob requests seen: (digest, Range header).
-    blob_requests: Vec<(String, Option<String>)>,
-    cut_done: bool,
-}
-
-/// A hand-written registry on 127.0.0.1 that serves the API subset a pull uses and can
-/// misbehave per blob (see [`BlobMode`]). Stops on drop.
-struct FakeRegistry {
-    addr: String,
-    state: Arc<Mutex<FakeState>>,
-    /// Set to stop listening (drop: the whole server; DieHalfway: the registry "dies").
-    stop: Arc<AtomicBool>,
-    /// Bytes of Slow blobs sent so far.
-    slow_sent: Arc<AtomicU64>,
-}
-
-impl FakeRegistry {
-    fn start() -> FakeRegistry {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
-        listener.set_nonblocking(true).expect("nonblocking listener");
-        let addr = listener.local_addr().expect("addr").to_string();
-        let state = Arc::new(Mutex::new(FakeState::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let slow_sent = Arc::new(AtomicU64::new(0));
-        let server = FakeRegistry { addr, state: state.clone(), stop: stop.clone(), slow_sent: slow_sent.clone() };
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let (state, stop, slow_sent) = (state.clone(), stop.clone(), slow_sent.clone());
-                        std::thread::spawn(move || {
-                            let _ = serve_connection(stream, &state, &stop, &slow_sent);
-                        });
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        server
-    }
-
-    /// Serves `image` as `repo:tag` (any repository name works: the fake ignores it).
-    fn add_image(&self, image: &BuiltImage, tag: &str) {
-        let mut state = self.state.lock().unwrap();
-        let entry = (image.manifest_media_type.to_owned(), image.manifest.clone());
-        state.manifests.insert(tag.to_owned(), entry.clone());
-        state.manifests.insert(image.manifest_digest.clone(), entry);
-        state.blobs.insert(image.config_digest.clone(), image.config.clone());
-        for layer in &image.layers {
-            state.blobs.insert(layer.digest.clone(), layer.blob.clone());
-        }
-    }
-
-    fn set_mode(&self, digest: &str, mode: BlobMode) {
-        self.state.lock().unwrap().modes.insert(digest.to_owned(), mode);
-    }
-
-    fn blob_requests(&self) -> Vec<(String, Option<String>)> {
-        self.state.lock().unwrap().blob_requests.clone()
-    }
-
-    fn image(&self, name: &str) -> String {
-        format!("{}/{name}", self.addr)
-    }
-}
-
-impl Drop for FakeRegistry {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
-struct Request {
-    method: String,
-    path: String,
-    range: Option<String>,
-}
-
-fn read_request(stream: &TcpStream) -> std::io::Result<Option<Request>> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_owned();
-    let path = parts.next().unwrap_or("").split('?').next().unwrap_or("").to_owned();
-    let mut range = None;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = header.split_once(':')
-            && k.trim().eq_ignore_ascii_case("range")
-        {
-            range = Some(v.trim().to_owned());
-        }
-    }
-    Ok(Some(Request { method, path, range }))
-}
-
-fn respond(
-    stream: &mut TcpStream,
-    status: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-    head: bool,
-) -> std::io::Result<()> {
-    let mut text =
-        format!("HTTP/1.1 {status}\r\nConnection: close\r\nDocker-Distribution-Api-Version: registry/2.0\r\n");
-    for (k, v) in headers {
-        text.push_str(&format!("{k}: {v}\r\n"));
-    }
-    text.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    stream.write_all(text.as_bytes())?;
-    if !head {
-        stream.write_all(body)?;
-    }
-    stream.flush()
-}
-
-fn not_found(stream: &mut TcpStream, code: &str, head: bool) -> std::io::Result<()> {
-    let body = format!(r#"{{"errors":[{{"code":"{code}","message":"not known here"}}]}}"#);
-    respond(stream, "404 Not Found", &[("Content-Type", "application/json".into())], body.as_bytes(), head)
-}
-
-/// Parses "bytes=N-" into N.
-fn range_start(range: Option<&str>) -> Option<usize> {
-    range?.strip_prefix("bytes=")?.split('-').next()?.parse().ok()
-}
-
-fn serve_connection(
-    mut stream: TcpStream,
-    state: &Mutex<FakeState>,
-    stop: &AtomicBool,
-    slow_sent: &AtomicU64,
-) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    let Some(request) = read_request(&stream)? else { return Ok(()) };
-    let head = request.method == "HEAD";
-    if request.path == "/v2/" || request.path == "/v2" {
-        return respond(&mut stream, "200 OK", &[("Content-Type", "application/json".into())], b"{}", head);
-    }
-    if let Some((_, reference)) = request.path.rsplit_once("/manifests/") {
-        let found = state.lock().unwrap().manifests.get(reference).cloned();
-        let Some((media_type, bytes)) = found else { return not_found(&mut stream, "MANIFEST_UNKNOWN", head) };
-        let digest = crate::util::sha256_digest(&bytes);
-        return respond(
-            &mut stream,
-            "200 OK",
-            &[("Content-Type", media_type), ("Docker-Content-Digest", digest)],
-            &bytes,
-            head,
-        );
-    }
-    let Some((_, digest)) = request.path.rsplit_once("/blobs/") else {
-        return not_found(&mut stream, "NAME_UNKNOWN", head);
-    };
-    let (blob, mode, first_cut) = {
-        let mut s = state.lock().unwrap();
-        s.blob_requests.push((digest.to_owned(), request.range.clone()));
-        let mode = s.modes.get(digest).copied().unwrap_or(BlobMode::Normal);
-        let first_cut = mode == BlobMode::CutOnce && !s.cut_done;
-        if first_cut {
-            s.cut_done = true;
-        }
-        (s.blobs.get(digest).cloned(), mode, first_cut)
-    };
-    let Some(blob) = blob else { return not_found(&mut stream, "BLOB_UNKNOWN", head) };
-    let octet = ("Content-Type", "application/octet-stream".to_owned());
-    match mode {
-        BlobMode::DieHalfway | BlobMode::CutOnce if first_cut || mode == BlobMode::DieHalfway => {
-            if mode == BlobMode::DieHalfway {
-                stop.store(true, Ordering::SeqCst);
-            }
-            let header = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-                blob.len()
-            );
-            stream.write_all(header.as_bytes())?;
-            stream.write_all(&blob[..blob.len() / 2])?;
-            stream.flush()?;
-            stream.shutdown(std::net::Shutdown::Both)
-        }
-        BlobMode::Corrupt => {
-            let mut wrong = blob.clone();
-            if wrong.starts_with(&[0x1f, 0x8b]) {
-                wrong[4] ^= 0x01;
-            } else {
-                let last = wrong.len() - 1;
-                wrong[last] ^= 0xff;
-            }
-            respond(&mut stream, "200 OK", &[octet], &wrong, head)
-        }
-        BlobMode::Garbled => {
-            let mut wrong = blob.clone();
-            let mid = wrong.len() / 2;
-            let end = (mid + 512).min(wrong.len());
-            wrong[mid..end].fill(0x55);
-            respond(&mut stream, "200 OK", &[octet], &wrong, head)
-        }
-        BlobMode::Slow => {
-            let header = format!(
-                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-                blob.len()
-            );
-            stream.write_all(header.as_bytes())?;
-            for chunk in blob.chunks(4096) {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                stream.write_all(chunk)?;
-                stream.flush()?;
-                slow_sent.fetch_add(chunk.len() as u64, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Ok(())
-        }
-        _ => match range_start(request.range.as_deref()) {
-            Some(start) if start > 0 && start < blob.len() => {
-                let content_range = format!("bytes {start}-{}/{}", blob.len() - 1, blob.len());
-                respond(
-                    &mut stream,
-                    "206 Partial Content",
-                    &[octet, ("Content-Range", content_range)],
-                    &blob[start..],
-                    head,
-                )
-            }
-            _ => respond(&mut stream, "200 OK", &[octet], &blob, head),
-        },
     }
 }
 
@@ -436,17 +167,7 @@ fn pull_docker_schema2_image() {
 
 /// An index with amd64, arm64, arm/v6 and arm/v7 images, each with a /platform file.
 fn four_platform_index(format: Format) -> BuiltIndex {
-    let images = ["linux/amd64", "linux/arm64", "linux/arm/v6", "linux/arm/v7"]
-        .iter()
-        .map(|p| {
-            OciImageBuilder::new()
-                .format(format)
-                .platform(p)
-                .layer_entries(vec![TarEntry::file("platform", format!("{p}\n"))], Compression::Gzip)
-                .build()
-        })
-        .collect();
-    BuiltIndex::new(images)
+    BuiltIndex::of_platforms(format, &["linux/amd64", "linux/arm64", "linux/arm/v6", "linux/arm/v7"])
 }
 
 fn check_platform_pulls(format: Format) {
@@ -1272,12 +993,10 @@ fn killed_pull_leaves_a_usable_store() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawning berth");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while fake.slow_sent.load(Ordering::SeqCst) < 256 << 10 {
-        assert!(Instant::now() < deadline, "the slow blob was never fetched");
+    wait_until(Duration::from_secs(60), "256 KiB of the slow blob are sent", || {
         assert!(child.try_wait().unwrap().is_none(), "berth exited before the slow blob was sent");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        fake.slow_sent.load(Ordering::SeqCst) >= 256 << 10
+    });
     child.kill().expect("kill -9");
     child.wait().unwrap();
     assert_eq!(env.berth_ok(&["images", "-q"]), "");

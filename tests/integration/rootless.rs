@@ -1,8 +1,7 @@
 //! Rootless: berth run by an unprivileged user (the `berthtest` user that .ci/run creates),
 //! inside its own user namespace with the user's subordinate ids.
 
-use std::os::unix::fs::MetadataExt;
-use std::process::Command;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use crate::util::*;
 
@@ -10,22 +9,12 @@ use crate::util::*;
 /// owned by 1000:1000 and a setuid file, so id mapping and mode bits can be checked.
 fn rootless_with_busybox() -> Option<TestEnv> {
     let env = TestEnv::rootless()?;
-    let rootfs = env.path("rootfs");
-    busybox_rootfs(&rootfs);
-    std::fs::write(rootfs.join("owned"), "mine\n").unwrap();
-    std::fs::write(rootfs.join("suid"), "s\n").unwrap();
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "chown 1000:1000 {0}/owned && chmod 4755 {0}/suid && tar --numeric-owner -C {0} -cf {1} .",
-            rootfs.display(),
-            env.path("busybox.tar").display()
-        ))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    env.give(&env.path("busybox.tar"));
-    env.berth_ok(&["import", env.path("busybox.tar").to_str().unwrap(), "busybox"]);
+    env.import_busybox("busybox", &[], |rootfs| {
+        std::fs::write(rootfs.join("owned"), "mine\n").unwrap();
+        std::fs::write(rootfs.join("suid"), "s\n").unwrap();
+        std::os::unix::fs::chown(rootfs.join("owned"), Some(1000), Some(1000)).unwrap();
+        std::fs::set_permissions(rootfs.join("suid"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    });
     Some(env)
 }
 
@@ -99,11 +88,7 @@ fn rootless_detached_container_lifecycle() {
     assert!(ps.contains("sleeper") && ps.contains("Up"), "{ps}");
     let exec = env.berth(&["exec", "sleeper", "sh", "-c", "test $(id -u) = 0 && exit 7"]);
     assert_eq!(exec.status.code(), Some(7), "{}", String::from_utf8_lossy(&exec.stderr));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !env.berth_ok(&["logs", "sleeper"]).contains("started") {
-        assert!(std::time::Instant::now() < deadline, "no log output");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_until(WAIT, "the log shows \"started\"", || env.berth_ok(&["logs", "sleeper"]).contains("started"));
     env.berth_ok(&["stop", "-t", "1", "sleeper"]);
     let status = env.berth_ok(&["ps", "-a", "--format", "{{.Status}}"]);
     assert!(status.starts_with("Exited"), "{status}");
@@ -173,11 +158,7 @@ fn keep_id_is_refused_as_root() {
         return;
     }
     let env = TestEnv::new();
-    let rootfs = env.path("rootfs");
-    busybox_rootfs(&rootfs);
-    let tarball = env.path("busybox.tar");
-    std::fs::write(&tarball, build_tar(&entries_from_dir(&rootfs))).unwrap();
-    env.berth_ok(&["import", tarball.to_str().unwrap(), "busybox"]);
+    env.import_busybox("busybox", &[], |_| {});
     let line = env.berth_fails_125(&["run", "--rm", "--userns", "keep-id", "busybox", "true"]);
     assert!(line.contains("keep-id"), "{line}");
 }

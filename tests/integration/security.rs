@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::util::{ContainerEnv, TestEnv, build_tar, busybox_rootfs, entries_from_dir, require_program, require_root};
+use crate::util::{ContainerEnv, TestEnv, require_program, require_root};
 
 /// Docker's default capability set, as /proc/PID/status shows it.
 const DOCKER_CAPS: &str = "00000000a80425fb";
@@ -52,18 +52,14 @@ fn with_image(env: TestEnv) -> Option<ContainerEnv> {
         crate::util::skip_or_fail("cc -static failed to build probe.c (is libc6-dev installed?)");
         return None;
     };
-    let rootfs = env.path("rootfs");
-    busybox_rootfs(&rootfs);
-    let applets = std::process::Command::new(crate::util::BUSYBOX).arg("--list").output().expect("busybox --list");
-    for applet in String::from_utf8_lossy(&applets.stdout).lines().filter(|a| *a != "busybox") {
-        let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
-    }
-    std::fs::copy(probe, rootfs.join("bin/probe")).expect("copying the probe");
-    let tarball = env.path("bb.tar");
-    std::fs::write(&tarball, build_tar(&entries_from_dir(&rootfs))).expect("writing the image tarball");
-    env.give(&tarball);
-    env.berth_ok(&["import", tarball.to_str().unwrap(), "bb"]);
-    Some(ContainerEnv::new(env, "bb"))
+    Some(env.with_busybox("bb", &[], |rootfs| {
+        let applets = std::process::Command::new(crate::util::BUSYBOX).arg("--list").output().expect("busybox --list");
+        for applet in String::from_utf8_lossy(&applets.stdout).lines().filter(|a| *a != "busybox") {
+            // The few applets busybox_rootfs links already are there.
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+        }
+        std::fs::copy(probe, rootfs.join("bin/probe")).expect("copying the probe");
+    }))
 }
 
 impl ContainerEnv {

@@ -5,12 +5,10 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{ContainerEnv, TestEnv, busybox_rootfs, require_root};
+use crate::util::{ContainerEnv, TestEnv, WAIT, require_root, wait_until};
 
 /// A test store with the image "vbox": busybox plus /seed/file (uid 1000, mode 0640), symlinks
 /// /slash → / and /up → ../../.., and an image VOLUME /anonvol; or None (skipped) when not root.
@@ -27,31 +25,17 @@ pub fn setup_rootless() -> Option<ContainerEnv> {
 }
 
 fn with_image(env: TestEnv) -> ContainerEnv {
-    let rootfs = env.path("rootfs");
-    busybox_rootfs(&rootfs);
-    std::fs::create_dir_all(rootfs.join("seed/sub")).unwrap();
-    std::fs::write(rootfs.join("seed/file"), "from the image\n").unwrap();
-    std::fs::write(rootfs.join("seed/sub/deep"), "deep\n").unwrap();
-    std::os::unix::fs::chown(rootfs.join("seed/file"), Some(1000), Some(1000)).unwrap();
-    std::fs::set_permissions(rootfs.join("seed/file"), std::fs::Permissions::from_mode(0o640)).unwrap();
-    std::fs::create_dir_all(rootfs.join("anonvol")).unwrap();
-    std::fs::write(rootfs.join("anonvol/preset"), "preset\n").unwrap();
-    std::os::unix::fs::symlink("/", rootfs.join("slash")).unwrap();
-    std::os::unix::fs::symlink("../../..", rootfs.join("up")).unwrap();
-    let tarball = env.path("vbox.tar");
-    let status = Command::new("tar")
-        .arg("--numeric-owner")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg(".")
-        .status()
-        .expect("running tar");
-    assert!(status.success(), "tar failed");
-    env.give(&tarball);
-    env.berth_ok(&["import", "--change", "VOLUME /anonvol", tarball.to_str().unwrap(), "vbox"]);
-    ContainerEnv::new(env, "vbox")
+    env.with_busybox("vbox", &["VOLUME /anonvol"], |rootfs| {
+        std::fs::create_dir_all(rootfs.join("seed/sub")).unwrap();
+        std::fs::write(rootfs.join("seed/file"), "from the image\n").unwrap();
+        std::fs::write(rootfs.join("seed/sub/deep"), "deep\n").unwrap();
+        std::os::unix::fs::chown(rootfs.join("seed/file"), Some(1000), Some(1000)).unwrap();
+        std::fs::set_permissions(rootfs.join("seed/file"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::fs::create_dir_all(rootfs.join("anonvol")).unwrap();
+        std::fs::write(rootfs.join("anonvol/preset"), "preset\n").unwrap();
+        std::os::unix::fs::symlink("/", rootfs.join("slash")).unwrap();
+        std::os::unix::fs::symlink("../../..", rootfs.join("up")).unwrap();
+    })
 }
 
 /// The first subordinate uid of the rootless test user (container uid 1 on disk).
@@ -76,11 +60,9 @@ impl ContainerEnv {
     }
 
     pub fn wait_for_file_in(&self, container: &str, path: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.berth(&["exec", container, "test", "-e", path]).status.success() {
-            assert!(Instant::now() < deadline, "{path} never appeared in {container}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(WAIT, &format!("{path} appears in {container}"), || {
+            self.berth(&["exec", container, "test", "-e", path]).status.success()
+        });
     }
 }
 

@@ -25,8 +25,8 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
-use super::record::{Container, Status};
 use super::index::{ContainerError, refresh};
+use super::record::{Container, Status};
 use crate::sandbox::container_fs::{FsAccess, spawn_helper};
 use crate::sandbox::process::SandboxError;
 use crate::store::{Store, StoreError};

@@ -140,7 +140,14 @@ fn gather_for_save(store: &Store, requests: &[SaveRequest]) -> Result<Vec<SaveIm
             let config = parse_config(&config_bytes, &what)?;
             let manifest_bytes = store.read_blob(&image.manifest_digest)?;
             let layers = image.layers.iter().map(|chain| open_layer(store, chain, &what)).collect::<Result<_, _>>()?;
-            Ok(SaveImage { id: image.id.to_string(), names: request.names, config_bytes, config, manifest_bytes, layers })
+            Ok(SaveImage {
+                id: image.id.to_string(),
+                names: request.names,
+                config_bytes,
+                config,
+                manifest_bytes,
+                layers,
+            })
         })
         .collect()
 }

@@ -859,13 +859,14 @@ mod tests {
     }
 
     #[test]
-    fn compiling_the_default_profile_is_fast() {
-        let start = std::time::Instant::now();
-        for _ in 0..10 {
-            compile(DOCKER_DEFAULT, caps::default_mask()).unwrap();
+    fn the_default_profile_compiles_to_one_program_the_kernel_takes_for_any_capabilities() {
+        // The kernel refuses a classic BPF program of more than BPF_MAXINSNS instructions. (How
+        // fast the profile compiles is part of every container start: bench/run measures that.)
+        const BPF_MAXINSNS: usize = 4096;
+        for capabilities in [0, caps::default_mask(), caps::all_mask()] {
+            let programs = compile(DOCKER_DEFAULT, capabilities).unwrap();
+            assert_eq!(programs.len(), 1, "capabilities {capabilities:x}");
+            assert!(programs[0].len() <= BPF_MAXINSNS, "{} instructions", programs[0].len());
         }
-        let each = start.elapsed() / 10;
-        // A debug build; the release build is several times faster.
-        assert!(each < std::time::Duration::from_millis(20), "{each:?} per compile");
     }
 }
