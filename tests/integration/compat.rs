@@ -1,24 +1,11 @@
 //! Docker CLI compatibility through the binary (issue 16): booleans with `=value`, the last of a
 //! repeated single-value flag winning, and Podman's `exists` helpers.
 
-use crate::util::{ContainerEnv, TestEnv, build_tar, busybox_rootfs, entries_from_dir, require_root};
-
-fn busybox(what: &str) -> Option<ContainerEnv> {
-    if !require_root(what) {
-        return None;
-    }
-    let env = TestEnv::new();
-    let rootfs = env.path("rootfs");
-    busybox_rootfs(&rootfs);
-    let tarball = env.path("busybox.tar");
-    std::fs::write(&tarball, build_tar(&entries_from_dir(&rootfs))).expect("writing the busybox tarball");
-    env.berth_ok(&["import", tarball.to_str().unwrap(), "busybox"]);
-    Some(ContainerEnv::new(env, "busybox"))
-}
+use crate::util::root_with_busybox;
 
 #[test]
 fn boolean_flags_take_values_and_the_last_name_wins() {
-    let Some(env) = busybox("containers need root") else { return };
+    let Some(env) = root_with_busybox("containers need root", "busybox") else { return };
     let out = env.berth_ok(&["run", "--rm=true", "-i=false", "--privileged=false", "busybox", "echo", "hi"]);
     assert_eq!(out.trim(), "hi");
     assert!(env.berth_ok(&["ps", "-aq"]).trim().is_empty(), "--rm=true kept the container");
@@ -35,7 +22,7 @@ fn boolean_flags_take_values_and_the_last_name_wins() {
 
 #[test]
 fn cp_archive_flag_takes_a_value() {
-    let Some(env) = busybox("containers need root") else { return };
+    let Some(env) = root_with_busybox("containers need root", "busybox") else { return };
     env.berth_ok(&["create", "--name", "cpsrc", "busybox", "true"]);
     let target = env.path("out");
     env.berth_ok(&["cp", "-a=false", "cpsrc:/bin/busybox", target.to_str().unwrap()]);
@@ -44,7 +31,7 @@ fn cp_archive_flag_takes_a_value() {
 
 #[test]
 fn exists_verbs_answer_with_their_exit_code() {
-    let Some(env) = busybox("containers need root") else { return };
+    let Some(env) = root_with_busybox("containers need root", "busybox") else { return };
     env.berth_ok(&["create", "--name", "there", "busybox", "true"]);
     env.berth_ok(&["volume", "create", "vol"]);
     for (args, expected) in [

@@ -8,20 +8,7 @@ use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{ContainerEnv, TestEnv, build_tar, busybox_rootfs, entries_from_dir, require_root};
-
-fn setup(what: &str) -> Option<ContainerEnv> {
-    if !require_root(what) {
-        return None;
-    }
-    let env = TestEnv::new();
-    let rootfs = env.path("rootfs");
-    busybox_rootfs(&rootfs);
-    let tarball = env.path("busybox.tar");
-    std::fs::write(&tarball, build_tar(&entries_from_dir(&rootfs))).expect("writing the busybox tarball");
-    env.berth_ok(&["import", tarball.to_str().unwrap(), "busybox"]);
-    Some(ContainerEnv::new(env, "busybox"))
-}
+use crate::util::{ContainerEnv, root_with_busybox};
 
 /// The argv (NUL-separated) of every process.
 fn processes() -> Vec<(i32, String)> {
@@ -85,7 +72,7 @@ fn finish(child: Child, what: &str) -> String {
 
 #[test]
 fn concurrent_starts_run_a_container_once() {
-    let Some(env) = setup("running containers") else { return };
+    let Some(env) = root_with_busybox("running containers", "busybox") else { return };
     // A command line no other test's container has.
     let sleeper = "sleep 86397";
     let id = env.berth_ok(&["create", "--name", "twice", "busybox", "sleep", "86397"]).trim().to_owned();
@@ -114,7 +101,7 @@ fn hold_images_lock(env: &ContainerEnv) -> File {
 
 #[test]
 fn a_start_in_progress_shows_and_a_second_start_leaves_it_alone() {
-    let Some(env) = setup("running containers") else { return };
+    let Some(env) = root_with_busybox("running containers", "busybox") else { return };
     let id = env.berth_ok(&["create", "--name", "slow", "busybox", "sleep", "86396"]).trim().to_owned();
     let lock = hold_images_lock(&env);
     let first = spawn(&env, &["start", "slow"]);
@@ -137,7 +124,7 @@ fn a_start_in_progress_shows_and_a_second_start_leaves_it_alone() {
 
 #[test]
 fn a_killed_start_or_supervisor_blocks_no_later_start() {
-    let Some(env) = setup("running containers") else { return };
+    let Some(env) = root_with_busybox("running containers", "busybox") else { return };
     let id = env.berth_ok(&["create", "--name", "victim", "busybox", "sleep", "86395"]).trim().to_owned();
 
     // The supervisor killed while it holds the claim: the claim is stale, the container reads
@@ -177,7 +164,7 @@ fn a_killed_start_or_supervisor_blocks_no_later_start() {
 
 #[test]
 fn a_detached_exec_lets_go_of_the_callers_stdio() {
-    let Some(env) = setup("running containers") else { return };
+    let Some(env) = root_with_busybox("running containers", "busybox") else { return };
     env.berth_ok(&["run", "-d", "--name", "host", "busybox", "sleep", "86394"]);
     // Long enough to outlive the command, short enough that a regression (the command's stdout
     // held open by the program) fails below within a minute rather than hangs.
@@ -197,7 +184,7 @@ fn a_detached_exec_lets_go_of_the_callers_stdio() {
 
 #[test]
 fn force_removal_never_stalls_and_leaves_no_process() {
-    let Some(env) = setup("running containers") else { return };
+    let Some(env) = root_with_busybox("running containers", "busybox") else { return };
     // A generous bound: a stall on a freeze that cannot complete is five seconds.
     let bound = Duration::from_secs(3);
     for round in 0..10 {
