@@ -1,7 +1,7 @@
 //! Image assembly as `commit` and `import` do it: reproducible image ids when the creation time
 //! is fixed (SOURCE_DATE_EPOCH), empty layers for unchanged containers, Docker's history and
 //! author rules, and the `--change` instructions a Dockerfile also has. They need root and
-//! Debian's busybox-static (the image "vbox" of `volumes::setup`, imported from vbox.tar).
+//! Debian's busybox-static (the image "vbox" of `volumes::setup`).
 
 use serde_json::{Value, json};
 
@@ -58,7 +58,7 @@ fn committing_a_container_twice_at_the_same_time_gives_the_same_image() {
 #[test]
 fn importing_a_tarball_twice_at_the_same_time_gives_the_same_image() {
     let Some(env) = setup("import reproducibility") else { return };
-    let tarball = env.path("vbox.tar");
+    let tarball = env.busybox_tarball(|_| {});
     let args = |name: &'static str| ["import", "-c", "CMD [\"sh\"]", "-m", "rootfs", tarball.to_str().unwrap(), name];
     assert_eq!(at_epoch(&env, EPOCH, &args("x")), at_epoch(&env, EPOCH, &args("y")));
     assert_eq!(env.inspect("x", "{{.Created}}"), EPOCH_RFC3339);
