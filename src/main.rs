@@ -40,16 +40,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// `what failed: why`, on one line even when a cause spans lines.
+/// `what failed: why`, on one line even when a cause spans lines. Each error shows its own
+/// part only (its cause comes from `source()`), so the chain joined is the whole story, once.
 fn one_line(error: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in error.chain() {
-        let text = cause.to_string().replace('\n', " ");
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-    }
-    parts.join(": ")
+    error.chain().map(|cause| cause.to_string().replace('\n', " ")).collect::<Vec<_>>().join(": ")
 }
 
 /// Whether `fd` is a pipe or socket whose other end has gone.

@@ -40,13 +40,13 @@ pub enum CopyError {
     OutsideContext { link: String, target: String },
     #[error("{0:?}: too many levels of symbolic links")]
     SymlinkLoop(String),
-    #[error("invalid --exclude pattern: {0}")]
+    #[error("invalid --exclude pattern")]
     Exclude(#[from] super::ignore::PatternError),
     #[error("invalid source pattern {0:?}: syntax error in pattern")]
     BadPattern(String),
     #[error("cannot copy to non-directory: {0}")]
     NotADirectory(String),
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Io { path: String, source: std::io::Error },
 }
 

@@ -17,7 +17,7 @@ use super::copy_source::Resolved;
 use super::stat_cache::{FileState, StatCache};
 
 #[derive(Debug, thiserror::Error)]
-#[error("reading {path} for its digest: {source}")]
+#[error("reading {path} for its digest")]
 pub struct DigestError {
     pub path: String,
     pub source: std::io::Error,

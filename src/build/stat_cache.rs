@@ -55,7 +55,7 @@ impl FileState {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("build cache {}: {source}", path.display())]
+#[error("build cache {}", path.display())]
 pub struct StatCacheError {
     pub path: PathBuf,
     pub source: io::Error,

@@ -20,21 +20,21 @@ use crate::store::Staging;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io { path: PathBuf, source: io::Error },
     #[error("unable to prepare context: path {0:?} not found")]
     NoContext(PathBuf),
     #[error("unable to prepare context: {0:?} is not a directory")]
     NotADirectory(PathBuf),
-    #[error("cannot read the Dockerfile {}: {source}", path.display())]
+    #[error("cannot read the Dockerfile {}", path.display())]
     Dockerfile { path: PathBuf, source: io::Error },
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Ignore { path: PathBuf, source: PatternError },
     #[error(transparent)]
     Tar(#[from] tar::TarError),
     #[error("{0}")]
     Unsupported(String),
-    #[error("reading the build context: {path}: {source}")]
+    #[error("reading the build context: {path}")]
     Walk { path: String, source: io::Error },
 }
 

@@ -31,7 +31,7 @@ pub enum TarError {
     Bad(String),
     #[error("bad build context archive: entry {path:?} points outside the context")]
     Escapes { path: String },
-    #[error("extracting {path:?} from the build context archive: {source}")]
+    #[error("extracting {path:?} from the build context archive")]
     Io { path: String, source: io::Error },
 }
 

@@ -63,7 +63,7 @@ fn dockerfile_specific_ignore_file_wins() {
     assert!(!paths(&specific).contains(&"b.tmp".to_owned()));
     fs::write(root.join(".dockerignore"), "[broken\n").unwrap();
     let err = BuildContext::from_dir(root, DockerfileSource::Default).unwrap_err();
-    assert!(err.to_string().ends_with("line 1: invalid pattern \"[broken\": syntax error in pattern"), "{err}");
+    assert!(chain_text(&err).ends_with("line 1: invalid pattern \"[broken\": syntax error in pattern"), "{err}");
 }
 
 fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
@@ -129,5 +129,16 @@ fn a_dockerfile_symlink_in_an_archive_stays_inside() {
     let err =
         BuildContext::from_stdin(&archive[..], store.new_staging().unwrap(), DockerfileSource::Default).unwrap_err();
     // /etc/hostname resolves inside the extracted context, where it does not exist.
-    assert!(err.to_string().contains("No such file"), "{err}");
+    assert!(chain_text(&err).contains("No such file"), "{err}");
+}
+
+/// An error and its causes, as berth's main prints them.
+fn chain_text(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
 }

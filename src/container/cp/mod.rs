@@ -36,7 +36,7 @@ pub use tar_out::write_tar;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io { what: String, source: io::Error },
     #[error("{0}")]
     Invalid(String),

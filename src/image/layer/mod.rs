@@ -42,7 +42,7 @@ const SELINUX_XATTR: &[u8] = b"security.selinux";
 /// Errors from unpacking, packing or verifying a layer.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
-    #[error("i/o error on {}: {source}", path.display())]
+    #[error("i/o error on {}", path.display())]
     Io {
         path: PathBuf,
         #[source]

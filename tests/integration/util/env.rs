@@ -323,11 +323,20 @@ fn is_layer_progress(line: &str) -> bool {
     line.split_once(": ").is_some_and(|(id, _)| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// An error line names each cause once: no part of `what: why: why` comes twice.
+fn assert_no_repeated_cause(line: &str) {
+    let parts: Vec<&str> = line.split(": ").map(str::trim).filter(|p| p.len() > 3).collect();
+    for (i, part) in parts.iter().enumerate() {
+        assert!(!parts[i + 1..].contains(part), "the error line shows {part:?} twice: {line}");
+    }
+}
+
 /// Asserts `stderr` is exactly one line starting with "berth: ", besides layer progress, and
 /// returns it.
 pub fn assert_one_error_line(stderr: &str) -> String {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty() && !is_layer_progress(l)).collect();
     assert_eq!(lines.len(), 1, "expected one error line, got:\n{stderr}");
     assert!(lines[0].starts_with("berth: "), "error line does not start with \"berth: \": {stderr}");
+    assert_no_repeated_cause(lines[0]);
     lines[0].to_owned()
 }
