@@ -12,6 +12,7 @@
 mod archive;
 mod assemble;
 mod auth;
+mod cgroup_v1;
 mod check;
 mod cli;
 mod compat;
