@@ -1,6 +1,7 @@
 //! Containers: records, lifecycle, supervisor.
 
 pub mod attach;
+pub mod check;
 pub mod commit;
 pub mod cp;
 pub mod create;

@@ -116,7 +116,9 @@ pub fn finish(
                     state.exit_code = Some(record.exit_code);
                     state.finished_at = Some(record.finished_at);
                     state.oom_killed = record.oom_killed;
-                    store.write_containers(&index)?;
+                    // Recording an end must work on a full disk, which a container filling it
+                    // brings about.
+                    store.write_releasing_reserve(|| store.write_containers(&index))?;
                     finished = Finished::Exited(record.exit_code);
                 }
             }
@@ -139,7 +141,7 @@ pub fn finish(
 /// [`delete_removed`]'s, after the lock.
 pub fn unlist_locked(store: &Store, index: &mut Index, i: usize) -> Result<(Container, Option<Trash>), ContainerError> {
     let removed = index.containers.remove(i);
-    store.write_containers(index)?;
+    store.write_releasing_reserve(|| store.write_containers(index))?;
     let trash = store.trash_container_dirs(&removed.id)?;
     Ok((removed, trash))
 }

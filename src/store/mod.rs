@@ -18,6 +18,7 @@
 //! volumes.json             every volume's record (name, driver, labels, options, anonymous)
 //! volumes/<name>/_data     a volume's content, mounted into the containers that use it
 //! tmp/<random>/            staging areas; each holds its own `lock` while its owner lives
+//! reserved-space           space kept for a removal's record rewrite on a full disk (reserve.rs)
 //!
 //! Under the runroot: containers/<id>/attach.sock (the supervisor's attach socket),
 //! networks/<id>.json (a network's attached containers and their addresses).
@@ -72,6 +73,7 @@ mod images;
 mod layers;
 mod lock;
 mod networks;
+mod reserve;
 mod time;
 mod volumes;
 
@@ -185,6 +187,7 @@ impl Store {
         }
         store.check_store_info()?;
         store.sweep_abandoned_staging()?;
+        store.restore_reserve();
         Ok(store)
     }
 
@@ -386,4 +389,16 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 /// retry.
 pub(crate) fn remove_path(path: &Path) {
     let _ = fs::remove_dir_all(path).or_else(|_| fs::remove_file(path));
+}
+
+/// The entry names of `dir`, sorted; none if it does not exist.
+fn dir_names(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io(dir, e)),
+    };
+    let mut names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    Ok(names)
 }

@@ -20,6 +20,7 @@ mod containers;
 mod copy;
 mod cp_rules;
 mod format;
+mod full_disk;
 mod image_content;
 mod layering;
 mod lifecycle;

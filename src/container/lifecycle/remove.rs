@@ -34,7 +34,9 @@ pub fn remove(store: &Store, container: &Container, force: bool) -> Result<(), L
             return Err(LifecycleError::Running);
         }
         index.containers.remove(i);
-        store.write_containers(&index).map_err(ContainerError::from)?;
+        store
+            .write_freeing_first(|| store.write_containers(&index), || store.remove_container_dirs(&current.id))
+            .map_err(ContainerError::from)?;
         store.remove_container_dirs(&current.id).map_err(ContainerError::from)?;
     }
     remove_cgroup_of(&current);
@@ -67,9 +69,14 @@ pub fn prune(store: &Store) -> Result<Pruned, ContainerError> {
         }
     }
     index.containers = kept;
-    store.write_containers(&index)?;
-    for container in doomed {
-        pruned.bytes += crate::container::volumes::disk_usage(&store.container_dir(&container.id));
+    let usage: Vec<u64> =
+        doomed.iter().map(|c| crate::container::volumes::disk_usage(&store.container_dir(&c.id))).collect();
+    store.write_freeing_first(
+        || store.write_containers(&index),
+        || doomed.iter().try_for_each(|c| store.remove_container_dirs(&c.id)),
+    )?;
+    for (container, bytes) in doomed.into_iter().zip(usage) {
+        pruned.bytes += bytes;
         store.remove_container_dirs(&container.id)?;
         remove_cgroup_of(&container);
         pruned.ids.push(container.id);
