@@ -286,7 +286,7 @@ fn wait_blocking(pid: Pid) -> WaitStatus {
 
 /// An error and its sources on one line, as `main` prints errors (and, as there, without a
 /// cause the text already shows: `StoreError::Io` still prints its source too).
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -173,3 +173,83 @@ fn system_check_finds_directories_no_record_owns_and_repair_removes_them() {
     env.assert_store_ok();
     assert_eq!(env.berth_ok(&["start", "-a", "real"]), "");
 }
+
+/// Bytes no compressor shrinks (xorshift).
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn adding_to_a_full_disk_fails_clearly_and_leaves_the_store_valid() {
+    let Some(disk) = SmallDisk::new("mounting a small tmpfs", 48) else { return };
+    let env = disk.env();
+    let registry = Registry::start();
+    let image = OciImageBuilder::busybox()
+        .layer_entries(vec![TarEntry::file("big", noise(8 << 20))], Compression::Gzip)
+        .build();
+    registry.push(&image, "full/big", "1");
+    let reference = format!("{}/full/big:1", registry.addr);
+    let layout = env.path("layout");
+    image.write_oci_layout(&layout, "1");
+    let archive = env.path("layout.tar");
+    let tar = |dir: &Path, to: &Path| {
+        let status = std::process::Command::new("tar").arg("-C").arg(dir).arg("-cf").arg(to).arg(".").status().unwrap();
+        assert!(status.success());
+    };
+    tar(&layout, &archive);
+    let rootfs = env.path("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    std::fs::write(rootfs.join("big"), noise(8 << 20)).unwrap();
+    let rootfs_tar = env.path("rootfs.tar");
+    tar(&rootfs, &rootfs_tar);
+    // A container with 4 MiB of its own to commit.
+    env.berth_ok(&[
+        "run",
+        "--name",
+        "target",
+        "busybox",
+        "sh",
+        "-c",
+        "busybox dd if=/dev/urandom of=/big bs=1M count=4",
+    ]);
+    let images_before = env.image_ids();
+
+    // Full, but for 1 MiB: each of these starts and runs out of space on the way.
+    let filler = disk.fill();
+    let file = std::fs::OpenOptions::new().write(true).open(&filler).unwrap();
+    file.set_len(file.metadata().unwrap().len() - (1 << 20)).unwrap();
+    drop(file);
+    let big_file = rootfs.join("big").display().to_string();
+    let cases: [(Vec<&str>, String); 5] = [
+        (vec!["pull", "-q", &reference], format!("berth: pulling {reference}")),
+        (vec!["load", "-i", archive.to_str().unwrap()], format!("berth: loading images from {}", archive.display())),
+        (
+            vec!["import", rootfs_tar.to_str().unwrap(), "imported"],
+            format!("berth: importing {}", rootfs_tar.display()),
+        ),
+        (vec!["commit", "target", "committed"], "berth: committing target".to_owned()),
+        (vec!["cp", &big_file, "target:/copied"], "berth: copying to target:/copied".to_owned()),
+    ];
+    for (args, what) in cases {
+        let (code, stderr) = env.berth_err(&args);
+        assert_eq!(code, 125, "{args:?}: {stderr}");
+        let line = assert_one_error_line(&stderr);
+        assert!(line.starts_with(&what), "{args:?} should say what failed ({what}): {line}");
+        assert!(line.ends_with(": no space left on device"), "{args:?}: {line}");
+        disk.assert_clean();
+        assert_eq!(env.image_ids(), images_before, "{args:?} left an image");
+    }
+    // With the space back, each works.
+    std::fs::remove_file(&filler).unwrap();
+    env.berth_ok(&["pull", "-q", &reference]);
+    env.berth_ok(&["commit", "target", "committed"]);
+    disk.assert_clean();
+}
