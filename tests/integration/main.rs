@@ -28,6 +28,7 @@ mod policies;
 mod registry;
 mod rootless;
 mod security;
+mod signals;
 mod sigpipe;
 mod util;
 mod volumes;
