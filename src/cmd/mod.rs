@@ -8,6 +8,7 @@ mod cp;
 mod create;
 mod exec;
 mod exists;
+pub(crate) mod exit_codes;
 mod export;
 mod flag_syntax;
 mod history;
@@ -247,8 +248,8 @@ pub fn main() -> Result<u8> {
         let store = Store::open(&root, &runroot, crate::sandbox::userns::is_rootless()).context("opening the store")?;
         return Ok(crate::container::supervisor::run(&store, &id) as u8);
     }
-    let cli = match parse_command_line() {
-        Ok(cli) => cli,
+    let (cli, verbs) = match parse_command_line() {
+        Ok(parsed) => parsed,
         Err(e) => {
             let usage_error = e.use_stderr();
             let _ = e.print();
@@ -267,17 +268,27 @@ pub fn main() -> Result<u8> {
         config: cli.config.as_deref(),
     })?;
     let ctx = Ctx { settings, store: OnceCell::new() };
+    exit_codes::set_policy(&verbs.iter().map(String::as_str).collect::<Vec<_>>());
     dispatch(&ctx, cli.command)
 }
 
-/// The command line parsed with Docker's flag syntax (see `flag_syntax`). Help and version
-/// output come from the definitions as written, so `--help` shows `--rm`, not `--rm[=<RM>]`.
-fn parse_command_line() -> Result<Cli, clap::Error> {
+/// The command line parsed with Docker's flag syntax (see `flag_syntax`), and its verbs
+/// (`["volume", "rm"]`). Help and version output come from the definitions as written, so
+/// `--help` shows `--rm`, not `--rm[=<RM>]`.
+fn parse_command_line() -> Result<(Cli, Vec<String>), clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
     match flag_syntax::docker_syntax(Cli::command()).try_get_matches() {
-        Ok(matches) => Cli::from_arg_matches(&matches),
+        Ok(matches) => {
+            let mut verbs = Vec::new();
+            let mut current = &matches;
+            while let Some((verb, sub)) = current.subcommand() {
+                verbs.push(verb.to_owned());
+                current = sub;
+            }
+            Ok((Cli::from_arg_matches(&matches)?, verbs))
+        }
         Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
-            Cli::try_parse()
+            Cli::try_parse().map(|cli| (cli, Vec::new()))
         }
         Err(e) => Err(e),
     }
@@ -328,13 +339,9 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
     }
 }
 
-/// Exit codes follow Docker: 126 when the container's command cannot be invoked, 127 when it
-/// is not found, 125 when berth itself failed.
+/// Exit codes follow Docker's (see `exit_codes`).
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
-    match error.downcast_ref::<crate::container::start::StartError>() {
-        Some(e) => e.exit_code().clamp(1, 255) as u8,
-        None => crate::EXIT_TOOL_ERROR,
-    }
+    exit_codes::exit_code_for(error)
 }
 
 /// The image a user named, read under the shared image lock.

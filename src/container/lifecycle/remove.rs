@@ -1,10 +1,9 @@
 //! `rm` and `container prune`.
 
-use nix::sys::signal::Signal;
-
 use super::{LifecycleError, SUPERVISOR_WAIT, current, is_live, kill, remove_cgroup_of, wait_for_supervisor};
 use crate::container::index::{ContainerError, Index, refresh, supervisor_alive};
 use crate::container::record::Container;
+use crate::container::signals::SignalNumber;
 use crate::store::Store;
 
 /// Removes a container: its record and its directories. A running one only with `force`, which
@@ -15,7 +14,7 @@ pub fn remove(store: &Store, container: &Container, force: bool) -> Result<(), L
         if !force {
             return Err(LifecycleError::Running);
         }
-        match kill(store, &current, Signal::SIGKILL) {
+        match kill(store, &current, SignalNumber::KILL) {
             Ok(()) | Err(LifecycleError::NotRunning(_)) => {}
             Err(e) => return Err(e),
         }

@@ -210,6 +210,14 @@ impl TestEnv {
         assert_one_error_line(&stderr)
     }
 
+    /// Runs berth, asserts it exits `code` with exactly one line on stderr that starts with
+    /// "berth: ", and returns that line.
+    pub fn berth_fails_with<S: AsRef<OsStr>>(&self, code: i32, args: &[S]) -> String {
+        let (actual, stderr) = self.berth_err(args);
+        assert_eq!(actual, code, "berth {} exit code; stderr:\n{stderr}", show_args(args));
+        assert_one_error_line(&stderr)
+    }
+
     /// Asserts `berth system check` finds no problem.
     pub fn assert_store_ok(&self) {
         let out = self.berth_ok(&["system", "check"]);
