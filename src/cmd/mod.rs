@@ -23,6 +23,7 @@ mod logout;
 mod logs;
 mod man;
 mod network;
+mod network_flags;
 mod pause;
 mod prune;
 mod ps;

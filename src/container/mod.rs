@@ -13,6 +13,7 @@ pub mod liveness;
 pub mod logfile;
 pub mod logs;
 pub mod mounts;
+pub mod net_config;
 pub mod options;
 pub mod protocol;
 pub mod query;

@@ -23,6 +23,7 @@ mod image_content;
 mod layering;
 mod lifecycle;
 mod network;
+mod networking;
 mod policies;
 mod registry;
 mod rootless;
