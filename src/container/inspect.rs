@@ -199,7 +199,7 @@ pub fn inspect_json(store: &Store, container: &Container) -> Value {
         },
         "Mounts": super::mounts::inspect_mounts(store, config),
         "Config": config_json,
-        "NetworkSettings": { "Networks": {}, "Ports": {}, "IPAddress": "" },
+        "NetworkSettings": super::net_view::network_settings(store, container, &super::net_view::LiveNetworks::load(store)),
     })
 }
 

@@ -25,6 +25,7 @@ mod lifecycle;
 mod network;
 mod networking;
 mod policies;
+mod ports;
 mod registry;
 mod rootless;
 mod security;

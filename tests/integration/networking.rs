@@ -136,14 +136,45 @@ impl std::ops::Deref for NetEnv {
 
 impl NetEnv {
     pub fn new() -> Option<NetEnv> {
+        NetEnv::with_image(&[])
+    }
+
+    /// With `changes` to the image ("EXPOSE 80"); the image has /www/index.html for httpd.
+    pub fn with_image(changes: &[&str]) -> Option<NetEnv> {
         let lab = Lab::new()?;
         let mut env = TestEnv::with_config(NETWORK_CONFIG);
         env.netns = Some(lab.host_path());
-        Some(NetEnv { env: env.with_busybox("bb", &[], |_| {}), lab })
+        let env = env.with_busybox("bb", changes, |root| {
+            std::fs::create_dir_all(root.join("www")).unwrap();
+            std::fs::write(root.join("www/index.html"), "hello from the container\n").unwrap();
+        });
+        Some(NetEnv { env, lab })
+    }
+
+    /// A detached container serving /www with httpd on port 80, with `flags`; its id.
+    pub fn web_server(&self, flags: &[&str]) -> String {
+        let mut args = vec!["run", "-d"];
+        args.extend_from_slice(flags);
+        args.extend(["bb", "httpd", "-f", "-p", "80", "-h", "/www"]);
+        self.berth_ok(&args).trim().to_owned()
+    }
+
+    /// wget of http://ADDR/index.html from the lab's namespace `ns` (retried while the server
+    /// starts); its body, or None. (Debian's busybox wget crashes with -T: busybox timeout bounds it.)
+    pub fn fetch_from(&self, ns: &str, addr: &str) -> Option<String> {
+        crate::util::poll_for(Duration::from_secs(5), || self.fetch_once(ns, addr))
+    }
+
+    /// One wget of http://ADDR/index.html from `ns`: its body, or None.
+    pub fn fetch_once(&self, ns: &str, addr: &str) -> Option<String> {
+        let url = format!("http://{addr}/index.html");
+        let out =
+            Lab::command_in(ns, BUSYBOX, &["timeout", "3", BUSYBOX, "wget", "-q", "-O", "-", &url]).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
-fn inspect_field(env: &NetEnv, container: &str, format: &str) -> String {
+pub fn inspect_field(env: &NetEnv, container: &str, format: &str) -> String {
     env.berth_ok(&["inspect", "-f", format, container]).trim().to_owned()
 }
 
@@ -153,7 +184,7 @@ fn parent_of(pid: &str) -> i32 {
     stat[stat.rfind(')').unwrap() + 2..].split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-fn endpoints_in_state(env: &NetEnv) -> usize {
+pub fn endpoints_in_state(env: &NetEnv) -> usize {
     let dir = env.runroot.join("networks");
     let Ok(entries) = std::fs::read_dir(&dir) else { return 0 };
     entries
