@@ -39,6 +39,8 @@ pub enum ContainerCommand {
     Exec(super::exec::ExecArgs),
     /// Show a container's processes
     Top(super::top::TopArgs),
+    /// List a container's published ports
+    Port(super::port::PortArgs),
     /// Show containers' resource usage
     Stats(super::stats::StatsArgs),
     /// Pause all processes in containers
@@ -67,6 +69,7 @@ impl ContainerCommand {
                 | ContainerCommand::Wait(_)
                 | ContainerCommand::Exec(_)
                 | ContainerCommand::Top(_)
+                | ContainerCommand::Port(_)
                 | ContainerCommand::Stats(_)
                 | ContainerCommand::Exists(_)
         )
@@ -95,6 +98,7 @@ pub fn run(ctx: &Ctx, command: ContainerCommand) -> Result<u8> {
         ContainerCommand::Attach(a) => super::attach::run(ctx, a),
         ContainerCommand::Exec(a) => super::exec::run(ctx, a),
         ContainerCommand::Top(a) => super::top::run(ctx, a),
+        ContainerCommand::Port(a) => super::port::run(ctx, a),
         ContainerCommand::Stats(a) => super::stats::run(ctx, a),
         ContainerCommand::Pause(a) => super::pause::run(ctx, a),
         ContainerCommand::Unpause(a) => super::unpause::run(ctx, a),

@@ -24,7 +24,9 @@ mod logout;
 mod logs;
 mod man;
 mod network;
+mod network_flags;
 mod pause;
+mod port;
 mod prune;
 mod ps;
 mod pull;
@@ -109,6 +111,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Show a container's processes
     Top(top::TopArgs),
+    /// List a container's published ports
+    Port(port::PortArgs),
     /// Show containers' resource usage
     Stats(stats::StatsArgs),
     /// Pause all processes in containers
@@ -201,7 +205,13 @@ fn needs_user_namespace(command: &Command) -> bool {
     }
     if matches!(
         command,
-        Command::Logs(_) | Command::Wait(_) | Command::Exec(_) | Command::Top(_) | Command::Stats(_) | Command::Cp(_)
+        Command::Logs(_)
+            | Command::Wait(_)
+            | Command::Exec(_)
+            | Command::Top(_)
+            | Command::Port(_)
+            | Command::Stats(_)
+            | Command::Cp(_)
     ) {
         return false;
     }
@@ -308,6 +318,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Attach(a) => attach::run(ctx, a),
         Command::Exec(a) => exec::run(ctx, a),
         Command::Top(a) => top::run(ctx, a),
+        Command::Port(a) => port::run(ctx, a),
         Command::Stats(a) => stats::run(ctx, a),
         Command::Pause(a) => pause::run(ctx, a),
         Command::Unpause(a) => unpause::run(ctx, a),

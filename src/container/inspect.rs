@@ -79,9 +79,12 @@ pub fn command_line(container: &Container) -> String {
     container.config.argv().join(" ")
 }
 
-fn network_mode_name(mode: NetworkMode) -> &'static str {
-    match mode {
-        NetworkMode::Private => "default",
+/// HostConfig.NetworkMode: Docker's `bridge` for the default network, else the first
+/// network's name.
+fn network_mode_name(config: &super::record::ContainerConfig) -> &str {
+    match config.network {
+        NetworkMode::Bridge => config.net.network_names().next().unwrap_or("bridge"),
+        NetworkMode::Private => "private",
         NetworkMode::None => "none",
         NetworkMode::Host => "host",
     }
@@ -168,7 +171,7 @@ pub fn inspect_json(store: &Store, container: &Container) -> Value {
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "HostConfig": {
-            "NetworkMode": network_mode_name(config.network),
+            "NetworkMode": network_mode_name(config),
             "RestartPolicy": { "Name": "no", "MaximumRetryCount": 0 },
             "AutoRemove": config.auto_remove,
             "Privileged": config.privileged,
@@ -196,7 +199,7 @@ pub fn inspect_json(store: &Store, container: &Container) -> Value {
         },
         "Mounts": super::mounts::inspect_mounts(store, config),
         "Config": config_json,
-        "NetworkSettings": { "Networks": {}, "Ports": {}, "IPAddress": "" },
+        "NetworkSettings": super::net_view::network_settings(store, container, &super::net_view::LiveNetworks::load(store)),
     })
 }
 

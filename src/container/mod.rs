@@ -14,6 +14,8 @@ pub mod liveness;
 pub mod logfile;
 pub mod logs;
 pub mod mounts;
+pub mod net_config;
+pub mod net_view;
 pub mod options;
 pub mod protocol;
 pub mod query;

@@ -34,9 +34,12 @@ impl Status {
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
-    /// A private network namespace with only loopback (until networking lands, the default).
+    /// A private network namespace with only loopback (`--network private`; rootless, the
+    /// default until pasta is wired in).
     #[default]
     Private,
+    /// Attached to the bridge networks `ContainerConfig::net` names (root's default: `bridge`).
+    Bridge,
     /// A private network namespace, loopback down — Docker's `none` (berth brings lo up, as
     /// Docker does).
     None,
@@ -168,6 +171,9 @@ pub struct ContainerConfig {
     pub stop_signal: String,
     pub stop_timeout: Option<u32>,
     pub network: NetworkMode,
+    /// The networks, published ports, /etc/hosts and resolver settings (`net_config`).
+    #[serde(default, skip_serializing_if = "super::net_config::NetConfig::is_empty")]
+    pub net: super::net_config::NetConfig,
     pub userns: UsernsMode,
     pub resources: Resources,
     #[serde(default)]

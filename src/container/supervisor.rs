@@ -12,6 +12,7 @@
 //! the start has settled).
 
 mod events;
+mod network;
 mod setup;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -67,13 +68,15 @@ struct Supervisor {
     events: EventTable,
     next_client: u64,
     settled: bool,
+    /// Held for the container's life: its published host ports, its DNS responder.
+    _network: Option<crate::network::setup::BridgeSetup>,
     /// Keeps the run directory open for the container's life.
     _run_dir: std::fs::File,
 }
 
 impl Supervisor {
     fn new(running: Running) -> Supervisor {
-        let Running { container, pid, pidfd, stdio, cgroup, log, listener, run_dir } = running;
+        let Running { container, pid, pidfd, stdio, cgroup, log, listener, network, run_dir } = running;
         let mut events = EventTable::new();
         events.add_child(Child { pid, role: Role::Container, on_exit: OnExit::EndContainer }, pidfd);
         events.add(Source::Output(Stream::Stdout), stdio.out);
@@ -91,6 +94,7 @@ impl Supervisor {
             events,
             next_client: 0,
             settled: false,
+            _network: network,
             _run_dir: run_dir,
         }
     }
