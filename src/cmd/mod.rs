@@ -27,6 +27,7 @@ mod pause;
 mod prune;
 mod ps;
 mod pull;
+mod push;
 mod rename;
 mod restart;
 mod rm;
@@ -135,6 +136,8 @@ pub enum Command {
     Container(container::ContainerCommand),
     /// Download an image from a registry
     Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
     /// List images
     Images(images::ImagesArgs),
     /// Remove one or more images
@@ -309,6 +312,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Network(c) => network::run(ctx, c),
         Command::Container(c) => container::run(ctx, c),
         Command::Pull(a) => pull::run(ctx, a),
+        Command::Push(a) => push::run(ctx, a),
         Command::Images(a) => images::run(ctx, a),
         Command::Rmi(a) => rmi::run(ctx, a),
         Command::Tag(a) => tag::run(ctx, a),
@@ -331,6 +335,10 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
 /// Exit codes follow Docker: 126 when the container's command cannot be invoked, 127 when it
 /// is not found, 125 when berth itself failed.
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+    // A failed push exits 1, as Docker's does.
+    if error.downcast_ref::<crate::image::push::PushError>().is_some() {
+        return 1;
+    }
     match error.downcast_ref::<crate::container::start::StartError>() {
         Some(e) => e.exit_code().clamp(1, 255) as u8,
         None => crate::EXIT_TOOL_ERROR,

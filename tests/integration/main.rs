@@ -24,6 +24,7 @@ mod layering;
 mod lifecycle;
 mod network;
 mod policies;
+mod push;
 mod registry;
 mod rootless;
 mod security;
