@@ -194,3 +194,91 @@ fn a_registry_dying_mid_upload_fails_the_push_with_one_line_and_exit_1() {
     assert_eq!(env.inspect(&name, "{{json .RepoDigests}}"), digests_before, "nothing recorded");
     env.assert_store_ok();
 }
+
+#[test]
+fn push_uses_the_login_and_a_refused_push_fails_with_exit_1() {
+    let registry = Registry::start_with_htpasswd("pusher", "pw-for-push");
+    let env = TestEnv::new();
+    let name = registry.image("private/busybox:v1");
+    env.import_busybox(&name, &[], |_| {});
+    let (code, stderr) = env.berth_err(&["push", &name]);
+    assert_eq!(code, 1, "{stderr}");
+    let line = assert_one_error_line(&stderr);
+    assert!(line.contains("authentication") || line.contains("unauthorized"), "{line}");
+
+    env.berth_ok(&["login", "-u", "pusher", "-p", "pw-for-push", &registry.addr]);
+    let (_, digest, _) = pushed_digest(&env.berth_ok(&["push", &name]));
+    let fresh = TestEnv::new();
+    let (code, _) = fresh.berth_err(&["pull", &name]);
+    assert_ne!(code, 0, "the registry is private");
+    fresh.berth_ok(&["login", "-u", "pusher", "-p", "pw-for-push", &registry.addr]);
+    assert!(fresh.berth_ok(&["pull", &name]).contains(&digest));
+}
+
+#[test]
+fn all_tags_pushes_every_tag_of_the_repository() {
+    let registry = Registry::start();
+    let env = TestEnv::new();
+    let (one, two) = (registry.image("tags/busybox:one"), registry.image("tags/busybox:two"));
+    env.import_busybox(&one, &[], |_| {});
+    env.import_busybox(&two, &[], |root| std::fs::write(root.join("second"), "2").unwrap());
+    env.import_busybox(&registry.image("elsewhere/busybox:one"), &[], |_| {});
+    let out = env.berth_ok(&["push", "--all-tags", &registry.image("tags/busybox")]);
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains(": digest: ")).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("one: ") && lines[1].starts_with("two: "), "{out}");
+    let tags = crate::util::http_request(&registry.addr, "GET", "/v2/tags/busybox/tags/list", &[], &[]).unwrap();
+    let tags: Value = serde_json::from_slice(&tags.body).unwrap();
+    let mut listed: Vec<&str> = tags["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    listed.sort();
+    assert_eq!(listed, ["one", "two"]);
+    let (code, stderr) = env.berth_err(&["push", "-a", &one]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(assert_one_error_line(&stderr).contains("--all-tags"), "{stderr}");
+}
+
+#[test]
+fn v2s2_format_and_digestfile_and_podman_pulls_it_back() {
+    if !require_program("skopeo") {
+        return;
+    }
+    let registry = Registry::start();
+    let env = TestEnv::new();
+    let name = registry.image("formats/busybox:v2");
+    env.import_busybox(&name, &[], |_| {});
+    let digestfile = env.path("digest");
+    let out = env.berth_ok(&["push", "--format", "v2s2", "--digestfile", digestfile.to_str().unwrap(), &name]);
+    let (_, digest, _) = pushed_digest(&out);
+    assert_eq!(std::fs::read_to_string(&digestfile).unwrap(), digest);
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{name}")])
+        .output()
+        .expect("skopeo inspect --raw");
+    let manifest: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(manifest["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
+    assert_eq!(manifest["config"]["mediaType"], "application/vnd.docker.container.image.v1+json");
+    assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip");
+    assert_eq!(skopeo_digest(&name), digest);
+
+    if !require_program("podman") {
+        return;
+    }
+    // Podman pulls it (its own store in a temp dir) and finds the same digest. (Running it under
+    // Podman fails on machines where a hard rlimit cannot be raised; the pull is the oracle.)
+    let dir = tempfile::tempdir().unwrap();
+    let podman = |args: &[&str]| {
+        let out = Command::new("podman")
+            .arg("--root")
+            .arg(dir.path().join("root"))
+            .arg("--runroot")
+            .arg(dir.path().join("run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .output()
+            .expect("running podman");
+        assert!(out.status.success(), "podman {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    podman(&["pull", "-q", "--tls-verify=false", &name]);
+    assert_eq!(podman(&["image", "inspect", "--format", "{{.Digest}}", &name]).trim(), digest);
+}
