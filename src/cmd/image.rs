@@ -21,6 +21,8 @@ pub enum ImageCommand {
     Tag(super::tag::TagArgs),
     /// Download an image from a registry
     Pull(super::pull::PullArgs),
+    /// Upload an image to a registry
+    Push(super::push::PushArgs),
     /// Save images to a tar archive
     Save(super::save::SaveArgs),
     /// Load images from a tar archive
@@ -40,6 +42,7 @@ pub fn run(ctx: &Ctx, command: ImageCommand) -> Result<u8> {
         ImageCommand::Prune(a) => super::prune::run(ctx, a),
         ImageCommand::Tag(a) => super::tag::run(ctx, a),
         ImageCommand::Pull(a) => super::pull::run(ctx, a),
+        ImageCommand::Push(a) => super::push::run(ctx, a),
         ImageCommand::Save(a) => super::save::run(ctx, a),
         ImageCommand::Load(a) => super::load::run(ctx, a),
         ImageCommand::Import(a) => super::import::run(ctx, a),

@@ -30,6 +30,7 @@ mod port;
 mod prune;
 mod ps;
 mod pull;
+mod push;
 mod rename;
 mod restart;
 mod rm;
@@ -140,6 +141,8 @@ pub enum Command {
     Container(container::ContainerCommand),
     /// Download an image from a registry
     Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
     /// List images
     Images(images::ImagesArgs),
     /// Remove one or more images
@@ -331,6 +334,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Network(c) => network::run(ctx, c),
         Command::Container(c) => container::run(ctx, c),
         Command::Pull(a) => pull::run(ctx, a),
+        Command::Push(a) => push::run(ctx, a),
         Command::Images(a) => images::run(ctx, a),
         Command::Rmi(a) => rmi::run(ctx, a),
         Command::Tag(a) => tag::run(ctx, a),

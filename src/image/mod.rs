@@ -13,6 +13,7 @@ pub mod layer;
 pub mod lookup;
 pub mod progress;
 pub mod pull;
+pub mod push;
 pub mod registry;
 pub mod remove;
 pub mod spec;

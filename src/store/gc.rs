@@ -47,6 +47,7 @@ impl Store {
         for chain in &keep_layers {
             if let Some(layer) = self.layer(chain)? {
                 keep_blobs.extend(Digest::parse(&layer.blob_digest));
+                keep_blobs.extend(self.layer_variants(chain)?.iter().filter_map(|v| Digest::parse(&v.digest).ok()));
             }
         }
         let mut blob_candidates: BTreeSet<Digest> = suspect_blobs.clone();
@@ -54,6 +55,8 @@ impl Store {
             if let Ok(Some(layer)) = self.layer(chain) {
                 blob_candidates.extend(Digest::parse(&layer.blob_digest));
             }
+            let variants = self.layer_variants(chain).unwrap_or_default();
+            blob_candidates.extend(variants.iter().filter_map(|v| Digest::parse(&v.digest).ok()));
             self.remove_layer(chain)?;
             report.layers.push(chain.clone());
         }

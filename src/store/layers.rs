@@ -23,6 +23,19 @@ pub struct LayerRecord {
     pub blob_size: u64,
 }
 
+/// A compressed copy of a layer whose own blob is an uncompressed tar, made once by push and
+/// kept beside the layer (`layers/<chain>/compressed.json`) so later pushes send the same bytes
+/// (the same digests) without compressing again. Its blob lives in `blobs/` and goes with the
+/// layer.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct BlobVariant {
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+}
+
+const VARIANTS_FILE: &str = "compressed.json";
+
 /// Chain ids for a stack of diff ids, bottom first (OCI image spec: ChainID(L0) = DiffID(L0),
 /// ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))).
 pub fn chain_digests(diff_ids: &[Digest]) -> Vec<Digest> {
@@ -70,6 +83,32 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::io(&path, e)),
         }
+    }
+
+    /// The compressed copies push made of this layer's blob. Needs the image lock, shared or
+    /// exclusive.
+    pub fn layer_variants(&self, chain_id: &str) -> Result<Vec<BlobVariant>, StoreError> {
+        let path = self.layer_dir(chain_id)?.join(VARIANTS_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { path, reason: e.to_string() })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    /// Records a compressed copy of the layer's blob (its blob already committed). Needs the
+    /// image lock, exclusive. A layer that has gone meanwhile records nothing.
+    pub fn add_layer_variant(&self, chain_id: &str, variant: &BlobVariant) -> Result<(), StoreError> {
+        if self.layer(chain_id)?.is_none() {
+            return Ok(());
+        }
+        let mut variants = self.layer_variants(chain_id)?;
+        variants.retain(|v| v.media_type != variant.media_type);
+        variants.push(variant.clone());
+        let path = self.layer_dir(chain_id)?.join(VARIANTS_FILE);
+        write_file_atomically(&path, &serde_json::to_vec_pretty(&variants).expect("serializable"))
     }
 
     /// Every layer chain id present. Needs the image lock, shared or exclusive.

@@ -6,7 +6,8 @@
 //! images.lock              the image lock (see lock order)
 //! images.json              every image record and its names; rewritten atomically
 //! blobs/sha256/<hex>       manifests, configs and compressed layer blobs, by digest
-//! layers/<chain-hex>/      one unpacked layer: diff/ (overlay upper-dir format) + layer.json
+//! layers/<chain-hex>/      one unpacked layer: diff/ (overlay upper-dir format) + layer.json,
+//!                          and compressed.json: the compressed copies push made of a tar blob
 //! locks/<hex>.lock         per-layer download locks, so concurrent pulls fetch a layer once
 //! ingest.lock              held shared by every pull/load/import (see lock order)
 //! containers.lock          the containers lock (see lock order)
@@ -88,7 +89,7 @@ pub use atomic::{sync_dir, write_file_atomically, write_file_atomically_with_mod
 pub use containers::{ContainerIndex, Trash, read_optional};
 pub use digest::{Algorithm, BadDigest, Digest, DigestArg};
 pub use images::{ImageIndex, ImageRecord, NewImage};
-pub use layers::{LayerRecord, chain_digests, chain_ids};
+pub use layers::{BlobVariant, LayerRecord, chain_digests, chain_ids};
 pub use lock::{LockGuard, LockLevel};
 pub use networks::NetworkIndex;
 pub use time::now_rfc3339;

@@ -29,6 +29,7 @@ mod network;
 mod networking;
 mod policies;
 mod ports;
+mod push;
 mod registry;
 mod rootless;
 mod security;

@@ -1,7 +1,7 @@
 //! Talking to registries: references (`reference`), the client for one registry host
 //! (`client`), credentials on disk and where to look for them (`auth`, `credentials`), the
-//! token protocol and the scopes a token is asked for (`token`, `scope`), and the check behind
-//! `login` (`login_probe`).
+//! token protocol and the scopes a token is asked for (`token`, `scope`), the check behind
+//! `login` (`login_probe`), and the upload calls of push (`upload`).
 //!
 //! Everything here that does network I/O is async and runs on the one runtime [`block_on`]
 //! makes; the transport settings every request shares (TLS or plain HTTP, extra CA
@@ -15,6 +15,7 @@ pub mod login_probe;
 pub mod reference;
 pub mod scope;
 pub mod token;
+pub mod upload;
 
 use std::time::Duration;
 

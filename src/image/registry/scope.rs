@@ -70,12 +70,10 @@ pub enum Access {
     Pull {
         repository: String,
     },
-    #[cfg_attr(not(test), expect(dead_code, reason = "push (issue 12) is the first to ask for it"))]
     Push {
         repository: String,
     },
     /// Mounting a blob of `source` into `target` (both in the same registry).
-    #[cfg_attr(not(test), expect(dead_code, reason = "push (issue 12) is the first to ask for it"))]
     Mount {
         target: String,
         source: String,

@@ -32,6 +32,18 @@ pub enum BlobMode {
     Slow,
 }
 
+/// How [`FakeRegistry`] breaks the next streamed blob upload (a PATCH with a body).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UploadFault {
+    /// Takes half the body, keeps it, and closes the connection without an answer; the
+    /// registry stays up and reports the half it holds (`GET` on the upload), so the client
+    /// can resume.
+    CutOnce,
+    /// Takes half the body, closes the connection and stops listening: a registry that dies
+    /// mid-upload.
+    Die,
+}
+
 /// One request the fake registry answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordedRequest {
@@ -58,6 +70,8 @@ pub struct FakeState {
     uploads: HashMap<String, Vec<u8>>,
     next_upload: u64,
     cut_done: bool,
+    /// What happens to the next streamed upload (then cleared).
+    pub upload_fault: Option<UploadFault>,
 }
 
 /// A registry on 127.0.0.1 that serves pulls (manifests by tag or digest, blobs with Range) and
@@ -126,6 +140,11 @@ impl FakeRegistry {
         }
     }
 
+    /// Breaks the next streamed blob upload as `fault` says.
+    pub fn break_next_upload(&self, fault: UploadFault) {
+        self.state.lock().unwrap().upload_fault = Some(fault);
+    }
+
     pub fn set_mode(&self, digest: &str, mode: BlobMode) {
         self.state.lock().unwrap().modes.insert(digest.to_owned(), mode);
     }
@@ -167,10 +186,14 @@ struct Request {
     query: String,
     range: Option<String>,
     content_type: Option<String>,
+    content_range: Option<String>,
+    /// Only the first half of the body was read (an [`UploadFault`]).
+    cut: bool,
     body: Vec<u8>,
 }
 
-fn read_request(stream: &TcpStream) -> std::io::Result<Option<Request>> {
+/// Reads one request; with `cut_patch`, a PATCH's body only half (see [`UploadFault`]).
+fn read_request(stream: &TcpStream, cut_patch: bool) -> std::io::Result<Option<Request>> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     if reader.read_line(&mut line)? == 0 {
@@ -180,7 +203,7 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Option<Request>> {
     let method = parts.next().unwrap_or("").to_owned();
     let target = parts.next().unwrap_or("");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let (mut range, mut content_type, mut length, mut chunked) = (None, None, 0, false);
+    let (mut range, mut content_type, mut content_range, mut length, mut chunked) = (None, None, None, 0, false);
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
@@ -191,13 +214,20 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Option<Request>> {
         match name.trim().to_ascii_lowercase().as_str() {
             "range" => range = Some(value),
             "content-type" => content_type = Some(value),
+            "content-range" => content_range = Some(value),
             "content-length" => length = value.parse().unwrap_or(0),
             "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
             _ => {}
         }
     }
-    let body = if chunked { read_chunked(&mut reader)? } else { read_exactly(&mut reader, length)? };
-    Ok(Some(Request { method, path: path.to_owned(), query: query.to_owned(), range, content_type, body }))
+    let cut = cut_patch && method == "PATCH" && !chunked && length > 1;
+    let body = if chunked {
+        read_chunked(&mut reader)?
+    } else {
+        read_exactly(&mut reader, if cut { length / 2 } else { length })?
+    };
+    let (path, query) = (path.to_owned(), query.to_owned());
+    Ok(Some(Request { method, path, query, range, content_type, content_range, cut, body }))
 }
 
 fn read_exactly(reader: &mut impl Read, len: usize) -> std::io::Result<Vec<u8>> {
@@ -222,9 +252,11 @@ fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
     }
 }
 
-/// The value of `key` in a query string ("digest=sha256:…&from=x").
-fn query_value<'a>(query: &'a str, key: &str) -> Option<&'a str> {
-    query.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+/// The value of `key` in a query string ("digest=sha256:…&from=x"), percent-decoded as far
+/// as digests and repository names need (Go's clients send `sha256%3A…`, `a%2Fb`).
+fn query_value(query: &str, key: &str) -> Option<String> {
+    let raw = query.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))?;
+    Some(raw.replace("%3A", ":").replace("%3a", ":").replace("%2F", "/").replace("%2f", "/"))
 }
 
 /// Sends a whole response; returns its status code.
@@ -276,7 +308,8 @@ impl Server {
     }
 
     fn serve_connection(&self, mut stream: TcpStream) -> std::io::Result<()> {
-        let Some(request) = read_request(&stream)? else { return Ok(()) };
+        let cut = self.state.lock().unwrap().upload_fault.is_some();
+        let Some(request) = read_request(&stream, cut)? else { return Ok(()) };
         let status = self.serve(&mut stream, &request)?;
         let recorded = RecordedRequest { method: request.method, path: request.path, query: request.query, status };
         self.state.lock().unwrap().requests.push(recorded);
@@ -298,12 +331,32 @@ impl Server {
             };
         }
         if let Some((repo, upload)) = request.path.split_once("/blobs/uploads") {
-            return serve_upload(stream, request, repo, upload.trim_start_matches('/'), state);
+            let upload = upload.trim_start_matches('/');
+            if request.cut {
+                return self.cut_upload(stream, request, upload);
+            }
+            return serve_upload(stream, request, repo, upload, state);
         }
         let Some((_, digest)) = request.path.rsplit_once("/blobs/") else {
             return not_found(stream, "NAME_UNKNOWN", head);
         };
         self.serve_blob(stream, request, digest)
+    }
+
+    /// A streamed upload broken as the pending [`UploadFault`] says: the half read is kept.
+    fn cut_upload(&self, stream: &mut TcpStream, request: &Request, upload: &str) -> std::io::Result<u16> {
+        let fault = {
+            let mut s = self.state.lock().unwrap();
+            if let Some(bytes) = s.uploads.get_mut(upload) {
+                bytes.extend_from_slice(&request.body);
+            }
+            s.upload_fault.take()
+        };
+        if fault == Some(UploadFault::Die) {
+            self.stop();
+        }
+        stream.shutdown(Shutdown::Both)?;
+        Ok(0)
     }
 
     fn serve_blob(&self, stream: &mut TcpStream, request: &Request, digest: &str) -> std::io::Result<u16> {
@@ -439,14 +492,14 @@ fn serve_upload(
     match request.method.as_str() {
         "POST" if upload.is_empty() => {
             if let Some(mounted) = query_value(&request.query, "mount")
-                && s.blobs.contains_key(mounted)
+                && s.blobs.contains_key(&mounted)
             {
                 let location = format!("{repo}/blobs/{mounted}");
-                let headers = [("Location", location), ("Docker-Content-Digest", mounted.to_owned())];
+                let headers = [("Location", location), ("Docker-Content-Digest", mounted.clone())];
                 return respond(stream, "201 Created", &headers, b"", false);
             }
             if let Some(digest) = digest {
-                return finished(&mut s, stream, digest, request.body.clone());
+                return finished(&mut s, stream, &digest, request.body.clone());
             }
             s.next_upload += 1;
             let id = s.next_upload.to_string();
@@ -458,12 +511,26 @@ fn serve_upload(
             ];
             respond(stream, "202 Accepted", &headers, b"", false)
         }
+        "GET" if s.uploads.contains_key(upload) => {
+            let held = s.uploads[upload].len();
+            let headers = [
+                ("Location", format!("{repo}/blobs/uploads/{upload}")),
+                ("Docker-Upload-UUID", upload.to_owned()),
+                ("Range", format!("0-{}", held.saturating_sub(1))),
+            ];
+            respond(stream, "204 No Content", &headers, b"", false)
+        }
         "PATCH" | "PUT" if s.uploads.contains_key(upload) => {
+            let start =
+                request.content_range.as_deref().and_then(|r| r.split('-').next()?.trim().parse::<usize>().ok());
+            if start.is_some_and(|start| start != s.uploads[upload].len()) {
+                return error(stream, "416 Range Not Satisfiable", "BLOB_UPLOAD_INVALID", false);
+            }
             let mut bytes = s.uploads.remove(upload).expect("present");
             bytes.extend_from_slice(&request.body);
             if request.method == "PUT" {
                 let Some(digest) = digest else { return error(stream, "400 Bad Request", "DIGEST_INVALID", false) };
-                return finished(&mut s, stream, digest, bytes);
+                return finished(&mut s, stream, &digest, bytes);
             }
             let headers = [
                 ("Location", format!("{repo}/blobs/uploads/{upload}")),
