@@ -1,6 +1,7 @@
 //! The command line: global flags, one file per verb, and the dispatch between them.
 
 mod attach;
+mod build;
 mod commit;
 mod completion;
 mod container;
@@ -124,6 +125,11 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Create an image from a container's changes
     Commit(commit::CommitArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -305,6 +311,8 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Cp(a) => cp::run(ctx, a),
         Command::Export(a) => export::run(ctx, a),
         Command::Commit(a) => commit::run(ctx, a),
+        Command::Build(a) => build::run(ctx, a),
+        Command::Builder(c) => build::run_builder(ctx, c),
         Command::Volume(c) => volume::run(ctx, c),
         Command::Network(c) => network::run(ctx, c),
         Command::Container(c) => container::run(ctx, c),
@@ -331,6 +339,10 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
 /// Exit codes follow Docker: 126 when the container's command cannot be invoked, 127 when it
 /// is not found, 125 when berth itself failed.
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+    // A failed build exits 1, as Docker's; a usage error is clap's 125.
+    if error.downcast_ref::<crate::build::builder::BuildError>().is_some() {
+        return 1;
+    }
     match error.downcast_ref::<crate::container::start::StartError>() {
         Some(e) => e.exit_code().clamp(1, 255) as u8,
         None => crate::EXIT_TOOL_ERROR,

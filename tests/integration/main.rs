@@ -12,6 +12,7 @@
 mod archive;
 mod assemble;
 mod auth;
+mod build;
 mod check;
 mod cli;
 mod compat;
