@@ -30,8 +30,8 @@ pub enum Policy {
     Exec,
     /// start, restart, attach: a container that cannot start is a refused request (1).
     Start,
-    /// pull, login: every failure is 1.
-    Registry,
+    /// pull, push, login, build, compose: every failure is 1 (a usage error is clap's 125).
+    Whole,
     /// Everything else: 1 when refused, else 125.
     Other,
 }
@@ -54,7 +54,7 @@ pub fn policy_of(verbs: &[&str]) -> Policy {
         "run" | "create" => Policy::Run,
         "exec" => Policy::Exec,
         "start" | "restart" | "attach" => Policy::Start,
-        "pull" | "push" | "login" => Policy::Registry,
+        "pull" | "push" | "login" | "build" | "compose" => Policy::Whole,
         _ => Policy::Other,
     }
 }
@@ -64,7 +64,7 @@ pub fn man_section(verbs: &[&str]) -> &'static str {
     if verbs.is_empty() {
         return "125 for a usage error or a failure of berth itself; 1 when the request is refused \
                 (no such container, image, volume or network, a conflict such as a name or volume in use, an \
-                object in the wrong state) and for a failed pull or login; run, create and exec exit 126 when \
+                object in the wrong state) and for a failed pull, push, login, build or compose; run, create and exec exit 126 when \
                 the container's command cannot be invoked and 127 when it is not found, and otherwise with the \
                 container's own code (run, start \\-a, exec).";
     }
@@ -84,7 +84,7 @@ pub fn man_section(verbs: &[&str]) -> &'static str {
              state or cannot be started (its command not found included); 125 for a usage error or a \
              failure of berth itself."
         }
-        Policy::Registry => "0 on success; 1 when it fails; 125 for a usage error.",
+        Policy::Whole => "0 on success; 1 when it fails; 125 for a usage error.",
         Policy::Other => {
             "0 on success; 1 when the request is refused: an object that does not exist, a conflict (a name \
              or a volume in use, a running container to rm without \\-f), an object in the wrong state; 125 \
@@ -115,7 +115,7 @@ pub fn code_under(policy: Option<Policy>, error: &anyhow::Error) -> u8 {
             None if refused => REFUSED,
             None => USAGE_OR_TOOL,
         },
-        Some(Policy::Registry) => REFUSED,
+        Some(Policy::Whole) => REFUSED,
         Some(Policy::Start) if refused || start_failed => REFUSED,
         Some(Policy::Start | Policy::Other) if refused => REFUSED,
         Some(Policy::Start | Policy::Other) => USAGE_OR_TOOL,
@@ -248,7 +248,7 @@ mod tests {
             (Some(Policy::Exec), tool(), 125),
             (Some(Policy::Start), command_missing(), 1),
             (Some(Policy::Start), tool(), 125),
-            (Some(Policy::Registry), tool(), 1),
+            (Some(Policy::Whole), tool(), 1),
             (None, not_found(), 125),
         ];
         for (policy, error, code) in rows {
@@ -262,7 +262,7 @@ mod tests {
         assert_eq!(policy_of(&["container", "create"]), Policy::Run);
         assert_eq!(policy_of(&["container", "exec"]), Policy::Exec);
         assert_eq!(policy_of(&["start"]), Policy::Start);
-        assert_eq!(policy_of(&["image", "pull"]), Policy::Registry);
+        assert_eq!(policy_of(&["image", "pull"]), Policy::Whole);
         assert_eq!(policy_of(&["volume", "rm"]), Policy::Other);
         assert_eq!(policy_of(&["network", "create"]), Policy::Other, "only container/image run verbs");
     }

@@ -1,6 +1,7 @@
 //! The command line: global flags, one file per verb, and the dispatch between them.
 
 mod attach;
+mod build;
 mod commit;
 mod completion;
 mod container;
@@ -130,6 +131,11 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Create an image from a container's changes
     Commit(commit::CommitArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -330,6 +336,8 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Cp(a) => cp::run(ctx, a),
         Command::Export(a) => export::run(ctx, a),
         Command::Commit(a) => commit::run(ctx, a),
+        Command::Build(a) => build::run(ctx, a),
+        Command::Builder(c) => build::run_builder(ctx, c),
         Command::Volume(c) => volume::run(ctx, c),
         Command::Network(c) => network::run(ctx, c),
         Command::Container(c) => container::run(ctx, c),

@@ -288,6 +288,18 @@ pub fn create(store: &Store, name: Option<&str>, config: ContainerConfig) -> Res
             return Err(ContainerError::ImageRemoved(config.image_id));
         }
     }
+    insert(store, name, config)
+}
+
+/// A build step's container: its layers are the build's own (some in no image yet), kept from
+/// garbage collection by the ingest lock the build holds, so no image is checked.
+pub fn create_for_build(store: &Store, config: ContainerConfig) -> Result<Container, ContainerError> {
+    let _lock = store.lock_containers_exclusive()?;
+    insert(store, None, config)
+}
+
+/// The record and directories of a new container; the caller holds the containers lock.
+fn insert(store: &Store, name: Option<&str>, config: ContainerConfig) -> Result<Container, ContainerError> {
     let mut index: Index = store.containers()?;
     let mut container = add_to_index(&mut index, name, config)?;
     // Only once the name is known to be free, so a refused create leaves no new volume behind.

@@ -20,6 +20,9 @@
 //! volumes/<name>/_data     a volume's content, mounted into the containers that use it
 //! tmp/<random>/            staging areas; each holds its own `lock` while its owner lives
 //! reserved-space           space kept for a removal's record rewrite on a full disk (reserve.rs)
+//! build-cache/steps/<key>.json   a build step's result (the layer it made), by cache key
+//! build-cache/steps.lock   the build cache lock (see lock order)
+//! build-cache/stat/        content digests of build context files, by stat (build::stat_cache)
 //!
 //! Under the runroot: containers/<id>/attach.sock (the supervisor's attach socket),
 //! networks/<id>.json (a network's attached containers and their addresses).
@@ -51,13 +54,11 @@
 //!   `rm -v` removes the container, then its anonymous volumes;
 //! - `Images` (`images.lock`): shared to read `images.json`, blobs and layers; exclusive for the
 //!   short critical section that commits or removes them;
-//! - `BuildCache`, reserved (no lock file yet) for the build cache's entries (cache key →
-//!   layer): last, inside the image lock, because a build looks an entry up and checks that its
-//!   layer exists under the image lock held shared, and records an entry in the same hold of the
-//!   image lock, exclusive, that commits the step's layer (a cache entry never names a layer that
-//!   is not there); garbage collection and `rmi` already hold the image lock, exclusive, when they
-//!   drop the entries of the layers they remove. Before the image lock it would have to be held
-//!   across a whole build step to give the same guarantee.
+//! - `BuildCache` (`build-cache/steps.lock`): the build cache's step entries (cache key →
+//!   layer, `build-cache/steps/<key>.json`): last, inside the image lock, because a build looks
+//!   an entry up and checks that its layer exists under the image lock held shared (an entry
+//!   whose layer is gone is a miss: garbage collection need not touch entries), and records an
+//!   entry once its layer is committed; `builder prune` takes it exclusive.
 //!
 //! Staging directories' own locks are outside the order: only their owner ever waits for one.
 //!
@@ -67,6 +68,7 @@
 //! open. Every metadata write is temp file + fsync + rename.
 
 mod atomic;
+mod build_cache;
 mod containers;
 mod digest;
 mod gc;
@@ -86,6 +88,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use atomic::{sync_dir, write_file_atomically, write_file_atomically_with_mode};
+pub use build_cache::BuildCacheEntry;
 pub use containers::{ContainerIndex, Trash, read_optional};
 pub use digest::{Algorithm, BadDigest, Digest, DigestArg};
 pub use images::{ImageIndex, ImageRecord, NewImage};

@@ -13,6 +13,7 @@ mod archive;
 mod assemble;
 mod auth;
 mod cgroup_v1;
+mod build;
 mod check;
 mod cli;
 mod compat;
