@@ -112,6 +112,8 @@ pub struct CreateArgs {
     /// Mount the volumes and binds of another container: CONTAINER[:ro|rw]
     #[arg(long, value_name = "CONTAINER[:MODE]")]
     pub volumes_from: Vec<String>,
+    #[command(flatten)]
+    pub health: super::health_flags::HealthFlags,
     /// Image
     pub image: String,
     /// Command and arguments
@@ -167,7 +169,8 @@ pub(crate) fn user_env(env_files: &[std::path::PathBuf], env: &[String]) -> Resu
 
 /// Creates a container as `run`/`create` describe it.
 pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> Result<Container> {
-    let options = options::parse(&args.flags())?;
+    let mut options = options::parse(&args.flags())?;
+    args.health.apply(&mut options)?;
     let credentials = CredentialSource::default();
     let source = ImageSource {
         policy: args.pull.parse()?,
