@@ -111,6 +111,8 @@ pub struct CreateArgs {
     /// Mount the volumes and binds of another container: CONTAINER[:ro|rw]
     #[arg(long, value_name = "CONTAINER[:MODE]")]
     pub volumes_from: Vec<String>,
+    #[command(flatten)]
+    pub health: super::health_flags::HealthFlags,
     /// Image
     pub image: String,
     /// Command and arguments
@@ -170,7 +172,8 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> Result<Container> {
     if flags.net.networks.is_empty() {
         flags.net.networks.extend(ctx.settings.default_network.clone());
     }
-    let options = options::parse(&flags)?;
+    let mut options = options::parse(&flags)?;
+    args.health.apply(&mut options)?;
     let credentials = CredentialSource::default();
     let source = ImageSource {
         policy: args.pull.parse()?,

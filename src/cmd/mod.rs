@@ -12,6 +12,8 @@ mod exists;
 pub(crate) mod exit_codes;
 mod export;
 mod flag_syntax;
+mod health_flags;
+mod healthcheck;
 mod history;
 mod image;
 mod images;
@@ -179,6 +181,9 @@ pub enum Command {
     /// Manage the store
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Run a container's health check
+    #[command(subcommand)]
+    Healthcheck(healthcheck::HealthcheckCommand),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
     /// Write man pages generated from the command definitions
@@ -246,25 +251,30 @@ fn needs_user_namespace(command: &Command) -> bool {
 }
 
 /// The supervisor is started as `berth --root R --runroot RR __supervise ID` (see
-/// container::start) and recognised here before the command-line parser runs, so that the
-/// long-lived process never touches the parser's code and data: its resident memory stays small.
-fn supervisor_invocation() -> Option<(PathBuf, PathBuf, String)> {
+/// container::start), and a health check as the same with `__healthcheck ID`
+/// (container::health); both are recognised here before the command-line parser runs, so that
+/// these processes never touch the parser's code and data: their resident memory stays small.
+fn internal_invocation() -> Option<(PathBuf, PathBuf, String, String)> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     match args.as_slice() {
         [_, root_flag, root, runroot_flag, runroot, verb, id]
             if root_flag == "--root"
                 && runroot_flag == "--runroot"
-                && verb == crate::container::start::SUPERVISE_VERB =>
+                && (verb == crate::container::start::SUPERVISE_VERB
+                    || verb == crate::container::health::HEALTHCHECK_VERB) =>
         {
-            Some((root.into(), runroot.into(), id.to_str()?.to_owned()))
+            Some((root.into(), runroot.into(), verb.to_str()?.to_owned(), id.to_str()?.to_owned()))
         }
         _ => None,
     }
 }
 
 pub fn main() -> Result<u8> {
-    if let Some((root, runroot, id)) = supervisor_invocation() {
+    if let Some((root, runroot, verb, id)) = internal_invocation() {
         let store = Store::open(&root, &runroot, crate::sandbox::userns::is_rootless()).context("opening the store")?;
+        if verb == crate::container::health::HEALTHCHECK_VERB {
+            return Ok(crate::container::health::run_helper(&store, &id).clamp(0, 255) as u8);
+        }
         return Ok(crate::container::supervisor::run(&store, &id) as u8);
     }
     let (cli, verbs) = match parse_command_line() {
@@ -357,6 +367,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Version(a) => version::run(ctx, a),
         Command::Info(a) => info::run(ctx, a),
         Command::System(c) => system::run(ctx, c),
+        Command::Healthcheck(c) => healthcheck::run(ctx, c),
         Command::Completion(a) => completion::run(a),
         Command::GenerateManPages(a) => man::run(a),
     }

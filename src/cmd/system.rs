@@ -12,6 +12,8 @@ pub enum SystemCommand {
     Check(CheckArgs),
     /// Show system-wide information
     Info(super::info::InfoArgs),
+    /// Start the containers whose restart policy says so (always; unless-stopped if not stopped by the user), as after a reboot
+    Boot,
 }
 
 #[derive(Args, Debug)]
@@ -28,7 +30,26 @@ pub fn run(ctx: &Ctx, command: SystemCommand) -> Result<u8> {
     match command {
         SystemCommand::Check(a) => check(ctx, a),
         SystemCommand::Info(a) => super::info::run(ctx, a),
+        SystemCommand::Boot => boot(ctx),
     }
+}
+
+/// Prints the name of each container started; each failure as its own error line.
+fn boot(ctx: &Ctx) -> Result<u8> {
+    use crate::container::boot::{Booted, boot};
+    let mut failed = false;
+    for (container, outcome) in boot(ctx.store()?)? {
+        match outcome {
+            Booted::Started => println!("{}", container.name),
+            Booted::Running => {}
+            Booted::Failed(e) => {
+                failed = true;
+                let error = anyhow::Error::from(e).context(format!("starting container {}", container.name));
+                eprintln!("berth: {}", format!("{error:#}").replace('\n', " "));
+            }
+        }
+    }
+    Ok(if failed { crate::EXIT_TOOL_ERROR } else { 0 })
 }
 
 fn check(ctx: &Ctx, args: CheckArgs) -> Result<u8> {

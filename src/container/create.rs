@@ -58,6 +58,9 @@ pub struct CreateOptions {
     pub mounts: Vec<Mount>,
     pub read_only: bool,
     pub volumes_from: Vec<String>,
+    /// `--health-*` / `--no-healthcheck`; None: the image's check (see container::health).
+    pub healthcheck: Option<crate::image::spec::HealthConfig>,
+    pub restart: super::restart::RestartPolicy,
 }
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -198,6 +201,8 @@ pub fn build_config(
         read_only: options.read_only,
         volumes_from: options.volumes_from.clone(),
         volumes: defaults.volumes.as_ref().map(|v| v.keys().cloned().collect()).unwrap_or_default(),
+        healthcheck: super::health::merge(options.healthcheck.clone(), defaults.healthcheck.as_ref()),
+        restart: options.restart,
     })
 }
 

@@ -2,11 +2,13 @@
 
 pub mod attach;
 pub mod check;
+pub mod boot;
 pub mod commit;
 pub mod cp;
 pub mod create;
 pub mod etc_files;
 pub mod export;
+pub mod health;
 pub mod index;
 pub mod inspect;
 pub mod lifecycle;
@@ -20,6 +22,7 @@ pub mod options;
 pub mod protocol;
 pub mod query;
 pub mod record;
+pub mod restart;
 pub mod sandbox_spec;
 pub mod signals;
 pub mod start;

@@ -152,6 +152,8 @@ pub fn parse(flags: &CreateFlags) -> Result<CreateOptions, OptionsError> {
         mounts: parse_mounts(flags)?,
         read_only: flags.read_only,
         volumes_from: flags.volumes_from.clone(),
+        // Health checks and restart policies: set by cmd/health_flags.rs.
+        ..Default::default()
     })
 }
 

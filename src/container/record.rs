@@ -212,6 +212,13 @@ pub struct ContainerConfig {
     /// image's VOLUME entries (Docker's Config.Volumes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<String>,
+    /// The health check, the image's merged with `--health-*` (Docker's Config.Healthcheck);
+    /// `["NONE"]` for `--no-healthcheck` (see container::health).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::image::spec::HealthConfig>,
+    /// `--restart` (see container::restart).
+    #[serde(default, skip_serializing_if = "super::restart::RestartPolicy::is_no")]
+    pub restart: super::restart::RestartPolicy,
 }
 
 impl ContainerConfig {
@@ -248,6 +255,13 @@ pub struct ContainerState {
     pub error: Option<String>,
     #[serde(default)]
     pub restart_count: u32,
+    /// Health check results since the last start (container::health); None without a check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::HealthState>,
+    /// Stopped by `stop` (or `kill` with the stop signal) since its last start: no restart
+    /// policy undoes that, and `system boot` leaves an unless-stopped container alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manually_stopped: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]

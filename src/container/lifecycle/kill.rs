@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::{LifecycleError, after_exit, cgroup_of, container_process, current, is_live};
+use super::{LifecycleError, after_exit, cgroup_of, container_process, current, is_live, mark_manually_stopped};
 use crate::container::index::supervisor_alive;
 use crate::container::record::Container;
 use crate::container::signals::SignalNumber;
@@ -51,6 +51,10 @@ pub fn kill(store: &Store, container: &Container, signal: SignalNumber) -> Resul
     let not_running = || LifecycleError::NotRunning(current.name.clone());
     let process = if is_live(current.state.status) { container_process(&current) } else { None };
     let Some(process) = process else { return Err(not_running()) };
+    // Docker's rule: the stop signal stops the container for good, any other may be restarted.
+    if crate::container::signals::parse_signal(&current.config.stop_signal).unwrap_or(SignalNumber::TERM) == signal {
+        mark_manually_stopped(store, &current)?;
+    }
     if signal == SignalNumber::KILL {
         if !kill_everything(&current, &process, KILL_WAIT)? {
             return Err(LifecycleError::Unkillable(current.name.clone()));

@@ -1,6 +1,9 @@
 //! `rm` and `container prune`.
 
-use super::{LifecycleError, SUPERVISOR_WAIT, current, is_live, kill, remove_cgroup_of, wait_for_supervisor};
+use super::{
+    LifecycleError, SUPERVISOR_WAIT, current, is_live, kill, mark_manually_stopped, remove_cgroup_of,
+    wait_for_recorded_end,
+};
 use crate::container::index::{ContainerError, Index, refresh, supervisor_alive};
 use crate::container::record::Container;
 use crate::container::signals::SignalNumber;
@@ -14,6 +17,9 @@ pub fn remove(store: &Store, container: &Container, force: bool) -> Result<(), L
         if !force {
             return Err(LifecycleError::Running);
         }
+        // `rm -f` always wins: no restart policy starts it again meanwhile. On a full disk the
+        // mark cannot be written; removing must still work, and the record goes below anyway.
+        let _ = mark_manually_stopped(store, &current);
         match kill(store, &current, SignalNumber::KILL) {
             Ok(()) | Err(LifecycleError::NotRunning(_)) => {}
             Err(e) => return Err(e),
@@ -21,7 +27,7 @@ pub fn remove(store: &Store, container: &Container, force: bool) -> Result<(), L
     }
     // A supervisor that is still finishing (its container has just ended) writes into the
     // container's directory and record: let it.
-    wait_for_supervisor(&current, SUPERVISOR_WAIT);
+    wait_for_recorded_end(store, &current, SUPERVISOR_WAIT);
     {
         let _lock = store.lock_containers_exclusive().map_err(ContainerError::from)?;
         let mut index: Index = store.containers().map_err(ContainerError::from)?;

@@ -5,7 +5,9 @@ use std::time::Duration;
 use crate::container::signals::SignalNumber;
 
 use super::kill::{KILL_WAIT, kill_everything};
-use super::{LifecycleError, after_exit, container_process, current, is_live, resume_to_deliver};
+use super::{
+    LifecycleError, after_exit, container_process, current, is_live, mark_manually_stopped, resume_to_deliver,
+};
 use crate::container::record::{Container, Status};
 use crate::store::Store;
 
@@ -26,6 +28,8 @@ pub fn stop(
     signal: Option<SignalNumber>,
 ) -> Result<(), LifecycleError> {
     let current = current(store, container)?;
+    // Before the signal: the supervisor's restart decision must see it (also during a back-off).
+    mark_manually_stopped(store, &current)?;
     let process = if is_live(current.state.status) { container_process(&current) } else { None };
     let Some(process) = process else {
         // Already ended: maybe just now, with its supervisor still recording it, or long ago
