@@ -3,6 +3,7 @@
 mod attach;
 mod commit;
 mod completion;
+mod compose;
 mod container;
 mod cp;
 mod create;
@@ -165,6 +166,8 @@ pub enum Command {
     /// Manage the store
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Define and run multi-container applications (Docker Compose)
+    Compose(compose::ComposeArgs),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
     /// Write man pages generated from the command definitions
@@ -323,6 +326,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Version(a) => version::run(ctx, a),
         Command::Info(a) => info::run(ctx, a),
         Command::System(c) => system::run(ctx, c),
+        Command::Compose(a) => compose::run(ctx, a),
         Command::Completion(a) => completion::run(a),
         Command::GenerateManPages(a) => man::run(a),
     }

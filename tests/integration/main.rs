@@ -15,6 +15,7 @@ mod auth;
 mod check;
 mod cli;
 mod compat;
+mod compose_config;
 mod containers;
 mod copy;
 mod cp_rules;
