@@ -6,6 +6,7 @@
 
 mod build;
 mod cmd;
+mod compose;
 mod config;
 mod container;
 mod image;

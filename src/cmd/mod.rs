@@ -4,6 +4,7 @@ mod attach;
 mod build;
 mod commit;
 mod completion;
+mod compose;
 mod container;
 mod cp;
 mod create;
@@ -184,6 +185,8 @@ pub enum Command {
     /// Run a container's health check
     #[command(subcommand)]
     Healthcheck(healthcheck::HealthcheckCommand),
+    /// Define and run multi-container applications (Docker Compose)
+    Compose(compose::ComposeArgs),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
     /// Write man pages generated from the command definitions
@@ -368,6 +371,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Info(a) => info::run(ctx, a),
         Command::System(c) => system::run(ctx, c),
         Command::Healthcheck(c) => healthcheck::run(ctx, c),
+        Command::Compose(a) => compose::run(ctx, a),
         Command::Completion(a) => completion::run(a),
         Command::GenerateManPages(a) => man::run(a),
     }

@@ -17,6 +17,7 @@ mod build;
 mod check;
 mod cli;
 mod compat;
+mod compose_config;
 mod containers;
 mod copy;
 mod cp_rules;
