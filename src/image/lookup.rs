@@ -29,27 +29,34 @@ pub fn lookup(store: &Store, settings: &Settings, input: &str) -> Result<ImageRe
     find_image(&index, settings, input).cloned()
 }
 
+/// Docker's order: a full id or `sha256:` prefix is an id; otherwise a name that is in the
+/// store wins over an id prefix that the same letters also are (`c` the image `c:latest`, not
+/// the image whose id starts with c).
 pub fn find_image<'a>(index: &'a ImageIndex, settings: &Settings, input: &str) -> Result<&'a ImageRecord, ImageError> {
     let not_found = || ImageError::Store(StoreError::ImageNotFound(input.to_owned()));
-    let looks_like_id =
-        input.strip_prefix("sha256:").unwrap_or(input).bytes().all(|b| b.is_ascii_hexdigit()) && !input.is_empty();
+    let hex = input.strip_prefix("sha256:").unwrap_or(input);
+    let looks_like_id = !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    if looks_like_id && (input.starts_with("sha256:") || hex.len() == 64) {
+        return index.by_id_prefix(input)?.ok_or_else(not_found);
+    }
+    if let Ok(reference) = Reference::parse(input) {
+        if let Some(found) = by_reference(index, settings, &reference) {
+            return Ok(found);
+        }
+    }
     if looks_like_id {
         if let Some(found) = index.by_id_prefix(input)? {
             return Ok(found);
         }
-        if input.starts_with("sha256:") {
-            return Err(not_found());
-        }
     }
-    let reference = Reference::parse(input)?;
-    for candidate in qualified_candidates(settings, &reference) {
-        if let Some(digested) = candidate.digested_name() {
-            if let Some(found) = index.by_digest(&digested) {
-                return Ok(found);
-            }
-        } else if let Some(found) = candidate.tagged_name().and_then(|t| index.by_name(&t)) {
-            return Ok(found);
-        }
-    }
+    // Not in the store: a malformed reference says why, else it is not found.
+    Reference::parse(input)?;
     Err(not_found())
+}
+
+fn by_reference<'a>(index: &'a ImageIndex, settings: &Settings, reference: &Reference) -> Option<&'a ImageRecord> {
+    qualified_candidates(settings, reference).into_iter().find_map(|candidate| match candidate.digested_name() {
+        Some(digested) => index.by_digest(&digested),
+        None => candidate.tagged_name().and_then(|t| index.by_name(&t)),
+    })
 }
