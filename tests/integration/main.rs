@@ -19,6 +19,7 @@ mod compat;
 mod containers;
 mod copy;
 mod cp_rules;
+mod fault_injection;
 mod format;
 mod full_disk;
 mod image_content;
