@@ -16,6 +16,7 @@ mod cgroup_v1;
 mod check;
 mod cli;
 mod compat;
+mod concurrency;
 mod containers;
 mod copy;
 mod cp_rules;
