@@ -312,8 +312,14 @@ fn insert(store: &Store, name: Option<&str>, config: ContainerConfig) -> Result<
     if let Some(stored) = index.containers.last_mut() {
         stored.config.mounts = container.config.mounts.clone();
     }
-    store.create_container_dirs(&container.id)?;
+    // The record first: a kill between leaves a container whose start makes its (still empty)
+    // directories, never directories no record owns.
     store.write_containers(&index)?;
+    if let Err(e) = store.create_container_dirs(&container.id) {
+        index.containers.retain(|c| c.id != container.id);
+        let _ = store.write_releasing_reserve(|| store.write_containers(&index));
+        return Err(e.into());
+    }
     Ok(container)
 }
 

@@ -486,7 +486,9 @@ fn sandbox_mount(store: &Store, mount: &Mount) -> Result<SandboxMount, StoreErro
                     }
                     bind(device, false)
                 }
-                _ => bind(store.volume_data_dir(&mount.source), !mount.options.nocopy),
+                // Made here if missing: a kill between a volume's record and its directory
+                // leaves the record only (see volumes::ensure).
+                _ => bind(store.create_volume_dir(&mount.source)?, !mount.options.nocopy),
             }
         }
         MountKind::Tmpfs => SandboxMount {

@@ -168,8 +168,18 @@ pub fn release_network(store: &Store, id: &str) {
 /// [`delete_removed`]'s, after the lock.
 pub fn unlist_locked(store: &Store, index: &mut Index, i: usize) -> Result<(Container, Option<Trash>), ContainerError> {
     let removed = index.containers.remove(i);
-    store.write_releasing_reserve(|| store.write_containers(index))?;
-    let trash = store.trash_container_dirs(&removed.id)?;
+    // Into the trash first: a kill between leaves a record without directories, which the next
+    // command that sees the container ended finishes, never directories no record owns.
+    let mut trash = store.trash_container_dirs(&removed.id)?;
+    store.write_freeing_first(
+        || store.write_containers(index),
+        || {
+            if let Some(trash) = trash.take() {
+                trash.empty();
+            }
+            Ok(())
+        },
+    )?;
     Ok((removed, trash))
 }
 

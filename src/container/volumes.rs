@@ -109,10 +109,10 @@ fn new_record(
     }
 }
 
-/// The record for `name`, created (directory and record, not yet written) if it is missing.
-/// Needs the volumes lock, exclusive; the caller writes the index.
+/// The record for `name`, created (not yet written) if it is missing. Needs the volumes lock,
+/// exclusive; the caller writes the index, then makes the directory: in that order a kill leaves
+/// at most a record whose directory its first mount makes, never a directory no record owns.
 fn ensure(
-    store: &Store,
     index: &mut VolumeIndex,
     name: &str,
     labels: &BTreeMap<String, String>,
@@ -124,7 +124,6 @@ fn ensure(
     }
     check_name(name)?;
     check_options(options)?;
-    store.create_volume_dir(name)?;
     let record = new_record(name, labels.clone(), options.clone(), anonymous);
     index.volumes.push(record.clone());
     Ok((record, true))
@@ -145,9 +144,10 @@ pub fn create(
     let _lock = store.lock_volumes_exclusive()?;
     let mut index = store.volumes()?;
     let name = name.map_or_else(random_name, str::to_owned);
-    let (record, created) = ensure(store, &mut index, &name, &labels, &options, false)?;
+    let (record, created) = ensure(&mut index, &name, &labels, &options, false)?;
     if created {
         store.write_volumes(&index)?;
+        store.create_volume_dir(&name)?;
     }
     Ok(record)
 }
@@ -214,8 +214,10 @@ pub fn remove(store: &Store, name: &str, force: bool) -> Result<(), VolumeError>
         return Err(VolumeError::InUse { name: name.to_owned(), containers: ids });
     }
     volumes.volumes.remove(position);
-    store.write_freeing_first(|| store.write_volumes(&volumes), || store.remove_volume_dir(name))?;
+    // The data first: a kill between leaves a record without it, which `volume rm` finishes,
+    // never data no record owns; and on a full disk the record then has room.
     store.remove_volume_dir(name)?;
+    store.write_releasing_reserve(|| store.write_volumes(&volumes))?;
     Ok(())
 }
 
@@ -237,17 +239,14 @@ pub fn prune(store: &Store, all: bool) -> Result<Pruned, VolumeError> {
     let (doomed, kept): (Vec<VolumeRecord>, Vec<VolumeRecord>) =
         volumes.volumes.drain(..).partition(|v| (all || v.anonymous) && !used.contains_key(&v.name));
     volumes.volumes = kept;
-    let usage: Vec<u64> = doomed.iter().map(|v| disk_usage(&store.volume_dir(&v.name))).collect();
-    store.write_freeing_first(
-        || store.write_volumes(&volumes),
-        || doomed.iter().try_for_each(|v| store.remove_volume_dir(&v.name)),
-    )?;
+    // The data first, as in `remove`.
     let mut pruned = Pruned::default();
-    for (volume, bytes) in doomed.into_iter().zip(usage) {
-        pruned.bytes += bytes;
+    for volume in doomed {
+        pruned.bytes += disk_usage(&store.volume_dir(&volume.name));
         store.remove_volume_dir(&volume.name)?;
         pruned.names.push(volume.name);
     }
+    store.write_releasing_reserve(|| store.write_volumes(&volumes))?;
     Ok(pruned)
 }
 
@@ -297,7 +296,6 @@ pub fn prepare_mounts(store: &Store, index: &Index, config: &mut ContainerConfig
                 mount.source = random_name();
             }
             let (record, created) = ensure(
-                store,
                 &mut volumes,
                 &mount.source,
                 &mount.options.volume_labels,
@@ -309,6 +307,9 @@ pub fn prepare_mounts(store: &Store, index: &Index, config: &mut ContainerConfig
         }
         if changed {
             store.write_volumes(&volumes)?;
+        }
+        for mount in mounts.iter().filter(|m| m.kind == MountKind::Volume) {
+            store.create_volume_dir(&mount.source)?;
         }
     }
     config.mounts = super::mounts::in_mount_order(mounts);
@@ -339,13 +340,14 @@ pub fn remove_anonymous(store: &Store, container: &Container) -> Result<Vec<(Str
         return Ok(Vec::new());
     }
     volumes.volumes.retain(|v| !doomed.contains(&v.name));
-    store.write_releasing_reserve(|| store.write_volumes(&volumes))?;
+    // The data first, as in `remove`.
     let mut failed = Vec::new();
-    for name in doomed {
-        if let Err(e) = store.remove_volume_dir(&name) {
-            failed.push((name, e.to_string()));
+    for name in &doomed {
+        if let Err(e) = store.remove_volume_dir(name) {
+            failed.push((name.clone(), e.to_string()));
         }
     }
+    store.write_releasing_reserve(|| store.write_volumes(&volumes))?;
     Ok(failed)
 }
 

@@ -22,6 +22,8 @@ mod containers;
 mod copy;
 mod cp_rules;
 mod exit_codes;
+mod concurrency;
+mod fault_injection;
 mod format;
 mod full_disk;
 mod health;

@@ -39,10 +39,11 @@ pub fn remove(store: &Store, container: &Container, force: bool) -> Result<(), L
             return Err(LifecycleError::Running);
         }
         index.containers.remove(i);
-        store
-            .write_freeing_first(|| store.write_containers(&index), || store.remove_container_dirs(&current.id))
-            .map_err(ContainerError::from)?;
+        // The directories first: a kill between leaves a record without them, which the next
+        // `rm` finishes, never directories no record owns; and on a full disk the record then
+        // has room.
         store.remove_container_dirs(&current.id).map_err(ContainerError::from)?;
+        store.write_releasing_reserve(|| store.write_containers(&index)).map_err(ContainerError::from)?;
     }
     remove_cgroup_of(&current);
     Ok(())
@@ -74,17 +75,13 @@ pub fn prune(store: &Store) -> Result<Pruned, ContainerError> {
         }
     }
     index.containers = kept;
-    let usage: Vec<u64> =
-        doomed.iter().map(|c| crate::container::volumes::disk_usage(&store.container_dir(&c.id))).collect();
-    store.write_freeing_first(
-        || store.write_containers(&index),
-        || doomed.iter().try_for_each(|c| store.remove_container_dirs(&c.id)),
-    )?;
-    for (container, bytes) in doomed.into_iter().zip(usage) {
-        pruned.bytes += bytes;
+    // The directories first, as in `remove`.
+    for container in doomed {
+        pruned.bytes += crate::container::volumes::disk_usage(&store.container_dir(&container.id));
         store.remove_container_dirs(&container.id)?;
         remove_cgroup_of(&container);
         pruned.ids.push(container.id);
     }
+    store.write_releasing_reserve(|| store.write_containers(&index))?;
     Ok(pruned)
 }

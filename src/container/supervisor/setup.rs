@@ -138,6 +138,8 @@ fn prepare_and_spawn(
     cgroup_slot: &mut Option<Cgroup>,
 ) -> Result<Running, SetupError> {
     let id = &container.id;
+    // Missing after a create killed between its record and its directories.
+    store.create_container_dirs(id).map_err(SetupError::Spec)?;
     let etc = EtcFiles::for_config(&container.config).write(&store.container_dir(id))?;
     let mut spec = {
         let _lock = store.lock_images_shared().map_err(SetupError::Spec)?;
