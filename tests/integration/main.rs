@@ -18,6 +18,7 @@ mod compat;
 mod containers;
 mod copy;
 mod cp_rules;
+mod docker_flags;
 mod exit_codes;
 mod format;
 mod image_content;
