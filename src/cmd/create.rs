@@ -112,6 +112,8 @@ pub struct CreateArgs {
     /// Mount the volumes and binds of another container: CONTAINER[:ro|rw]
     #[arg(long, value_name = "CONTAINER[:MODE]")]
     pub volumes_from: Vec<String>,
+    #[command(flatten)]
+    pub extra: super::run_flags_extra::ExtraRunArgs,
     /// Image
     pub image: String,
     /// Command and arguments
@@ -168,13 +170,16 @@ pub(crate) fn user_env(env_files: &[std::path::PathBuf], env: &[String]) -> Resu
 /// Creates a container as `run`/`create` describe it.
 pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> Result<Container> {
     let options = options::parse(&args.flags())?;
+    args.extra.before_create(ctx, args.name.as_deref())?;
     let credentials = CredentialSource::default();
     let source = ImageSource {
         policy: args.pull.parse()?,
         platform: super::pull::parse_platform(args.platform.as_deref())?,
         credentials: &credentials,
     };
-    Ok(crate::container::create::create_container(ctx.store()?, &ctx.settings, &options, &source)?)
+    let container = crate::container::create::create_container(ctx.store()?, &ctx.settings, &options, &source)?;
+    args.extra.after_create(&container.id)?;
+    Ok(container)
 }
 
 pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<u8> {

@@ -33,6 +33,7 @@ mod restart;
 mod rm;
 mod rmi;
 mod run;
+mod run_flags_extra;
 mod save;
 mod start;
 mod stats;
@@ -187,6 +188,19 @@ impl Ctx {
         let store = Store::open(&self.settings.root, &self.settings.runroot, self.settings.rootless)
             .context("opening the store")?;
         Ok(self.store.get_or_init(|| store))
+    }
+}
+
+impl Ctx {
+    /// This context with TLS verification off for the registry of `reference` (every search
+    /// registry for a short name): `--tls-verify=false`, which also allows plain HTTP.
+    pub fn without_tls_verify(&self, reference: &str) -> Ctx {
+        let mut settings = self.settings.clone();
+        match crate::image::reference::Reference::parse(reference) {
+            Ok(r) if !r.is_short_name() => settings.insecure_registries.push(r.registry_or_hub().to_owned()),
+            _ => settings.insecure_registries.extend(settings.search_registries.clone()),
+        }
+        Ctx { settings, store: OnceCell::new() }
     }
 }
 
