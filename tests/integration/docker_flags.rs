@@ -155,3 +155,28 @@ fn tls_verify_is_taken_by_pull_and_login() {
     let line = env.berth_fails_with(1, &["login", "--tls-verify=false", "--get-login", &registry.addr]);
     assert!(line.contains("not logged in"), "{line}");
 }
+
+#[test]
+fn wait_condition_waits_for_the_state_named() {
+    let Some(env) = root_with_busybox("containers", "busybox") else { return };
+    env.berth_ok(&["create", "--name", "later", "busybox", "sh", "-c", "sleep 1; exit 3"]);
+    assert_eq!(env.berth_ok(&["wait", "--condition", "created", "later"]).trim(), "-1");
+    let waiter = env
+        .command(["wait", "--condition=running", "later"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running berth wait");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    env.berth_ok(&["start", "later"]);
+    let out = waiter.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "-1");
+    assert_eq!(env.berth_ok(&["inspect", "-f", "{{.State.Status}}", "later"]).trim(), "running");
+    assert_eq!(env.berth_ok(&["wait", "--condition", "stopped", "later"]).trim(), "3");
+
+    env.berth_ok(&["run", "-d", "--rm", "--name", "brief", "busybox", "sh", "-c", "sleep 0.5; exit 4"]);
+    assert_eq!(env.berth_ok(&["wait", "--condition", "removed", "brief"]).trim(), "4");
+    assert!(env.berth_ok(&["ps", "-aq", "--filter", "name=brief"]).is_empty(), "removed when wait returned");
+    let (code, _) = env.berth_err(&["wait", "--condition", "sleepy", "later"]);
+    assert_eq!(code, 125);
+}
