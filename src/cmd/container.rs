@@ -53,6 +53,8 @@ pub enum ContainerCommand {
     Prune(PruneArgs),
     /// Exit 0 if a container exists, 1 if not
     Exists(super::exists::ExistsArgs),
+    /// List the changes to a container's filesystem (A added, C changed, D deleted)
+    Diff(super::diff::DiffArgs),
 }
 
 impl ContainerCommand {
@@ -102,6 +104,7 @@ pub fn run(ctx: &Ctx, command: ContainerCommand) -> Result<u8> {
         ContainerCommand::Restart(a) => super::restart::run(ctx, a),
         ContainerCommand::Prune(a) => prune(ctx, a),
         ContainerCommand::Exists(a) => super::exists::container(ctx, a),
+        ContainerCommand::Diff(a) => super::diff::run(ctx, a),
     }
 }
 

@@ -6,6 +6,7 @@ mod completion;
 mod container;
 mod cp;
 mod create;
+mod diff;
 mod exec;
 mod exists;
 pub(crate) mod exit_codes;
@@ -126,6 +127,8 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Create an image from a container's changes
     Commit(commit::CommitArgs),
+    /// List the changes to a container's filesystem (A added, C changed, D deleted)
+    Diff(diff::DiffArgs),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -330,6 +333,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Cp(a) => cp::run(ctx, a),
         Command::Export(a) => export::run(ctx, a),
         Command::Commit(a) => commit::run(ctx, a),
+        Command::Diff(a) => diff::run(ctx, a),
         Command::Volume(c) => volume::run(ctx, c),
         Command::Network(c) => network::run(ctx, c),
         Command::Container(c) => container::run(ctx, c),

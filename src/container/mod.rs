@@ -4,6 +4,7 @@ pub mod attach;
 pub mod commit;
 pub mod cp;
 pub mod create;
+pub mod diff;
 pub mod etc_files;
 pub mod export;
 pub mod index;

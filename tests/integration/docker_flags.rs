@@ -180,3 +180,22 @@ fn wait_condition_waits_for_the_state_named() {
     let (code, _) = env.berth_err(&["wait", "--condition", "sleepy", "later"]);
     assert_eq!(code, 125);
 }
+
+#[test]
+fn diff_lists_the_containers_changes() {
+    let Some(env) = root_with_busybox("containers", "busybox") else { return };
+    env.berth_ok(&["run", "--name", "fresh", "busybox", "true"]);
+    assert_eq!(env.berth_ok(&["diff", "fresh"]), "", "the sandbox's mount targets are not changes");
+    let script = "touch /added; mkdir /newdir; touch /newdir/f; echo x >> /etc/passwd; rm /etc/group; rm -r /root";
+    env.berth_ok(&["run", "--name", "changer", "busybox", "sh", "-c", script]);
+    let expected = "A /added\nC /etc\nD /etc/group\nC /etc/passwd\nA /newdir\nA /newdir/f\nD /root\n";
+    assert_eq!(env.berth_ok(&["diff", "changer"]), expected);
+    assert_eq!(env.berth_ok(&["container", "diff", "changer"]), expected);
+    // A running container's changes show as they happen.
+    env.berth_ok(&["run", "-d", "--name", "live", "busybox", "sh", "-c", "touch /tmp/mark; sleep 1000"]);
+    crate::util::wait_until(crate::util::WAIT, "the container to write /tmp/mark", || {
+        String::from_utf8_lossy(&env.berth(&["diff", "live"]).stdout).contains("A /tmp/mark")
+    });
+    assert_eq!(env.berth_ok(&["diff", "live"]), "C /tmp\nA /tmp/mark\n");
+    env.berth_fails_with(1, &["diff", "nosuch"]);
+}
