@@ -1,5 +1,6 @@
 //! `run`/`create` flags that are not container options: what the command does around the
-//! creation (`--replace`, `--cidfile`). Kept apart from `create.rs`'s flag list.
+//! creation (`--replace`, `--cidfile`, the deprecated `--kernel-memory`). Kept apart from
+//! `create.rs`'s flag list.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,12 +18,22 @@ pub struct ExtraRunArgs {
     /// Write the container's id to FILE (refused when FILE exists)
     #[arg(long, value_name = "FILE")]
     pub cidfile: Option<PathBuf>,
+    /// Kernel memory limit: deprecated, accepted and ignored with a warning, as Docker does
+    #[arg(long, value_name = "BYTES")]
+    pub kernel_memory: Option<String>,
 }
 
 impl ExtraRunArgs {
     /// What comes before the container is created: the checks of `--cidfile`, the removal
     /// `--replace` asks for.
     pub fn before_create(&self, ctx: &Ctx, name: Option<&str>) -> Result<()> {
+        if let Some(size) = &self.kernel_memory {
+            crate::container::options::parse_memory(size)?;
+            eprintln!(
+                "berth: warning: specifying a kernel memory limit is deprecated; the limit is ignored (the kernel \
+                 no longer supports it)"
+            );
+        }
         if let Some(path) = &self.cidfile
             && path.symlink_metadata().is_ok()
         {

@@ -199,3 +199,15 @@ fn diff_lists_the_containers_changes() {
     assert_eq!(env.berth_ok(&["diff", "live"]), "C /tmp\nA /tmp/mark\n");
     env.berth_fails_with(1, &["diff", "nosuch"]);
 }
+
+#[test]
+fn kernel_memory_is_accepted_with_a_warning() {
+    let Some(env) = root_with_busybox("containers", "busybox") else { return };
+    let out = env.berth(&["run", "--rm", "--kernel-memory", "64m", "busybox", "echo", "ran"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ran");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning") && stderr.contains("deprecated"), "{stderr}");
+    let line = env.berth_fails_125(&["run", "--rm", "--kernel-memory", "lots", "busybox", "true"]);
+    assert!(line.contains("lots"), "{line}");
+}
