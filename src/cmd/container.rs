@@ -55,6 +55,8 @@ pub enum ContainerCommand {
     Prune(PruneArgs),
     /// Exit 0 if a container exists, 1 if not
     Exists(super::exists::ExistsArgs),
+    /// List the changes to a container's filesystem (A added, C changed, D deleted)
+    Diff(super::diff::DiffArgs),
 }
 
 impl ContainerCommand {
@@ -106,6 +108,7 @@ pub fn run(ctx: &Ctx, command: ContainerCommand) -> Result<u8> {
         ContainerCommand::Restart(a) => super::restart::run(ctx, a),
         ContainerCommand::Prune(a) => prune(ctx, a),
         ContainerCommand::Exists(a) => super::exists::container(ctx, a),
+        ContainerCommand::Diff(a) => super::diff::run(ctx, a),
     }
 }
 
@@ -128,6 +131,34 @@ fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
     }
     println!("Total reclaimed space: {}", human_size(pruned.bytes));
     Ok(0)
+}
+
+/// Which containers `--all` means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// Running or paused.
+    Live,
+    Running,
+    Paused,
+    Any,
+}
+
+/// `names`, or with `all` the id of every container `selection` takes, by its current state.
+pub fn named_or_all(ctx: &Ctx, names: &[String], all: bool, selection: Selection) -> Result<Vec<String>> {
+    use crate::container::query::{Filters, Query, list};
+    use crate::container::record::Status;
+    if !all {
+        return Ok(names.to_vec());
+    }
+    let query = Query { all: true, last: None, filters: Filters::parse::<&str>(&[])? };
+    let containers = list(ctx.store()?, &ctx.settings, &query).context("listing containers")?;
+    let wanted = |status: Status| match selection {
+        Selection::Live => matches!(status, Status::Running | Status::Paused),
+        Selection::Running => matches!(status, Status::Running),
+        Selection::Paused => matches!(status, Status::Paused),
+        Selection::Any => true,
+    };
+    Ok(containers.into_iter().filter(|c| wanted(c.state.status)).map(|c| c.id).collect())
 }
 
 /// Runs `action` on each named container, printing the name as given when it succeeds (as

@@ -113,6 +113,8 @@ pub struct CreateArgs {
     pub volumes_from: Vec<String>,
     #[command(flatten)]
     pub health: super::health_flags::HealthFlags,
+    #[command(flatten)]
+    pub extra: super::run_flags_extra::ExtraRunArgs,
     /// Image
     pub image: String,
     /// Command and arguments
@@ -174,13 +176,16 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> Result<Container> {
     }
     let mut options = options::parse(&flags)?;
     args.health.apply(&mut options)?;
+    args.extra.before_create(ctx, args.name.as_deref())?;
     let credentials = CredentialSource::default();
     let source = ImageSource {
         policy: args.pull.parse()?,
         platform: super::pull::parse_platform(args.platform.as_deref())?,
         credentials: &credentials,
     };
-    Ok(crate::container::create::create_container(ctx.store()?, &ctx.settings, &options, &source)?)
+    let container = crate::container::create::create_container(ctx.store()?, &ctx.settings, &options, &source)?;
+    args.extra.after_create(&container.id)?;
+    Ok(container)
 }
 
 pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<u8> {

@@ -13,6 +13,9 @@ pub struct ImagesArgs {
     /// Only show image ids
     #[arg(short, long)]
     pub quiet: bool,
+    /// Do not print the table's header row
+    #[arg(long)]
+    pub noheading: bool,
     /// Show all images (berth keeps no intermediate images, so this changes nothing)
     #[arg(short, long)]
     pub all: bool,
@@ -157,6 +160,7 @@ fn row_json(row: &Row, no_trunc: bool) -> Value {
 pub fn run(ctx: &Ctx, args: ImagesArgs) -> Result<u8> {
     let filters = parse_filters(&args.filter)?;
     let store = ctx.store()?;
+    super::template::omit_headings(args.noheading);
     let index = {
         let _lock = store.lock_images_shared()?;
         store.images()?

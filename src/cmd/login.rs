@@ -33,6 +33,9 @@ pub struct LoginArgs {
     /// Print the user name logged in to the registry, and nothing else
     #[arg(long, conflicts_with_all = ["username", "password", "password_stdin"])]
     pub get_login: bool,
+    /// Verify the registry's TLS certificate; false also allows plain HTTP (Podman's)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub tls_verify: bool,
     /// Registry to log in to (default: docker.io)
     #[arg(value_name = "SERVER")]
     pub server: Option<String>,
@@ -40,6 +43,13 @@ pub struct LoginArgs {
 
 pub fn run(ctx: &Ctx, args: LoginArgs) -> Result<u8> {
     let server = normalize_registry(args.server.as_deref().unwrap_or(DOCKER_HUB));
+    let trusting;
+    let ctx = if args.tls_verify {
+        ctx
+    } else {
+        trusting = ctx.without_tls_verify(&format!("{server}/x"));
+        &trusting
+    };
     let authfile = args.authfile.as_deref();
     if args.get_login {
         return print_login(&server, authfile);

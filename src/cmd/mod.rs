@@ -8,6 +8,7 @@ mod compose;
 mod container;
 mod cp;
 mod create;
+mod diff;
 mod exec;
 mod exists;
 pub(crate) mod exit_codes;
@@ -40,6 +41,7 @@ mod restart;
 mod rm;
 mod rmi;
 mod run;
+mod run_flags_extra;
 mod save;
 mod start;
 mod stats;
@@ -139,6 +141,8 @@ pub enum Command {
     /// Manage the build cache
     #[command(subcommand)]
     Builder(build::BuilderCommand),
+    /// List the changes to a container's filesystem (A added, C changed, D deleted)
+    Diff(diff::DiffArgs),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -208,6 +212,19 @@ impl Ctx {
         let store = Store::open(&self.settings.root, &self.settings.runroot, self.settings.rootless)
             .context("opening the store")?;
         Ok(self.store.get_or_init(|| store))
+    }
+}
+
+impl Ctx {
+    /// This context with TLS verification off for the registry of `reference` (every search
+    /// registry for a short name): `--tls-verify=false`, which also allows plain HTTP.
+    pub fn without_tls_verify(&self, reference: &str) -> Ctx {
+        let mut settings = self.settings.clone();
+        match crate::image::reference::Reference::parse(reference) {
+            Ok(r) if !r.is_short_name() => settings.insecure_registries.push(r.registry_or_hub().to_owned()),
+            _ => settings.insecure_registries.extend(settings.search_registries.clone()),
+        }
+        Ctx { settings, store: OnceCell::new() }
     }
 }
 
@@ -351,6 +368,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Commit(a) => commit::run(ctx, a),
         Command::Build(a) => build::run(ctx, a),
         Command::Builder(c) => build::run_builder(ctx, c),
+        Command::Diff(a) => diff::run(ctx, a),
         Command::Volume(c) => volume::run(ctx, c),
         Command::Network(c) => network::run(ctx, c),
         Command::Container(c) => container::run(ctx, c),

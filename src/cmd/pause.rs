@@ -2,16 +2,20 @@ use anyhow::Result;
 use clap::Args;
 
 use super::Ctx;
-use super::container::for_each_container;
+use super::container::{Selection, for_each_container};
 use crate::container::lifecycle::pause;
 
 #[derive(Args, Debug)]
 pub struct PauseArgs {
+    /// Pause every running container (Podman's --all)
+    #[arg(short, long)]
+    pub all: bool,
     /// Containers to pause
-    #[arg(required = true)]
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub containers: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, args: PauseArgs) -> Result<u8> {
-    for_each_container(ctx, &args.containers, "pause", |store, container| Ok(pause(store, container)?))
+    let names = super::container::named_or_all(ctx, &args.containers, args.all, Selection::Running)?;
+    for_each_container(ctx, &names, "pause", |store, container| Ok(pause(store, container)?))
 }

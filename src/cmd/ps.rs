@@ -18,6 +18,9 @@ pub struct PsArgs {
     /// Only show container ids
     #[arg(short, long)]
     pub quiet: bool,
+    /// Do not print the table's header row
+    #[arg(long)]
+    pub noheading: bool,
     /// Show the N last created containers (all states)
     #[arg(short = 'n', long = "last", value_name = "N", allow_hyphen_values = true)]
     pub last: Option<i64>,
@@ -131,6 +134,7 @@ fn select(ctx: &Ctx, args: &PsArgs) -> Result<Vec<Container>> {
 }
 
 pub fn run(ctx: &Ctx, args: PsArgs) -> Result<u8> {
+    super::template::omit_headings(args.noheading);
     let containers = select(ctx, &args)?;
     use std::io::Write;
     let mut out = std::io::stdout().lock();

@@ -18,6 +18,9 @@ pub struct PullArgs {
     /// Credentials file (default: berth's auth.json, then ~/.docker/config.json)
     #[arg(long, value_name = "FILE")]
     pub authfile: Option<std::path::PathBuf>,
+    /// Verify the registry's TLS certificate; false also allows plain HTTP (Podman's)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub tls_verify: bool,
     /// Image to pull: NAME[:TAG|@DIGEST]
     pub image: String,
 }
@@ -29,6 +32,13 @@ pub fn parse_platform(platform: Option<&str>) -> Result<Option<Platform>> {
 }
 
 pub fn run(ctx: &Ctx, args: PullArgs) -> Result<u8> {
+    let trusting;
+    let ctx = if args.tls_verify {
+        ctx
+    } else {
+        trusting = ctx.without_tls_verify(&args.image);
+        &trusting
+    };
     let credentials = CredentialSource::new(args.authfile.as_deref());
     let request = PullRequest {
         reference: &args.image,

@@ -2,7 +2,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::Ctx;
-use super::container::for_each_container;
+use super::container::{Selection, for_each_container};
 use crate::container::lifecycle::stop;
 use crate::container::signals::parse_signal;
 
@@ -21,14 +21,18 @@ pub struct StopOptions {
 pub struct StopArgs {
     #[command(flatten)]
     pub options: StopOptions,
+    /// Stop every running or paused container (Podman's --all)
+    #[arg(short, long)]
+    pub all: bool,
     /// Containers to stop
-    #[arg(required = true)]
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub containers: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, args: StopArgs) -> Result<u8> {
     let signal = args.options.signal.as_deref().map(parse_signal).transpose()?;
-    for_each_container(ctx, &args.containers, "stop", |store, container| {
+    let names = super::container::named_or_all(ctx, &args.containers, args.all, Selection::Live)?;
+    for_each_container(ctx, &names, "stop", |store, container| {
         Ok(stop(store, container, args.options.timeout, signal)?)
     })
 }

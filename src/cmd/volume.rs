@@ -56,6 +56,9 @@ pub struct LsArgs {
     /// Only display volume names
     #[arg(short, long)]
     pub quiet: bool,
+    /// Do not print the table's header row
+    #[arg(long)]
+    pub noheading: bool,
     /// Output format: table, json, or a Go template such as '{{.Name}}'
     #[arg(long)]
     pub format: Option<String>,
@@ -184,6 +187,7 @@ fn row_json(ctx: &Ctx, volume: &VolumeRecord, links: usize) -> Result<Value> {
 }
 
 fn ls(ctx: &Ctx, args: LsArgs) -> Result<u8> {
+    super::template::omit_headings(args.noheading);
     let filters = parse_filters(&args.filter)?;
     let (mut all, users) = volumes::list_with_users(ctx.store()?).context("listing volumes")?;
     all.sort_by(|a, b| a.name.cmp(&b.name));

@@ -6,6 +6,7 @@ pub mod boot;
 pub mod commit;
 pub mod cp;
 pub mod create;
+pub mod diff;
 pub mod etc_files;
 pub mod export;
 pub mod health;

@@ -94,7 +94,7 @@ pub enum OptionsError {
     Network(#[from] NetOptionsError),
     #[error("unsupported --userns {0:?}: use keep-id")]
     Userns(String),
-    #[error("invalid --cpus {0}: must be a positive number")]
+    #[error("invalid --cpus {0}: must be a positive number, or 0 for no limit")]
     Cpus(f64),
     #[error(transparent)]
     StopSignal(#[from] BadSignal),
@@ -109,13 +109,14 @@ pub fn parse(flags: &CreateFlags) -> Result<CreateOptions, OptionsError> {
     let security = parse_security_opts(&flags.security_opts)?;
     let (network, net) = super::net_config::parse(&flags.net)?;
     if let Some(cpus) = flags.cpus
-        && (cpus.is_nan() || cpus <= 0.0 || cpus.is_infinite())
+        && (cpus.is_nan() || cpus < 0.0 || cpus.is_infinite())
     {
         return Err(OptionsError::Cpus(cpus));
     }
     let resources = Resources {
-        memory: flags.memory.as_deref().map(parse_memory).transpose()?,
-        nano_cpus: flags.cpus.map(|c| (c * 1e9) as i64),
+        // 0 means no limit for memory and cpus, as with Docker.
+        memory: flags.memory.as_deref().filter(|m| mounts::parse_size(m) != Some(0)).map(parse_memory).transpose()?,
+        nano_cpus: flags.cpus.filter(|&c| c != 0.0).map(|c| (c * 1e9) as i64),
         cpu_shares: flags.cpu_shares,
         pids_limit: flags.pids_limit.filter(|&p| p != 0),
     };

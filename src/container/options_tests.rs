@@ -184,7 +184,7 @@ fn bad_options_are_refused_with_their_own_errors() {
     let bad_net = CreateFlags { net: NetFlags { networks: v(&["a/b"]), ..NetFlags::default() }, ..flags() };
     assert!(matches!(refused(bad_net), OptionsError::Network(_)));
     assert!(matches!(refused(CreateFlags { userns: Some("auto".into()), ..flags() }), OptionsError::Userns(_)));
-    for cpus in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+    for cpus in [-1.0, f64::NAN, f64::INFINITY] {
         assert!(matches!(refused(CreateFlags { cpus: Some(cpus), ..flags() }), OptionsError::Cpus(_)));
     }
     assert!(matches!(
@@ -207,5 +207,13 @@ fn option_errors_print_each_cause_once() {
     for error in [env_file, seccomp, mount] {
         crate::image::tests::assert_prints_once(&error);
         crate::image::tests::assert_prints_once(&CreateError::Options(error));
+    }
+}
+
+#[test]
+fn zero_memory_and_cpus_mean_no_limit() {
+    for memory in ["0", "0b", "0m", "0g"] {
+        let parsed = parse(&CreateFlags { memory: Some(memory.into()), cpus: Some(0.0), ..flags() }).unwrap();
+        assert_eq!((parsed.resources.memory, parsed.resources.nano_cpus), (None, None), "--memory={memory}");
     }
 }

@@ -21,6 +21,7 @@ mod compose_config;
 mod containers;
 mod copy;
 mod cp_rules;
+mod docker_flags;
 mod exit_codes;
 mod concurrency;
 mod fault_injection;

@@ -88,6 +88,13 @@ pub fn print_formatted(format: &str, rows: &[Value], headers: &Value) -> Result<
     Ok(())
 }
 
+static NO_HEADING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--noheading` (Podman's): this command's tables are printed without their header row.
+pub fn omit_headings(omit: bool) {
+    NO_HEADING.store(omit, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Prints aligned columns, Docker style (three spaces between columns).
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     use std::io::Write;
@@ -108,7 +115,9 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
             .collect::<String>()
     };
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", line(header.to_vec()));
+    if !NO_HEADING.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = writeln!(out, "{}", line(header.to_vec()));
+    }
     for row in rows {
         let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
     }
