@@ -30,6 +30,7 @@ mod registry;
 mod rootless;
 mod security;
 mod sigpipe;
+mod user_networks;
 mod util;
 mod volumes;
 
