@@ -46,3 +46,27 @@ fn an_internal_network_has_no_route_out() {
     let out = env.sh(&["--network", "int"], &format!("timeout 3 wget -q -O - {url} || echo unreachable; ip route"));
     assert!(out.contains("unreachable") && !out.contains("default"), "{out}");
 }
+
+#[test]
+fn a_running_container_connected_to_a_network_is_reached_there_by_name_and_leaves_it_on_disconnect() {
+    let Some(env) = NetEnv::new() else { return };
+    env.berth_ok(&["network", "create", "front"]);
+    env.berth_ok(&["network", "create", "back"]);
+    env.web_server(&["--name", "api", "--network", "front"]);
+    let probe = "wget -q -O - http://api/index.html || echo unreachable";
+    assert!(env.sh(&["--network", "back"], probe).contains("unreachable"));
+    env.berth_ok(&["network", "connect", "--alias", "service", "back", "api"]);
+    let out = env.sh(&["--network", "back"], &format!("{probe}; wget -q -O - http://service/index.html"));
+    assert_eq!(out.matches("hello from the container").count(), 2, "{out}");
+    let links = env.berth_ok(&["exec", "api", "ip", "-o", "link", "show"]);
+    assert!(links.contains("eth0") && links.contains("eth1"), "{links}");
+    assert!(env.berth_ok(&["exec", "api", "ip", "route"]).lines().filter(|l| l.starts_with("default")).count() == 1);
+    let (code, stderr) = env.berth_err(&["network", "connect", "back", "api"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("already attached"), "{stderr}");
+    env.berth_ok(&["network", "disconnect", "back", "api"]);
+    assert!(env.sh(&["--network", "back"], probe).contains("unreachable"));
+    let links = env.berth_ok(&["exec", "api", "ip", "-o", "link", "show"]);
+    assert!(!links.contains("eth1"), "{links}");
+    env.berth_ok(&["network", "rm", "back"]);
+}
