@@ -347,7 +347,7 @@ fn containers_naming(index: &crate::container::index::Index, network: &NetworkRe
         .iter()
         .filter(|c| match c.config.network {
             NetworkMode::Bridge => c.config.net.network_names().any(names),
-            NetworkMode::Private | NetworkMode::None | NetworkMode::Host => false,
+            NetworkMode::Private | NetworkMode::None | NetworkMode::Host | NetworkMode::Container => false,
         })
         .map(|c| c.name.clone())
         .collect()

@@ -25,6 +25,7 @@ fn check_mode(c: &Container) -> Result<(), ContainerError> {
         NetworkMode::Host => Err(ContainerError::NetworkMode { name: c.name.clone(), mode: "host" }),
         NetworkMode::None => Err(ContainerError::NetworkMode { name: c.name.clone(), mode: "none" }),
         NetworkMode::Private => Err(ContainerError::NetworkMode { name: c.name.clone(), mode: "private" }),
+        NetworkMode::Container => Err(ContainerError::NetworkMode { name: c.name.clone(), mode: "container" }),
     }
 }
 
