@@ -34,6 +34,38 @@ pub enum NetworkCommand {
     Prune(PruneArgs),
     /// Re-apply berth's firewall rules (after `nft flush ruleset` or a firewalld reload)
     Reload(ReloadArgs),
+    /// Connect a container to a network (a running one at once)
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(DisconnectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    /// Add a network-scoped alias for the container
+    #[arg(long)]
+    pub alias: Vec<String>,
+    /// IPv4 address (e.g. 10.78.0.10)
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// IPv6 address
+    #[arg(long)]
+    pub ip6: Option<std::net::Ipv6Addr>,
+    /// Network
+    pub network: String,
+    /// Container
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from the network
+    #[arg(short, long)]
+    pub force: bool,
+    /// Network
+    pub network: String,
+    /// Container
+    pub container: String,
 }
 
 #[derive(Args, Debug)]
@@ -123,6 +155,8 @@ pub fn run(ctx: &Ctx, command: NetworkCommand) -> Result<u8> {
         NetworkCommand::Rm(a) => rm(ctx, a),
         NetworkCommand::Prune(a) => prune(ctx, a),
         NetworkCommand::Reload(_) => reload(ctx),
+        NetworkCommand::Connect(a) => connect(ctx, a),
+        NetworkCommand::Disconnect(a) => disconnect(ctx, a),
     };
     result.or_else(|e| {
         eprintln!("berth: {e:#}");
@@ -313,7 +347,7 @@ fn containers_naming(index: &crate::container::index::Index, network: &NetworkRe
         .iter()
         .filter(|c| match c.config.network {
             NetworkMode::Bridge => c.config.net.network_names().any(names),
-            NetworkMode::Private | NetworkMode::None | NetworkMode::Host => false,
+            NetworkMode::Private | NetworkMode::None | NetworkMode::Host | NetworkMode::Container => false,
         })
         .map(|c| c.name.clone())
         .collect()
@@ -401,6 +435,17 @@ fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
             println!("{}", r.name);
         }
     }
+    Ok(0)
+}
+
+fn connect(ctx: &Ctx, args: ConnectArgs) -> Result<u8> {
+    let store = ctx.store()?;
+    crate::container::net_connect::connect(store, &args.container, &args.network, &args.alias, args.ip, args.ip6)?;
+    Ok(0)
+}
+
+fn disconnect(ctx: &Ctx, args: DisconnectArgs) -> Result<u8> {
+    crate::container::net_connect::disconnect(ctx.store()?, &args.container, &args.network)?;
     Ok(0)
 }
 

@@ -125,8 +125,13 @@ fn network_config(
 }
 
 /// Each network a new container names exists (Docker's check at create); names are kept as
-/// given. Takes the networks lock.
-fn check_networks(store: &Store, config: &ContainerConfig) -> Result<(), ContainerError> {
+/// given, but `container:X` becomes X's id. Takes the networks lock (or the containers lock).
+fn check_networks(store: &Store, config: &mut ContainerConfig) -> Result<(), ContainerError> {
+    if config.network == NetworkMode::Container {
+        // Docker keeps the other container's id: a rename does not break the link.
+        config.net.container = super::index::load(store, &config.net.container)?.id;
+        return Ok(());
+    }
     if config.network != NetworkMode::Bridge {
         return Ok(());
     }
@@ -277,8 +282,8 @@ pub fn create_container(
         store.read_blob(&image.id).map_err(ContainerError::from)?
     };
     let image_config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(CreateError::ImageConfig)?;
-    let config = build_config(options, &image, &image_config, settings.rootless)?;
-    check_networks(store, &config)?;
+    let mut config = build_config(options, &image, &image_config, settings.rootless)?;
+    check_networks(store, &mut config)?;
     Ok(create(store, options.name.as_deref(), config)?)
 }
 

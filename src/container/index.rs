@@ -44,6 +44,10 @@ pub enum ContainerError {
         "rootless containers cannot join network {0} yet: rootless networking is loopback only (use the default, none or host)"
     )]
     RootlessNetwork(String),
+    #[error("container {name} is on the {mode} network: it cannot be connected to or disconnected from other networks")]
+    NetworkMode { name: String, mode: &'static str },
+    #[error("container {name} is not connected to network {network}")]
+    NotConnected { name: String, network: String },
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
     #[error("renaming container {input}: it is already named {name:?}")]

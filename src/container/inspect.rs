@@ -85,12 +85,13 @@ pub fn command_line(container: &Container) -> String {
 
 /// HostConfig.NetworkMode: Docker's `bridge` for the default network, else the first
 /// network's name.
-fn network_mode_name(config: &super::record::ContainerConfig) -> &str {
+fn network_mode_name(config: &super::record::ContainerConfig) -> String {
     match config.network {
-        NetworkMode::Bridge => config.net.network_names().next().unwrap_or("bridge"),
-        NetworkMode::Private => "private",
-        NetworkMode::None => "none",
-        NetworkMode::Host => "host",
+        NetworkMode::Bridge => config.net.network_names().next().unwrap_or("bridge").to_owned(),
+        NetworkMode::Private => "private".into(),
+        NetworkMode::Container => format!("container:{}", config.net.container),
+        NetworkMode::None => "none".into(),
+        NetworkMode::Host => "host".into(),
     }
 }
 

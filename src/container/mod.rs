@@ -18,6 +18,7 @@ pub mod logfile;
 pub mod logs;
 pub mod mounts;
 pub mod net_config;
+pub mod net_connect;
 pub mod net_view;
 pub mod options;
 pub mod protocol;

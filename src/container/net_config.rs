@@ -78,6 +78,10 @@ pub struct NetConfig {
     pub dns_options: Vec<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub domainname: String,
+    /// With `NetworkMode::Container`: the container whose namespace is shared (its name as
+    /// given, replaced by its id at create).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub container: String,
 }
 
 impl NetConfig {
@@ -133,6 +137,7 @@ fn mode_name(mode: NetworkMode) -> &'static str {
         NetworkMode::None => "none",
         NetworkMode::Private => "private",
         NetworkMode::Bridge => "bridge",
+        NetworkMode::Container => "container",
     }
 }
 
@@ -141,7 +146,19 @@ fn mode_name(mode: NetworkMode) -> &'static str {
 pub fn parse(flags: &NetFlags) -> Result<(NetworkMode, NetConfig), NetOptionsError> {
     let mut mode = NetworkMode::Bridge;
     let mut names: Vec<String> = Vec::new();
+    let mut shared = String::new();
     for name in &flags.networks {
+        if let Some(other) = name.strip_prefix("container:") {
+            if flags.networks.len() > 1 {
+                return Err(NetOptionsError::Conflict(name.clone()));
+            }
+            if other.is_empty() {
+                return Err(NetOptionsError::BadNetwork(name.clone()));
+            }
+            mode = NetworkMode::Container;
+            shared = other.to_owned();
+            continue;
+        }
         let special = match name.as_str() {
             "host" => Some(NetworkMode::Host),
             "none" => Some(NetworkMode::None),
@@ -194,9 +211,15 @@ pub fn parse(flags: &NetFlags) -> Result<(NetworkMode, NetConfig), NetOptionsErr
         first.mac = mac;
     }
     let publish = flags.publish.iter().map(|p| ports::parse_publish(p)).collect::<Result<Vec<_>, _>>()?;
-    if mode == NetworkMode::Host && !publish.is_empty() {
-        // Docker accepts and ignores them there; saying so beats a port that is not where asked.
-        return Err(NetOptionsError::NeedsBridge { flag: "--publish", mode: "host" });
+    if matches!(mode, NetworkMode::Host | NetworkMode::Container) && (!publish.is_empty() || flags.publish_all) {
+        // Docker accepts and ignores them on host; saying so beats a port that is not where asked.
+        return Err(NetOptionsError::NeedsBridge { flag: "--publish", mode: mode_name(mode) });
+    }
+    if mode == NetworkMode::Container {
+        let own = [("--add-host", !flags.add_hosts.is_empty()), ("--dns", !flags.dns.is_empty())];
+        if let Some((flag, _)) = own.iter().find(|(_, set)| *set) {
+            return Err(NetOptionsError::NeedsBridge { flag, mode: "container" });
+        }
     }
     let exposed = flags.expose.iter().map(|e| ports::parse_expose(e)).collect::<Result<Vec<_>, _>>()?;
     for h in &flags.add_hosts {
@@ -221,6 +244,7 @@ pub fn parse(flags: &NetFlags) -> Result<(NetworkMode, NetConfig), NetOptionsErr
         dns_search: flags.dns_search.clone(),
         dns_options: flags.dns_options.clone(),
         domainname,
+        container: shared,
     };
     Ok((mode, config))
 }
@@ -264,6 +288,12 @@ mod tests {
         assert!(parse(&flags(&["none"])).unwrap().1.networks.is_empty());
         assert!(matches!(parse(&flags(&["host", "web"])), Err(NetOptionsError::Conflict(_))));
         assert!(matches!(parse(&flags(&["a/b"])), Err(NetOptionsError::BadNetwork(_))));
+        let (mode, config) = parse(&flags(&["container:db"])).unwrap();
+        assert_eq!((mode, config.container.as_str()), (NetworkMode::Container, "db"));
+        assert!(config.networks.is_empty());
+        assert!(matches!(parse(&flags(&["container:db", "web"])), Err(NetOptionsError::Conflict(_))));
+        let published = NetFlags { publish: vec!["80".into()], ..flags(&["container:db"]) };
+        assert!(matches!(parse(&published), Err(NetOptionsError::NeedsBridge { .. })));
     }
 
     #[test]

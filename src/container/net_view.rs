@@ -88,6 +88,7 @@ pub fn networks_text(container: &Container) -> String {
         NetworkMode::Host => "host".into(),
         NetworkMode::None => "none".into(),
         NetworkMode::Private => "private".into(),
+        NetworkMode::Container => format!("container:{}", container.config.net.container),
     }
 }
 
@@ -214,7 +215,7 @@ pub fn network_settings(store: &Store, container: &Container, live: &LiveNetwork
                 add(record, None, Vec::new());
             }
         }
-        NetworkMode::Private => {}
+        NetworkMode::Private | NetworkMode::Container => {}
     }
     let running = matches!(container.state.status, Status::Running | Status::Paused);
     let sandbox_key = if running && container.config.network != NetworkMode::Host {

@@ -280,7 +280,7 @@ fn matches_one(filter: &Filter, c: &Container, context: &Context) -> bool {
 fn network_names(mode: NetworkMode) -> &'static [&'static str] {
     match mode {
         NetworkMode::Private => &["private"],
-        NetworkMode::Bridge => &[],
+        NetworkMode::Bridge | NetworkMode::Container => &[],
         NetworkMode::None => &["none"],
         NetworkMode::Host => &["host"],
     }

@@ -45,6 +45,9 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
+    /// Another container's network namespace (`--network container:X`; X's id is
+    /// `ContainerConfig::net.container`), joined at each start while X runs.
+    Container,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]

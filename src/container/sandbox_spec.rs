@@ -71,7 +71,10 @@ pub fn for_container(
 /// private one is until networking gives it interfaces.
 pub fn network_namespace(mode: NetworkMode) -> NetworkNamespace {
     match mode {
-        NetworkMode::Private | NetworkMode::None | NetworkMode::Bridge => NetworkNamespace::New,
+        // Container: joined in the supervisor, which finds the other container's process.
+        NetworkMode::Private | NetworkMode::None | NetworkMode::Bridge | NetworkMode::Container => {
+            NetworkNamespace::New
+        }
         NetworkMode::Host => NetworkNamespace::Host,
     }
 }

@@ -85,8 +85,9 @@ struct Supervisor {
     events: EventTable,
     next_client: u64,
     settled: bool,
-    /// Held for the container's life: its published host ports, its DNS responder.
-    _network: Option<crate::network::setup::BridgeSetup>,
+    /// Held for the container's life: its published host ports, its DNS responder (whose
+    /// descriptors join each wait).
+    network: Option<crate::network::setup::BridgeSetup>,
     health: Option<health::HealthMonitor>,
     /// Keeps the run directory open for the container's life.
     _run_dir: std::fs::File,
@@ -112,7 +113,7 @@ impl Supervisor {
             events,
             next_client: 0,
             settled: false,
-            _network: network,
+            network,
             health: None,
             _run_dir: run_dir,
         }
@@ -130,7 +131,11 @@ impl Supervisor {
         // Once the start has settled (the first quiet moment), the code it ran is let go.
         self.events.set_timer(Timer::Settle, Instant::now() + SETTLE_AFTER);
         let status = loop {
-            let events = match self.events.wait() {
+            let responder = self.network.as_ref().and_then(|n| n.responder.as_ref());
+            let (foreign, deadline) = responder.map(|r| (r.poll_fds(), r.deadline())).unwrap_or_default();
+            let waited = self.events.wait_with(&foreign, deadline);
+            drop(foreign);
+            let events = match waited {
                 Ok(events) => events,
                 // Nothing to wait on is left that poll accepts: wait for the container alone.
                 Err(_) => break wait_blocking(self.pid),
@@ -173,6 +178,16 @@ impl Supervisor {
                     }
                     // `wait` reports a child's pidfd as the child's exit.
                     Event::Ready(Source::Child(_)) => {}
+                    Event::Foreign(fd) => {
+                        if let Some(responder) = self.network.as_mut().and_then(|n| n.responder.as_mut()) {
+                            responder.ready(fd, Instant::now());
+                        }
+                    }
+                    Event::ForeignDue => {
+                        if let Some(responder) = self.network.as_mut().and_then(|n| n.responder.as_mut()) {
+                            responder.expire(Instant::now());
+                        }
+                    }
                     Event::Due(Timer::Settle) => {
                         crate::sandbox::memory::release_startup_pages();
                         self.settled = true;

@@ -118,6 +118,13 @@ fn valid_alias(alias: &str) -> bool {
     crate::network::record::valid_name(alias) && alias.len() <= 253
 }
 
+/// The first of eth0, eth1, … not in `taken`, which it joins.
+fn next_ifname(taken: &mut Vec<String>) -> String {
+    let name = (0..).map(|n| format!("eth{n}")).find(|n| !taken.contains(n)).expect("unbounded");
+    taken.push(name.clone());
+    name
+}
+
 /// The runtime states of every network that has one, by id. Needs the networks lock.
 pub(super) fn load_states(store: &Store) -> Result<BTreeMap<String, NetworkState>, NetworkError> {
     let mut states = BTreeMap::new();
@@ -178,6 +185,9 @@ fn allocate(
     request: &AttachRequest<'_>,
 ) -> Result<Vec<(NetworkRecord, Endpoint)>, NetworkError> {
     let mut planned: Vec<(NetworkRecord, Endpoint)> = Vec::new();
+    // A container already on networks (`network connect`) gets the next free interface names.
+    let mut taken_ifnames: Vec<String> =
+        states.values().filter_map(|s| s.endpoints.get(request.container.id)).map(|e| e.ifname.clone()).collect();
     for (i, join) in request.joins.iter().enumerate() {
         let record = manage::find(records, &join.network)?.clone();
         if record.driver != Driver::Bridge {
@@ -222,7 +232,7 @@ fn allocate(
             container_id: request.container.id.to_owned(),
             container_name: request.container.name.to_owned(),
             owner: request.container.owner,
-            ifname: format!("eth{i}"),
+            ifname: next_ifname(&mut taken_ifnames),
             host_veth: veth_name(request.container.id, &record.id),
             mac: format_mac(&join.mac.unwrap_or_else(random_mac)),
             addresses,
@@ -267,7 +277,12 @@ pub fn attach(
     let kernel_work = (|| -> Result<(), NetworkError> {
         for (record, endpoint) in &planned {
             let bridge = kernel.ensure_bridge(&bridge_spec(record), record.ipv6)?;
-            kernel.attach_container(bridge, request.container.netns, &link_for(record, endpoint))?;
+            let mut link = link_for(record, endpoint);
+            // One default route: the first interface's (a later one would replace it).
+            if endpoint.ifname != "eth0" {
+                link.gateways.clear();
+            }
+            kernel.attach_container(bridge, request.container.netns, &link)?;
             done.push(&endpoint.host_veth);
         }
         let ruleset = plan::ruleset(&records, &states, &[]);
@@ -372,6 +387,36 @@ pub fn all_endpoints(store: &Store) -> Result<Vec<(NetworkRecord, Endpoint)>, Ne
         }
     }
     Ok(out)
+}
+
+/// Detaches a container from one network (`network disconnect`): its veth there, its address,
+/// and the firewall rewritten (its published ports go if they were on this network). Ok(false):
+/// it was not attached there. Takes the networks lock.
+pub fn detach_from(
+    store: &Store,
+    kernel: &mut dyn Kernel,
+    container_id: &str,
+    network: &str,
+) -> Result<bool, NetworkError> {
+    let _lock = store.lock_networks_exclusive()?;
+    let records = manage::load_locked(store)?;
+    let record = manage::find(&records, network)?.clone();
+    let mut states = load_states(store)?;
+    let Some(endpoint) = states.get_mut(&record.id).and_then(|s| s.endpoints.remove(container_id)) else {
+        return Ok(false);
+    };
+    let detached = kernel.detach_container(&endpoint.host_veth);
+    let ruleset = plan::ruleset(&records, &states, &[]);
+    let change = if endpoint.ports.is_empty() {
+        Change::default()
+    } else {
+        Change { remove: vec![container_id.to_owned()], ..Change::default() }
+    };
+    let applied = kernel.apply_firewall(&rules::script(&ruleset, &change), "removing the container's firewall rules");
+    store.write_network_state(&record.id, &states[&record.id])?;
+    detached?;
+    applied?;
+    Ok(true)
 }
 
 /// The container's endpoints now, by network name (inspect's NetworkSettings, `port`).

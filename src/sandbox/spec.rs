@@ -57,10 +57,6 @@ pub enum NetworkNamespace {
     /// An existing one, joined through a path: `/proc/PID/ns/net` of another container
     /// (`--network container:X`) or a bind-mounted namespace file (a rootless user's shared
     /// network namespace). Its owner configures it; the container only joins it.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "networking's to construct (--network container:X); spawn implements and tests it")
-    )]
     Join(PathBuf),
 }
 

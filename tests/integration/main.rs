@@ -42,6 +42,7 @@ mod rootless;
 mod security;
 mod signals;
 mod sigpipe;
+mod user_networks;
 mod util;
 mod volumes;
 

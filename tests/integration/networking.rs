@@ -295,3 +295,24 @@ fn a_killed_supervisor_leaves_nothing_the_next_networking_command_does_not_colle
     assert!(env.lab.host_links().iter().all(|l| !l.starts_with("veth")), "{:?}", env.lab.host_links());
     assert!(!env.lab.host_ruleset().contains("table inet berth"), "{}", env.lab.host_ruleset());
 }
+
+#[test]
+fn network_container_shares_the_other_containers_interfaces() {
+    let Some(env) = NetEnv::new() else { return };
+    env.web_server(&["--name", "web"]);
+    let web_ip = inspect_field(&env, "web", "{{.NetworkSettings.IPAddress}}");
+    let out =
+        env.sh(&["--network", "container:web"], "ip -o -4 addr show eth0; wget -q -O - http://127.0.0.1/index.html");
+    assert!(out.contains(&format!("inet {web_ip}/")), "the same eth0: {out}");
+    assert!(out.contains("hello from the container"), "the same loopback: {out}");
+    let mode = env.berth_ok(&["create", "--network", "container:web", "bb", "true"]);
+    assert_eq!(
+        inspect_field(&env, mode.trim(), "{{.HostConfig.NetworkMode}}"),
+        format!("container:{}", inspect_field(&env, "web", "{{.Id}}"))
+    );
+    env.berth_ok(&["stop", "web"]);
+    let line = env.berth_fails_125(&["run", "--rm", "--network", "container:web", "bb", "true"]);
+    assert!(line.contains("not running"), "{line}");
+    let line = env.berth_fails_125(&["run", "--rm", "--network", "container:nosuch", "bb", "true"]);
+    assert!(line.contains("no such container"), "{line}");
+}

@@ -7,7 +7,7 @@
 //! Children are watched through pidfds, one source each, and reaped one by one through them: a
 //! child's exit is noticed whatever else exits, and nothing the table does not know is reaped.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -79,6 +79,11 @@ pub enum Event {
     Exited(Child, WaitStatus),
     /// A timer is due; it has left the table (a periodic handler sets it again).
     Due(Timer),
+    /// A descriptor of someone else's (the DNS responder's, passed to [`EventTable::wait_with`])
+    /// can be read or written as asked, or has hung up.
+    Foreign(RawFd),
+    /// The deadline passed to [`EventTable::wait_with`] has come.
+    ForeignDue,
 }
 
 #[derive(Debug, Default)]
@@ -155,30 +160,55 @@ impl EventTable {
     /// Waits until a source is ready, a child has exited or a timer is due, and says which (an
     /// interrupted wait says nothing). Ready sources come first in the order they were added,
     /// then exited children, then due timers, earliest first.
+    #[cfg(test)]
     pub fn wait(&mut self) -> nix::Result<Vec<Event>> {
-        let timeout = poll_timeout(self.next_deadline(), Instant::now());
+        self.wait_with(&[], None)
+    }
+
+    /// [`EventTable::wait`], also for `foreign` descriptors (owned elsewhere, polled for the
+    /// flags given; they come after the table's sources, as `Event::Foreign`) and until
+    /// `foreign_deadline` (then `Event::ForeignDue`, after the table's timers).
+    pub fn wait_with(
+        &mut self,
+        foreign: &[(BorrowedFd<'_>, PollFlags)],
+        foreign_deadline: Option<Instant>,
+    ) -> nix::Result<Vec<Event>> {
+        let deadline = match (self.next_deadline(), foreign_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = poll_timeout(deadline, Instant::now());
         let mut fds: Vec<PollFd> =
             self.sources.iter().map(|(_, fd)| PollFd::new(fd.as_fd(), PollFlags::POLLIN)).collect();
+        fds.extend(foreign.iter().map(|(fd, flags)| PollFd::new(*fd, *flags)));
         match poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(Errno::EINTR) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         }
-        let ready: Vec<Source> = fds
+        let is_ready = |p: &PollFd| p.revents().is_some_and(|r| !r.is_empty());
+        let ready: Vec<Source> =
+            fds.iter().zip(&self.sources).filter(|(p, _)| is_ready(p)).map(|(_, (source, _))| *source).collect();
+        let foreign_ready: Vec<RawFd> = fds[self.sources.len()..]
             .iter()
-            .zip(&self.sources)
-            .filter(|(p, _)| p.revents().is_some_and(|r| !r.is_empty()))
-            .map(|(_, (source, _))| *source)
+            .zip(foreign)
+            .filter(|(p, _)| is_ready(p))
+            .map(|(_, (fd, _))| fd.as_raw_fd())
             .collect();
         drop(fds);
-        let mut events = Vec::with_capacity(ready.len());
+        let mut events = Vec::with_capacity(ready.len() + foreign_ready.len());
         for source in ready {
             match source {
                 Source::Child(pid) => events.extend(self.reap(pid)?),
                 other => events.push(Event::Ready(other)),
             }
         }
-        events.extend(self.take_due(Instant::now()).into_iter().map(Event::Due));
+        events.extend(foreign_ready.into_iter().map(Event::Foreign));
+        let now = Instant::now();
+        events.extend(self.take_due(now).into_iter().map(Event::Due));
+        if foreign_deadline.is_some_and(|d| d <= now) {
+            events.push(Event::ForeignDue);
+        }
         Ok(events)
     }
 
@@ -288,6 +318,27 @@ mod tests {
         let (again, _keep) = pipe();
         assert!(table.add(Source::Output(Stream::Stdout), again).is_some());
         assert_eq!(table.sources(|_| true).len(), 2);
+    }
+
+    #[test]
+    fn foreign_descriptors_and_their_deadline_wake_the_wait_after_the_tables_own() {
+        let mut table = EventTable::new();
+        let (own_r, own_w) = pipe();
+        let (foreign_r, foreign_w) = pipe();
+        table.add(Source::Attach, own_r);
+        nix::unistd::write(&own_w, b"x").unwrap();
+        nix::unistd::write(&foreign_w, b"y").unwrap();
+        let foreign = [(foreign_r.as_fd(), PollFlags::POLLIN)];
+        assert_eq!(
+            table.wait_with(&foreign, None).unwrap(),
+            [Event::Ready(Source::Attach), Event::Foreign(foreign_r.as_raw_fd())]
+        );
+        let (quiet_r, _quiet_w) = pipe();
+        let quiet = [(quiet_r.as_fd(), PollFlags::POLLIN)];
+        table.remove(Source::Attach);
+        let due = Instant::now() + Duration::from_millis(5);
+        assert_eq!(table.wait_with(&quiet, Some(due)).unwrap(), [Event::ForeignDue]);
+        assert!(Instant::now() >= due);
     }
 
     #[test]

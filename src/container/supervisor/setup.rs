@@ -18,7 +18,7 @@ use super::super::index::{ContainerError, exit_file, load, update};
 use super::super::liveness::process_start_time;
 use super::super::logfile::{DEFAULT_MAX_SIZE, LogWriter, log_path};
 use super::super::protocol::listen_for_attach;
-use super::super::record::{Container, Status};
+use super::super::record::{Container, NetworkMode, Status};
 use super::super::sandbox_spec::{NoIdsToKeep, apply_userns, cgroup_resources, for_container};
 use super::super::teardown::{release_network, remove_unstarted};
 use crate::network::setup::BridgeSetup;
@@ -27,6 +27,7 @@ use crate::sandbox::cgroup::{Cgroup, CgroupError, DEFAULT_ROOT};
 use crate::sandbox::pidfd::PidFd;
 use crate::sandbox::process::SandboxError;
 use crate::sandbox::spawn::{BeforeStartError, ContainerStdio, spawn};
+use crate::sandbox::spec::{NetworkNamespace, SandboxSpec};
 use crate::store::{Store, StoreError, now_rfc3339};
 
 /// Why a supervisor could not start its container.
@@ -56,6 +57,8 @@ pub enum SetupError {
     Watch(#[source] std::io::Error),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error("cannot join the network of container {0}: it is not running")]
+    SharedNetwork(String),
 }
 
 /// Why the container's network could not be set up (inside the spawn hook's error).
@@ -146,6 +149,9 @@ fn prepare_and_spawn(
         for_container(store, container, etc).map_err(SetupError::Spec)?
     };
     apply_userns(&mut spec, container.config.userns)?;
+    if container.config.network == NetworkMode::Container {
+        share_network(store, container, &mut spec)?;
+    }
     let run_dir_path = store.container_run_dir(id);
     let run_dir_error = |source| SetupError::RunDir { path: run_dir_path.clone(), source };
     std::fs::create_dir_all(&run_dir_path).map_err(run_dir_error)?;
@@ -191,6 +197,27 @@ fn prepare_and_spawn(
         network,
         run_dir,
     })
+}
+
+/// `--network container:X`: X's namespace joined, X's /etc/hosts and resolv.conf copied (its
+/// names and resolver are this container's too, as in Docker).
+fn share_network(store: &Store, container: &Container, spec: &mut SandboxSpec) -> Result<(), SetupError> {
+    let other_id = &container.config.net.container;
+    let not_running = || SetupError::SharedNetwork(other_id[..other_id.len().min(12)].to_owned());
+    let other = load(store, other_id).map_err(|_| not_running())?;
+    let alive = matches!(other.state.status, Status::Running | Status::Paused)
+        && super::super::liveness::is_alive(other.state.pid, other.state.pid_start_time);
+    if !alive {
+        return Err(SetupError::SharedNetwork(other.name));
+    }
+    spec.network = NetworkNamespace::Join(PathBuf::from(format!("/proc/{}/ns/net", other.state.pid)));
+    let (from, to) = (store.container_dir(&other.id), store.container_dir(&container.id));
+    for name in ["hosts", "resolv.conf"] {
+        if let Ok(bytes) = std::fs::read(from.join(name)) {
+            crate::store::write_file_atomically(&to.join(name), &bytes).map_err(SetupError::Spec)?;
+        }
+    }
+    Ok(())
 }
 
 /// The hook between clone and the container's go: Running, with the new process's pid and

@@ -11,7 +11,7 @@ use super::{BUSYBOX, ContainerEnv, TestEnv, require_root};
 pub const BUSYBOX_APPLETS: &[&str] = &[
     "sh", "true", "false", "echo", "cat", "ls", "id", "sleep", "env", "pwd", "touch", "mkdir", "rm", "stat", "wc",
     "head", "test", "grep", "hostname", "ps", "mount", "sync", "whoami", "printf", "uname", "date", "chmod", "ip",
-    "wget", "nc", "netstat", "nslookup", "httpd",
+    "wget", "nc", "netstat", "nslookup", "httpd", "timeout",
 ];
 
 /// Makes a minimal root filesystem in `dir`: /bin/busybox (Debian's static build) with symlinks
