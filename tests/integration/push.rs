@@ -282,3 +282,25 @@ fn v2s2_format_and_digestfile_and_podman_pulls_it_back() {
     podman(&["pull", "-q", "--tls-verify=false", &name]);
     assert_eq!(podman(&["image", "inspect", "--format", "{{.Digest}}", &name]).trim(), digest);
 }
+
+#[test]
+fn an_uncompressed_layer_is_pushed_zstd_compressed_when_asked_and_never_as_v2s2() {
+    let registry = Registry::start();
+    let env = TestEnv::new();
+    let name = registry.image("zstd/busybox:v1");
+    env.import_busybox(&name, &[], |_| {});
+    let (code, stderr) = env.berth_err(&["push", "--format", "v2s2", "--compression-format", "zstd", &name]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(assert_one_error_line(&stderr).contains("zstd"), "{stderr}");
+
+    let (_, digest, _) = pushed_digest(&env.berth_ok(&["push", "--compression-format", "zstd", &name]));
+    let accept = [("Accept".to_owned(), "application/vnd.oci.image.manifest.v1+json".to_owned())];
+    let resp =
+        crate::util::http_request(&registry.addr, "GET", &format!("/v2/zstd/busybox/manifests/{digest}"), &accept, &[])
+            .unwrap();
+    let manifest: Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
+    let fresh = TestEnv::new();
+    fresh.berth_ok(&["pull", &name]);
+    assert_eq!(fresh.image_ids(), env.image_ids());
+}

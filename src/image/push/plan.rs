@@ -26,7 +26,8 @@ pub struct BlobToPush {
     pub path: PathBuf,
     /// The short id Docker shows for it: the layer's diff id (the config: none).
     pub diff_id: Option<String>,
-    pub chain_id: Option<Digest>,
+    /// What its mount sources are filed under: a layer's chain id, the config's image id.
+    pub mount_key: Digest,
 }
 
 /// Everything one image's push sends.
@@ -77,6 +78,13 @@ pub fn plan(
     let mut blobs = Vec::new();
     let mut changed = target != stored_format;
     for (i, (record, variants)) in layers.iter().enumerate() {
+        // Refused before anything is compressed: the push would fail after the work.
+        let stored = spec::layer_compression(&record.blob_media_type).map_err(ImageError::from)?;
+        if target == Format::V2s2
+            && (stored == Compression::Zstd || stored == Compression::None && compression == Compression::Zstd)
+        {
+            return Err(PushError::ZstdInV2s2 { diff_id: record.diff_id.clone() });
+        }
         let (digest, media_type, size) = blob_for(store, record, variants, compression)?;
         let media_type = layer_media_type(&media_type, target, &record.diff_id)?;
         let descriptor = &mut manifest["layers"][i];
@@ -94,7 +102,7 @@ pub fn plan(
             digest,
             size,
             diff_id: Some(record.diff_id.clone()),
-            chain_id: Digest::parse(&record.chain_id).ok(),
+            mount_key: Digest::parse(&record.chain_id).map_err(|e| ImageError::Store(e.into()))?,
         });
     }
     let config = BlobToPush {
@@ -102,7 +110,7 @@ pub fn plan(
         size: config_bytes.len() as u64,
         path: store.blob_path(&image.id).map_err(ImageError::from)?,
         diff_id: None,
-        chain_id: None,
+        mount_key: image.id.clone(),
     };
     let manifest_media_type = match target {
         Format::Oci => spec::OCI_MANIFEST,
