@@ -124,9 +124,9 @@ pub fn push(
                 }
             }
         }
-        let uploader = Uploader::connect(&settings, &registry, credentials, scopes)
+        let uploader = with_retries(|| Uploader::connect(&settings, &registry, credentials.clone(), scopes.clone()))
             .await
-            .map_err(|source| PushError::Registry { what: format!("connecting to {registry}"), source })?;
+            .map_err(|source| PushError::Registry { what: "connecting to the registry".into(), source })?;
         let uploader = Arc::new(uploader);
         let mut pushed = Vec::new();
         report(&format!("The push refers to repository [{}]", targets[0].0.repo_name()));
