@@ -248,3 +248,45 @@ impl Write for HashingWriter {
         self.inner.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_says_its_format_by_its_media_type_or_its_configs() {
+        let docker = serde_json::json!({"mediaType": spec::DOCKER_MANIFEST, "config": {"mediaType": DOCKER_CONFIG}});
+        assert_eq!(format_of(&docker), Format::V2s2);
+        let oci_without_type = serde_json::json!({"config": {"mediaType": spec::OCI_CONFIG}});
+        assert_eq!(format_of(&oci_without_type), Format::Oci);
+        let docker_without_type = serde_json::json!({"config": {"mediaType": DOCKER_CONFIG}});
+        assert_eq!(format_of(&docker_without_type), Format::V2s2);
+    }
+
+    #[test]
+    fn layer_media_types_follow_the_format_and_zstd_has_no_v2s2_type() {
+        let t = |stored, format| layer_media_type(stored, format, "sha256:x");
+        assert_eq!(t(spec::OCI_LAYER_GZIP, Format::V2s2).unwrap(), spec::DOCKER_LAYER_GZIP);
+        assert_eq!(t(spec::OCI_LAYER, Format::V2s2).unwrap(), DOCKER_LAYER);
+        assert_eq!(t(spec::DOCKER_LAYER_GZIP, Format::Oci).unwrap(), spec::OCI_LAYER_GZIP);
+        assert_eq!(t(spec::DOCKER_LAYER_GZIP, Format::V2s2).unwrap(), spec::DOCKER_LAYER_GZIP);
+        let nondistributable = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+        assert_eq!(t(nondistributable, Format::Oci).unwrap(), nondistributable, "an OCI type stays as it is");
+        assert!(matches!(t(spec::OCI_LAYER_ZSTD, Format::V2s2), Err(PushError::ZstdInV2s2 { .. })));
+        assert!(t("application/vnd.example+lz4", Format::Oci).is_err());
+    }
+
+    #[test]
+    fn push_errors_print_each_cause_once() {
+        let error = PushError::Registry {
+            what: "pushing layer 3f057380db1e".into(),
+            source: crate::image::registry::RegistryError::Transport {
+                registry: "127.0.0.1:5000".into(),
+                detail: "connection refused".into(),
+                retryable: true,
+            },
+        };
+        crate::image::tests::assert_prints_once(&error);
+        crate::image::tests::assert_prints_once(&PushError::Image(ImageError::NoSearchRegistries));
+    }
+}
