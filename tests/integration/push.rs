@@ -304,3 +304,19 @@ fn an_uncompressed_layer_is_pushed_zstd_compressed_when_asked_and_never_as_v2s2(
     fresh.berth_ok(&["pull", &name]);
     assert_eq!(fresh.image_ids(), env.image_ids());
 }
+
+#[test]
+fn a_rootless_store_pushes_and_pulls_back() {
+    let Some(env) = TestEnv::rootless() else { return };
+    let registry = Registry::start();
+    let name = registry.image("rootless/pushed:v1");
+    env.import_busybox(&name, &[], |root| {
+        std::fs::write(root.join("owned"), "mine\n").unwrap();
+        std::os::unix::fs::chown(root.join("owned"), Some(1000), Some(1000)).unwrap();
+    });
+    let (_, digest, _) = pushed_digest(&env.berth_ok(&["push", &name]));
+    let fresh = TestEnv::new();
+    assert!(fresh.berth_ok(&["pull", &name]).contains(&digest));
+    assert_eq!(fresh.image_ids(), env.image_ids());
+    env.assert_store_ok();
+}
