@@ -7,7 +7,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{FakeRegistry, Registry, TestEnv, UploadFault, assert_one_error_line, require_program, require_root};
+use crate::util::{
+    FakeRegistry, Format, OciImageBuilder, Registry, TestEnv, UploadFault, assert_one_error_line, require_program,
+    require_root,
+};
 
 /// The `TAG: digest: sha256:… size: N` line of a push's output: (tag, digest, size).
 fn pushed_digest(out: &str) -> (String, String, usize) {
@@ -136,7 +139,8 @@ fn a_blob_another_repository_of_the_registry_has_is_mounted_not_sent() {
 
 /// The digest the registry serves for `repo:tag` (a HEAD of the manifest).
 fn skopeo_or_http_digest(registry: &Registry, repo: &str, tag: &str) -> String {
-    let accept = [("Accept".to_owned(), "application/vnd.oci.image.manifest.v1+json".to_owned())];
+    let types = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+    let accept = [("Accept".to_owned(), types.to_owned())];
     let resp = crate::util::http_request(&registry.addr, "HEAD", &format!("/v2/{repo}/manifests/{tag}"), &accept, &[])
         .expect("HEAD manifest");
     assert_eq!(resp.status, 200);
@@ -319,4 +323,34 @@ fn a_rootless_store_pushes_and_pulls_back() {
     assert!(fresh.berth_ok(&["pull", &name]).contains(&digest));
     assert_eq!(fresh.image_ids(), env.image_ids());
     env.assert_store_ok();
+}
+
+#[test]
+fn a_pulled_image_is_pushed_as_the_same_bytes_to_another_registry() {
+    for format in [Format::Docker, Format::Oci] {
+        let source = Registry::start();
+        let image = OciImageBuilder::busybox().format(format).build();
+        let original = source.push(&image, "origin/busybox", "v1");
+        let env = TestEnv::new();
+        env.berth_ok(&["pull", &source.image("origin/busybox:v1")]);
+
+        let target = Registry::start();
+        let name = target.image("copied/busybox:v1");
+        env.berth_ok(&["tag", &source.image("origin/busybox:v1"), &name]);
+        let out = env.berth_ok(&["push", &name]);
+        assert_eq!(pushed_digest(&out).1, original, "{format:?}: the pulled manifest, byte for byte:\n{out}");
+        assert_eq!(skopeo_or_http_digest(&target, "copied/busybox", "v1"), original);
+        // Every blob the registry holds is one the source served: nothing was recompressed.
+        for layer in &image.layers {
+            let head = crate::util::http_request(
+                &target.addr,
+                "HEAD",
+                &format!("/v2/copied/busybox/blobs/{}", layer.digest),
+                &[],
+                &[],
+            )
+            .unwrap();
+            assert_eq!(head.status, 200, "{format:?}: layer {} is there", layer.digest);
+        }
+    }
 }
