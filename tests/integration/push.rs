@@ -354,3 +354,19 @@ fn a_pulled_image_is_pushed_as_the_same_bytes_to_another_registry() {
         }
     }
 }
+
+#[test]
+fn the_compressed_copy_goes_with_its_layer() {
+    let registry = Registry::start();
+    let env = TestEnv::new();
+    let name = registry.image("gc/busybox:v1");
+    env.import_busybox(&name, &[], |_| {});
+    let blobs = || std::fs::read_dir(env.root.join("blobs/sha256")).unwrap().count();
+    let before = blobs();
+    env.berth_ok(&["push", &name]);
+    assert_eq!(blobs(), before + 1, "the gzip copy of the imported tar is kept");
+    env.assert_store_ok();
+    env.berth_ok(&["rmi", &name]);
+    assert_eq!(blobs(), 0, "rmi removed the copy with the layer");
+    assert!(env.layer_dirs().is_empty());
+}
