@@ -30,6 +30,16 @@ pub struct FileConfig {
     pub parallel_downloads: Option<usize>,
     #[serde(default)]
     pub registries: RegistriesConfig,
+    #[serde(default)]
+    pub network: NetworkFileConfig,
+}
+
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkFileConfig {
+    /// What a container without `--network` gets (as Podman's `default_network`): `bridge`
+    /// unless set; `private` (loopback only), `none`, `host` or a network's name.
+    pub default_network: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default, Clone)]
@@ -58,6 +68,8 @@ pub struct Settings {
     /// Directories holding `HOST/ca.crt`.
     pub cert_dirs: Vec<PathBuf>,
     pub config_files: Vec<PathBuf>,
+    /// `[network] default_network`: the `--network` of a container given none.
+    pub default_network: Option<String>,
 }
 
 fn home_dir() -> Option<PathBuf> {
@@ -107,6 +119,7 @@ fn merge(base: &mut FileConfig, over: FileConfig) {
     }
     base.registries.insecure.extend(over.registries.insecure);
     base.registries.mirrors.extend(over.registries.mirrors);
+    base.network.default_network = over.network.default_network.or(base.network.default_network.take());
 }
 
 pub struct GlobalFlags<'a> {
@@ -162,6 +175,7 @@ pub fn load(flags: &GlobalFlags) -> Result<Settings> {
         mirrors: merged.registries.mirrors,
         cert_dirs,
         config_files,
+        default_network: merged.network.default_network,
     })
 }
 

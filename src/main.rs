@@ -6,6 +6,7 @@
 
 mod build;
 mod cmd;
+mod compose;
 mod config;
 mod container;
 mod image;
@@ -43,7 +44,26 @@ fn main() -> ExitCode {
 /// `what failed: why`, on one line even when a cause spans lines. Each error shows its own
 /// part only (its cause comes from `source()`), so the chain joined is the whole story, once.
 fn one_line(error: &anyhow::Error) -> String {
-    error.chain().map(|cause| cause.to_string().replace('\n', " ")).collect::<Vec<_>>().join(": ")
+    let line = error.chain().map(|cause| cause.to_string().replace('\n', " ")).collect::<Vec<_>>().join(": ");
+    go_errno_texts(&line)
+}
+
+/// Rust shows an errno as "No space left on device (os error 28)", Docker (Go) as "no space
+/// left on device": the line says it Docker's way, whichever error carried the errno.
+fn go_errno_texts(line: &str) -> String {
+    let mut numbers: Vec<i32> = line
+        .match_indices("(os error ")
+        .filter_map(|(at, marker)| {
+            let rest = &line[at + marker.len()..];
+            rest[..rest.find(')')?].parse().ok()
+        })
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    numbers.into_iter().fold(line.to_owned(), |line, n| {
+        let rust = io::Error::from_raw_os_error(n).to_string();
+        line.replace(&rust, &sandbox::process::errno_text(nix::errno::Errno::from_raw(n)))
+    })
 }
 
 /// Whether `fd` is a pipe or socket whose other end has gone.
@@ -77,4 +97,18 @@ fn quiet_on_closed_output() {
         }
         default_hook(info);
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errno_texts_are_spelled_as_docker_spells_them() {
+        let line = "importing x: /s/tmp/blob: No space left on device (os error 28): again No space left on \
+                    device (os error 28), No such file or directory (os error 2) (os error nonsense";
+        assert_eq!(
+            super::go_errno_texts(line),
+            "importing x: /s/tmp/blob: no space left on device: again no space left on device, no such file or \
+             directory (os error nonsense"
+        );
+    }
 }

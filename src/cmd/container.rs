@@ -39,6 +39,8 @@ pub enum ContainerCommand {
     Exec(super::exec::ExecArgs),
     /// Show a container's processes
     Top(super::top::TopArgs),
+    /// List a container's published ports
+    Port(super::port::PortArgs),
     /// Show containers' resource usage
     Stats(super::stats::StatsArgs),
     /// Pause all processes in containers
@@ -67,6 +69,7 @@ impl ContainerCommand {
                 | ContainerCommand::Wait(_)
                 | ContainerCommand::Exec(_)
                 | ContainerCommand::Top(_)
+                | ContainerCommand::Port(_)
                 | ContainerCommand::Stats(_)
                 | ContainerCommand::Exists(_)
         )
@@ -95,6 +98,7 @@ pub fn run(ctx: &Ctx, command: ContainerCommand) -> Result<u8> {
         ContainerCommand::Attach(a) => super::attach::run(ctx, a),
         ContainerCommand::Exec(a) => super::exec::run(ctx, a),
         ContainerCommand::Top(a) => super::top::run(ctx, a),
+        ContainerCommand::Port(a) => super::port::run(ctx, a),
         ContainerCommand::Stats(a) => super::stats::run(ctx, a),
         ContainerCommand::Pause(a) => super::pause::run(ctx, a),
         ContainerCommand::Unpause(a) => super::unpause::run(ctx, a),
@@ -128,7 +132,8 @@ fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
 
 /// Runs `action` on each named container, printing the name as given when it succeeds (as
 /// Docker's stop, kill, rm, pause… do). One container: its failure is the command's error.
-/// Several: each failure is reported and the others still get their turn; 125 if any failed.
+/// Several: each failure is reported and the others still get their turn; the exit code is the
+/// last failure's (see `exit_codes`).
 pub fn for_each_container(
     ctx: &Ctx,
     names: &[String],
@@ -136,7 +141,7 @@ pub fn for_each_container(
     mut action: impl FnMut(&Store, &Container) -> Result<()>,
 ) -> Result<u8> {
     let store = ctx.store()?;
-    let mut failed = false;
+    let mut failed = None;
     for name in names {
         let result = load(store, name)
             .map_err(anyhow::Error::from)
@@ -147,9 +152,9 @@ pub fn for_each_container(
             Err(e) if names.len() == 1 => return Err(e),
             Err(e) => {
                 eprintln!("berth: {e:#}");
-                failed = true;
+                failed = Some(super::exit_codes::exit_code_for(&e));
             }
         }
     }
-    Ok(if failed { crate::EXIT_TOOL_ERROR } else { 0 })
+    Ok(failed.unwrap_or(0))
 }

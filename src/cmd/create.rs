@@ -91,9 +91,8 @@ pub struct CreateArgs {
     /// Platform of the image to pull (os/arch[/variant])
     #[arg(long)]
     pub platform: Option<String>,
-    /// Network: none, host, or the default private namespace (loopback only for now)
-    #[arg(long, alias = "net", default_value = "default")]
-    pub network: String,
+    #[command(flatten)]
+    pub net: super::network_flags::NetworkArgs,
     /// User namespace: keep-id maps your uid to the same uid inside (rootless)
     #[arg(long)]
     pub userns: Option<String>,
@@ -112,6 +111,8 @@ pub struct CreateArgs {
     /// Mount the volumes and binds of another container: CONTAINER[:ro|rw]
     #[arg(long, value_name = "CONTAINER[:MODE]")]
     pub volumes_from: Vec<String>,
+    #[command(flatten)]
+    pub health: super::health_flags::HealthFlags,
     /// Image
     pub image: String,
     /// Command and arguments
@@ -149,7 +150,7 @@ impl CreateArgs {
             labels: self.label.clone(),
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
-            network: self.network.clone(),
+            net: self.net.flags(),
             userns: self.userns.clone(),
             volumes: self.volume.clone(),
             mounts: self.mount.clone(),
@@ -167,7 +168,12 @@ pub(crate) fn user_env(env_files: &[std::path::PathBuf], env: &[String]) -> Resu
 
 /// Creates a container as `run`/`create` describe it.
 pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> Result<Container> {
-    let options = options::parse(&args.flags())?;
+    let mut flags = args.flags();
+    if flags.net.networks.is_empty() {
+        flags.net.networks.extend(ctx.settings.default_network.clone());
+    }
+    let mut options = options::parse(&flags)?;
+    args.health.apply(&mut options)?;
     let credentials = CredentialSource::default();
     let source = ImageSource {
         policy: args.pull.parse()?,

@@ -52,11 +52,13 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
     match container.state.status {
         Status::Running => {}
         Status::Paused => bail!("container {} is paused, unpause the container before exec", args.container),
-        Status::Created | Status::Starting | Status::Exited => bail!("container {} is not running", args.container),
+        Status::Created | Status::Starting | Status::Exited => {
+            return Err(crate::container::lifecycle::LifecycleError::NotRunning(args.container.clone()).into());
+        }
     }
     // Checks the pid is still the container's (its start time) right before joining it.
     if container_process(&container).is_none() {
-        bail!("container {} is not running", args.container);
+        return Err(crate::container::lifecycle::LifecycleError::NotRunning(args.container.clone()).into());
     }
     let spec = ProcessSpec {
         args: args.command.clone(),

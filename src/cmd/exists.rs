@@ -17,9 +17,7 @@ fn status(found: bool) -> u8 {
 }
 
 pub fn container(ctx: &Ctx, args: ExistsArgs) -> Result<u8> {
-    let store = ctx.store()?;
-    let _lock = store.lock_containers_shared()?;
-    let index = crate::container::index::load_all(store)?;
+    let index = crate::container::index::load_all(ctx.store()?)?;
     Ok(status(crate::container::index::find(&index, &args.name).is_ok()))
 }
 

@@ -31,6 +31,8 @@ pub enum ImageCommand {
     Import(super::import::ImportArgs),
     /// Exit 0 if an image exists, 1 if not
     Exists(super::exists::ExistsArgs),
+    /// Build an image from a Dockerfile
+    Build(super::build::BuildArgs),
 }
 
 pub fn run(ctx: &Ctx, command: ImageCommand) -> Result<u8> {
@@ -47,5 +49,6 @@ pub fn run(ctx: &Ctx, command: ImageCommand) -> Result<u8> {
         ImageCommand::Load(a) => super::load::run(ctx, a),
         ImageCommand::Import(a) => super::import::run(ctx, a),
         ImageCommand::Exists(a) => super::exists::image(ctx, a),
+        ImageCommand::Build(a) => super::build::run(ctx, a),
     }
 }

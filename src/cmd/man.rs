@@ -24,6 +24,8 @@ fn write_page(dir: &Path, command: clap::Command, name: &str, written: &mut Vec<
         command.name(clap::builder::Str::from(name.to_owned().leak() as &str)).bin_name(name.replace('-', " "));
     let mut buffer = Vec::new();
     clap_mangen::Man::new(command.clone()).render(&mut buffer)?;
+    let verbs: Vec<&str> = name.split('-').skip(1).collect();
+    buffer.extend_from_slice(format!(".SH \"EXIT STATUS\"\n{}\n", super::exit_codes::man_section(&verbs)).as_bytes());
     let path = dir.join(format!("{name}.1"));
     std::fs::write(&path, buffer).with_context(|| format!("writing {}", path.display()))?;
     written.push(path);

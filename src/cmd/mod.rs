@@ -1,15 +1,20 @@
 //! The command line: global flags, one file per verb, and the dispatch between them.
 
 mod attach;
+mod build;
 mod commit;
 mod completion;
+mod compose;
 mod container;
 mod cp;
 mod create;
 mod exec;
 mod exists;
+pub(crate) mod exit_codes;
 mod export;
 mod flag_syntax;
+mod health_flags;
+mod healthcheck;
 mod history;
 mod image;
 mod images;
@@ -23,7 +28,9 @@ mod logout;
 mod logs;
 mod man;
 mod network;
+mod network_flags;
 mod pause;
+mod port;
 mod prune;
 mod ps;
 mod pull;
@@ -109,6 +116,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Show a container's processes
     Top(top::TopArgs),
+    /// List a container's published ports
+    Port(port::PortArgs),
     /// Show containers' resource usage
     Stats(stats::StatsArgs),
     /// Pause all processes in containers
@@ -125,6 +134,11 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Create an image from a container's changes
     Commit(commit::CommitArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -168,6 +182,11 @@ pub enum Command {
     /// Manage the store
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Run a container's health check
+    #[command(subcommand)]
+    Healthcheck(healthcheck::HealthcheckCommand),
+    /// Define and run multi-container applications (Docker Compose)
+    Compose(compose::ComposeArgs),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
     /// Write man pages generated from the command definitions
@@ -203,7 +222,13 @@ fn needs_user_namespace(command: &Command) -> bool {
     }
     if matches!(
         command,
-        Command::Logs(_) | Command::Wait(_) | Command::Exec(_) | Command::Top(_) | Command::Stats(_) | Command::Cp(_)
+        Command::Logs(_)
+            | Command::Wait(_)
+            | Command::Exec(_)
+            | Command::Top(_)
+            | Command::Port(_)
+            | Command::Stats(_)
+            | Command::Cp(_)
     ) {
         return false;
     }
@@ -229,29 +254,34 @@ fn needs_user_namespace(command: &Command) -> bool {
 }
 
 /// The supervisor is started as `berth --root R --runroot RR __supervise ID` (see
-/// container::start) and recognised here before the command-line parser runs, so that the
-/// long-lived process never touches the parser's code and data: its resident memory stays small.
-fn supervisor_invocation() -> Option<(PathBuf, PathBuf, String)> {
+/// container::start), and a health check as the same with `__healthcheck ID`
+/// (container::health); both are recognised here before the command-line parser runs, so that
+/// these processes never touch the parser's code and data: their resident memory stays small.
+fn internal_invocation() -> Option<(PathBuf, PathBuf, String, String)> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     match args.as_slice() {
         [_, root_flag, root, runroot_flag, runroot, verb, id]
             if root_flag == "--root"
                 && runroot_flag == "--runroot"
-                && verb == crate::container::start::SUPERVISE_VERB =>
+                && (verb == crate::container::start::SUPERVISE_VERB
+                    || verb == crate::container::health::HEALTHCHECK_VERB) =>
         {
-            Some((root.into(), runroot.into(), id.to_str()?.to_owned()))
+            Some((root.into(), runroot.into(), verb.to_str()?.to_owned(), id.to_str()?.to_owned()))
         }
         _ => None,
     }
 }
 
 pub fn main() -> Result<u8> {
-    if let Some((root, runroot, id)) = supervisor_invocation() {
+    if let Some((root, runroot, verb, id)) = internal_invocation() {
         let store = Store::open(&root, &runroot, crate::sandbox::userns::is_rootless()).context("opening the store")?;
+        if verb == crate::container::health::HEALTHCHECK_VERB {
+            return Ok(crate::container::health::run_helper(&store, &id).clamp(0, 255) as u8);
+        }
         return Ok(crate::container::supervisor::run(&store, &id) as u8);
     }
-    let cli = match parse_command_line() {
-        Ok(cli) => cli,
+    let (cli, verbs) = match parse_command_line() {
+        Ok(parsed) => parsed,
         Err(e) => {
             let usage_error = e.use_stderr();
             let _ = e.print();
@@ -270,17 +300,27 @@ pub fn main() -> Result<u8> {
         config: cli.config.as_deref(),
     })?;
     let ctx = Ctx { settings, store: OnceCell::new() };
+    exit_codes::set_policy(&verbs.iter().map(String::as_str).collect::<Vec<_>>());
     dispatch(&ctx, cli.command)
 }
 
-/// The command line parsed with Docker's flag syntax (see `flag_syntax`). Help and version
-/// output come from the definitions as written, so `--help` shows `--rm`, not `--rm[=<RM>]`.
-fn parse_command_line() -> Result<Cli, clap::Error> {
+/// The command line parsed with Docker's flag syntax (see `flag_syntax`), and its verbs
+/// (`["volume", "rm"]`). Help and version output come from the definitions as written, so
+/// `--help` shows `--rm`, not `--rm[=<RM>]`.
+fn parse_command_line() -> Result<(Cli, Vec<String>), clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
     match flag_syntax::docker_syntax(Cli::command()).try_get_matches() {
-        Ok(matches) => Cli::from_arg_matches(&matches),
+        Ok(matches) => {
+            let mut verbs = Vec::new();
+            let mut current = &matches;
+            while let Some((verb, sub)) = current.subcommand() {
+                verbs.push(verb.to_owned());
+                current = sub;
+            }
+            Ok((Cli::from_arg_matches(&matches)?, verbs))
+        }
         Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
-            Cli::try_parse()
+            Cli::try_parse().map(|cli| (cli, Vec::new()))
         }
         Err(e) => Err(e),
     }
@@ -300,6 +340,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Attach(a) => attach::run(ctx, a),
         Command::Exec(a) => exec::run(ctx, a),
         Command::Top(a) => top::run(ctx, a),
+        Command::Port(a) => port::run(ctx, a),
         Command::Stats(a) => stats::run(ctx, a),
         Command::Pause(a) => pause::run(ctx, a),
         Command::Unpause(a) => unpause::run(ctx, a),
@@ -308,6 +349,8 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Cp(a) => cp::run(ctx, a),
         Command::Export(a) => export::run(ctx, a),
         Command::Commit(a) => commit::run(ctx, a),
+        Command::Build(a) => build::run(ctx, a),
+        Command::Builder(c) => build::run_builder(ctx, c),
         Command::Volume(c) => volume::run(ctx, c),
         Command::Network(c) => network::run(ctx, c),
         Command::Container(c) => container::run(ctx, c),
@@ -327,22 +370,16 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Version(a) => version::run(ctx, a),
         Command::Info(a) => info::run(ctx, a),
         Command::System(c) => system::run(ctx, c),
+        Command::Healthcheck(c) => healthcheck::run(ctx, c),
+        Command::Compose(a) => compose::run(ctx, a),
         Command::Completion(a) => completion::run(a),
         Command::GenerateManPages(a) => man::run(a),
     }
 }
 
-/// Exit codes follow Docker: 126 when the container's command cannot be invoked, 127 when it
-/// is not found, 125 when berth itself failed.
+/// Exit codes follow Docker's (see `exit_codes`).
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
-    // A failed push exits 1, as Docker's does.
-    if error.downcast_ref::<crate::image::push::PushError>().is_some() {
-        return 1;
-    }
-    match error.downcast_ref::<crate::container::start::StartError>() {
-        Some(e) => e.exit_code().clamp(1, 255) as u8,
-        None => crate::EXIT_TOOL_ERROR,
-    }
+    exit_codes::exit_code_for(error)
 }
 
 /// The image a user named, read under the shared image lock.

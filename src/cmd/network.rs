@@ -304,14 +304,15 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
 }
 
 /// The containers whose records name `network`, running or not, read under the containers
-/// lock the caller holds. The seam for the second half of networking: no `NetworkMode` names a
-/// user-defined network yet, so none does; the match is exhaustive so that the mode which
-/// will name networks must say here which ones it names.
-fn containers_naming(index: &crate::container::index::Index, _network: &NetworkRecord) -> Vec<String> {
+/// lock the caller holds: those on bridge networks, whose record names the network by name,
+/// id or id prefix (as given at create).
+fn containers_naming(index: &crate::container::index::Index, network: &NetworkRecord) -> Vec<String> {
+    let names = |given: &str| given == network.name || (given.len() >= 2 && network.id.starts_with(given));
     index
         .containers
         .iter()
         .filter(|c| match c.config.network {
+            NetworkMode::Bridge => c.config.net.network_names().any(names),
             NetworkMode::Private | NetworkMode::None | NetworkMode::Host => false,
         })
         .map(|c| c.name.clone())

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::Ctx;
 use super::template::{Template, print_table};
 use crate::container::inspect::{command_line, status_text, time_ago};
+use crate::container::net_view::{LiveNetworks, networks_text, ports_text};
 use crate::container::query::{Filters, Query, list};
 use crate::container::record::Container;
 
@@ -73,20 +74,20 @@ fn id_cell(c: &Container, no_trunc: bool) -> &str {
 }
 
 /// The default table's row: CONTAINER ID, IMAGE, COMMAND, CREATED, STATUS, PORTS, NAMES.
-fn table_row(c: &Container, no_trunc: bool, now: DateTime<Utc>) -> Vec<String> {
+fn table_row(c: &Container, no_trunc: bool, now: DateTime<Utc>, live: &LiveNetworks) -> Vec<String> {
     vec![
         id_cell(c, no_trunc).to_owned(),
         c.config.image_name.clone(),
         command_cell(c, no_trunc),
         time_ago(&c.created, now),
         status_text(c, now),
-        String::new(),
+        ports_text(c, live),
         c.name.clone(),
     ]
 }
 
 /// One container as `ps --format` sees it.
-fn row_json(c: &Container, no_trunc: bool, now: DateTime<Utc>) -> Value {
+fn row_json(c: &Container, no_trunc: bool, now: DateTime<Utc>, live: &LiveNetworks) -> Value {
     let created = DateTime::parse_from_rfc3339(&c.created)
         .map(|t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
         .unwrap_or_default();
@@ -100,8 +101,8 @@ fn row_json(c: &Container, no_trunc: bool, now: DateTime<Utc>) -> Value {
         "LocalVolumes": "0",
         "Mounts": "",
         "Names": c.name,
-        "Networks": "",
-        "Ports": "",
+        "Networks": networks_text(c),
+        "Ports": ports_text(c, live),
         "RunningFor": time_ago(&c.created, now),
         "Size": "",
         "State": c.state.status.as_str(),
@@ -140,11 +141,12 @@ pub fn run(ctx: &Ctx, args: PsArgs) -> Result<u8> {
         return Ok(0);
     }
     let now = Utc::now();
-    let rows = || -> Vec<Value> { containers.iter().map(|c| row_json(c, args.no_trunc, now)).collect() };
+    let live = LiveNetworks::load(ctx.store()?);
+    let rows = || -> Vec<Value> { containers.iter().map(|c| row_json(c, args.no_trunc, now, &live)).collect() };
     match args.format.as_deref() {
         None | Some("table") => {
             let header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"];
-            let table: Vec<Vec<String>> = containers.iter().map(|c| table_row(c, args.no_trunc, now)).collect();
+            let table: Vec<Vec<String>> = containers.iter().map(|c| table_row(c, args.no_trunc, now, &live)).collect();
             drop(out);
             print_table(&header, &table);
         }

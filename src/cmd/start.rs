@@ -27,7 +27,7 @@ pub fn run(ctx: &Ctx, args: StartArgs) -> Result<u8> {
         bail!("you cannot start and attach multiple containers at once");
     }
     let detach_keys = super::run::parse_detach_keys(args.detach_keys.as_deref())?;
-    let mut failed = false;
+    let mut failed = None;
     for name in &args.containers {
         let result = load(store, name).map_err(anyhow::Error::from).and_then(|c| Ok((launch(store, &c)?, c)));
         match result {
@@ -55,9 +55,9 @@ pub fn run(ctx: &Ctx, args: StartArgs) -> Result<u8> {
                     return Err(e.context(format!("starting container {name}")));
                 }
                 eprintln!("berth: starting container {name}: {e:#}");
-                failed = true;
+                failed = Some(super::exit_codes::exit_code_for(&e));
             }
         }
     }
-    Ok(if failed { crate::EXIT_TOOL_ERROR } else { 0 })
+    Ok(failed.unwrap_or(0))
 }

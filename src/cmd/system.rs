@@ -2,14 +2,18 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use super::Ctx;
+use crate::container::check::check_leftovers;
 use crate::image::check::{check_store, check_store_metadata};
 
 #[derive(Subcommand, Debug)]
 pub enum SystemCommand {
-    /// Verify every blob's digest, every layer's unpacked files and every image's layers
+    /// Verify every blob's digest, every layer's unpacked files and every image's layers; find
+    /// container and volume directories no record owns
     Check(CheckArgs),
     /// Show system-wide information
     Info(super::info::InfoArgs),
+    /// Start the containers whose restart policy says so (always; unless-stopped if not stopped by the user), as after a reboot
+    Boot,
 }
 
 #[derive(Args, Debug)]
@@ -26,19 +30,42 @@ pub fn run(ctx: &Ctx, command: SystemCommand) -> Result<u8> {
     match command {
         SystemCommand::Check(a) => check(ctx, a),
         SystemCommand::Info(a) => super::info::run(ctx, a),
+        SystemCommand::Boot => boot(ctx),
     }
+}
+
+/// Prints the name of each container started; each failure as its own error line.
+fn boot(ctx: &Ctx) -> Result<u8> {
+    use crate::container::boot::{Booted, boot};
+    let mut failed = false;
+    for (container, outcome) in boot(ctx.store()?)? {
+        match outcome {
+            Booted::Started => println!("{}", container.name),
+            Booted::Running => {}
+            Booted::Failed(e) => {
+                failed = true;
+                let error = anyhow::Error::from(e).context(format!("starting container {}", container.name));
+                eprintln!("berth: {}", format!("{error:#}").replace('\n', " "));
+            }
+        }
+    }
+    Ok(if failed { crate::EXIT_TOOL_ERROR } else { 0 })
 }
 
 fn check(ctx: &Ctx, args: CheckArgs) -> Result<u8> {
     let store = ctx.store()?;
+    // Before the image lock: the containers lock comes first in the lock order.
+    let leftovers = check_leftovers(store, args.repair)?;
     let check = if args.quick { check_store_metadata } else { check_store };
-    let report = if args.repair {
+    let mut report = if args.repair {
         let _lock = store.lock_images_exclusive()?;
         check(store, true)?
     } else {
         let _lock = store.lock_images_shared()?;
         check(store, false)?
     };
+    report.problems.extend(leftovers.problems);
+    report.repaired.extend(leftovers.repaired);
     for problem in &report.problems {
         println!("{problem}");
     }
@@ -46,10 +73,12 @@ fn check(ctx: &Ctx, args: CheckArgs) -> Result<u8> {
         println!("repaired: {fixed}");
     }
     println!(
-        "checked {} blobs, {} layers, {} images: {} problems{}",
+        "checked {} blobs, {} layers, {} images, {} containers, {} volumes: {} problems{}",
         report.blobs,
         report.layers,
         report.images,
+        leftovers.containers,
+        leftovers.volumes,
         report.problems.len(),
         if args.repair { format!(", {} repairs", report.repaired.len()) } else { String::new() }
     );

@@ -1,4 +1,4 @@
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 
 use super::Ctx;
@@ -19,7 +19,7 @@ pub struct TopArgs {
 pub fn run(ctx: &Ctx, args: TopArgs) -> Result<u8> {
     let container = load_current(ctx.store()?, &args.container)?;
     if !matches!(container.state.status, Status::Running | Status::Paused) {
-        bail!("container {} is not running", args.container);
+        return Err(crate::container::lifecycle::LifecycleError::NotRunning(args.container.clone()).into());
     }
     let rows = top_rows(&container_pids(&container));
     print_table(&TOP_HEADER, &rows);

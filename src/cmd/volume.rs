@@ -225,33 +225,33 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
     for name in &args.names {
         match all.iter().find(|v| &v.name == name) {
             Some(v) => values.push(volumes::inspect_json(store, v)),
-            None => missing.push(VolumeError::NotFound(name.clone()).to_string()),
+            None => missing.push(VolumeError::NotFound(name.clone())),
         }
     }
     super::inspect::print_inspected(args.format.as_deref(), &values)?;
     if missing.len() == 1 && values.is_empty() {
-        bail!("{}", missing[0]);
+        return Err(missing.remove(0).into());
     }
     for m in &missing {
         eprintln!("berth: {m}");
     }
-    Ok(if missing.is_empty() { 0 } else { crate::EXIT_TOOL_ERROR })
+    Ok(if missing.is_empty() { 0 } else { super::exit_codes::REFUSED })
 }
 
 fn rm(ctx: &Ctx, args: RmArgs) -> Result<u8> {
     let store = ctx.store()?;
-    let mut failed = false;
+    let mut failed = None;
     for name in &args.names {
         match volumes::remove(store, name, args.force).map_err(anyhow::Error::from) {
             Ok(()) => println!("{name}"),
             Err(e) if args.names.len() == 1 => return Err(e),
             Err(e) => {
                 eprintln!("berth: {e:#}");
-                failed = true;
+                failed = Some(super::exit_codes::exit_code_for(&e));
             }
         }
     }
-    Ok(if failed { crate::EXIT_TOOL_ERROR } else { 0 })
+    Ok(failed.unwrap_or(0))
 }
 
 fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {

@@ -14,7 +14,7 @@ pub struct WaitArgs {
 /// Prints each container's exit code once it has exited, in the order given.
 pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<u8> {
     let store = ctx.store()?;
-    let mut failed = false;
+    let mut failed = None;
     for name in &args.containers {
         let result = load(store, name)
             .map_err(anyhow::Error::from)
@@ -25,9 +25,9 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<u8> {
             Err(e) if args.containers.len() == 1 => return Err(e),
             Err(e) => {
                 eprintln!("berth: {e:#}");
-                failed = true;
+                failed = Some(super::exit_codes::exit_code_for(&e));
             }
         }
     }
-    Ok(if failed { crate::EXIT_TOOL_ERROR } else { 0 })
+    Ok(failed.unwrap_or(0))
 }

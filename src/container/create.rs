@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::index::{ContainerError, Index};
+use super::net_config::{DEFAULT_NETWORK, NetConfig, add_image_exposed};
 use super::options::OptionsError;
 use super::record::{
     Container, ContainerConfig, ContainerState, DeviceMapping, Mount, NetworkMode, Resources, Ulimit, UsernsMode,
@@ -40,6 +41,7 @@ pub struct CreateOptions {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u32>,
     pub network: NetworkMode,
+    pub net: super::net_config::NetConfig,
     pub userns: UsernsMode,
     pub resources: Resources,
     pub ulimits: Vec<Ulimit>,
@@ -56,6 +58,9 @@ pub struct CreateOptions {
     pub mounts: Vec<Mount>,
     pub read_only: bool,
     pub volumes_from: Vec<String>,
+    /// `--health-*` / `--no-healthcheck`; None: the image's check (see container::health).
+    pub healthcheck: Option<crate::image::spec::HealthConfig>,
+    pub restart: super::restart::RestartPolicy,
 }
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -96,6 +101,42 @@ pub fn resolve_command(
     (entry, cmd)
 }
 
+/// The network mode and configuration of a new container: the flags', with the image's EXPOSE.
+/// Rootless, the default network is loopback only until pasta is wired in, and user networks
+/// are refused.
+fn network_config(
+    options: &CreateOptions,
+    defaults: &RunConfig,
+    rootless: bool,
+) -> Result<(NetworkMode, NetConfig), ContainerError> {
+    let mut net = options.net.clone();
+    if let Some(exposed) = &defaults.exposed_ports {
+        add_image_exposed(&mut net, exposed.keys());
+    }
+    let mut mode = options.network;
+    if rootless && mode == NetworkMode::Bridge {
+        if let Some(other) = net.network_names().find(|n| *n != DEFAULT_NETWORK) {
+            return Err(ContainerError::RootlessNetwork(other.to_owned()));
+        }
+        mode = NetworkMode::Private;
+        net.networks.clear();
+    }
+    Ok((mode, net))
+}
+
+/// Each network a new container names exists (Docker's check at create); names are kept as
+/// given. Takes the networks lock.
+fn check_networks(store: &Store, config: &ContainerConfig) -> Result<(), ContainerError> {
+    if config.network != NetworkMode::Bridge {
+        return Ok(());
+    }
+    let records = crate::network::manage::load(store)?;
+    for name in config.net.network_names() {
+        crate::network::manage::find(&records, name)?;
+    }
+    Ok(())
+}
+
 pub fn build_config(
     options: &CreateOptions,
     image: &ImageRecord,
@@ -126,6 +167,7 @@ pub fn build_config(
     if options.userns == UsernsMode::KeepId && !rootless {
         return Err(ContainerError::KeepIdNeedsRootless);
     }
+    let (network, net) = network_config(options, &defaults, rootless)?;
     Ok(ContainerConfig {
         image_id: image.id.to_string(),
         image_name: options.image_name.clone(),
@@ -143,7 +185,8 @@ pub fn build_config(
         init: options.init,
         stop_signal: options.stop_signal.clone().or(defaults.stop_signal.clone()).unwrap_or_else(|| "SIGTERM".into()),
         stop_timeout: options.stop_timeout,
-        network: options.network,
+        network,
+        net,
         userns: options.userns,
         resources: options.resources.clone(),
         ulimits: options.ulimits.clone(),
@@ -158,6 +201,8 @@ pub fn build_config(
         read_only: options.read_only,
         volumes_from: options.volumes_from.clone(),
         volumes: defaults.volumes.as_ref().map(|v| v.keys().cloned().collect()).unwrap_or_default(),
+        healthcheck: super::health::merge(options.healthcheck.clone(), defaults.healthcheck.as_ref()),
+        restart: options.restart,
     })
 }
 
@@ -233,6 +278,7 @@ pub fn create_container(
     };
     let image_config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(CreateError::ImageConfig)?;
     let config = build_config(options, &image, &image_config, settings.rootless)?;
+    check_networks(store, &config)?;
     Ok(create(store, options.name.as_deref(), config)?)
 }
 
@@ -247,6 +293,18 @@ pub fn create(store: &Store, name: Option<&str>, config: ContainerConfig) -> Res
             return Err(ContainerError::ImageRemoved(config.image_id));
         }
     }
+    insert(store, name, config)
+}
+
+/// A build step's container: its layers are the build's own (some in no image yet), kept from
+/// garbage collection by the ingest lock the build holds, so no image is checked.
+pub fn create_for_build(store: &Store, config: ContainerConfig) -> Result<Container, ContainerError> {
+    let _lock = store.lock_containers_exclusive()?;
+    insert(store, None, config)
+}
+
+/// The record and directories of a new container; the caller holds the containers lock.
+fn insert(store: &Store, name: Option<&str>, config: ContainerConfig) -> Result<Container, ContainerError> {
     let mut index: Index = store.containers()?;
     let mut container = add_to_index(&mut index, name, config)?;
     // Only once the name is known to be free, so a refused create leaves no new volume behind.

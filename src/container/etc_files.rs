@@ -99,7 +99,7 @@ impl EtcFiles {
         let host_resolv = std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default();
         let resolv = match config.network {
             NetworkMode::Host => ResolvConf::Host(host_resolv),
-            NetworkMode::Private | NetworkMode::None => {
+            NetworkMode::Private | NetworkMode::None | NetworkMode::Bridge => {
                 ResolvConf::Own(Dns::parse(&host_resolv).without_loopback_nameservers())
             }
         };

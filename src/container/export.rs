@@ -32,7 +32,9 @@ pub fn export(store: &Store, container: &Container, out: File) -> Result<(), Cop
     let mut out = Some(out);
     let helper = spawn_helper(&access, &[], &mut |root| {
         let out = out.take().expect("the output is used once");
-        write_tar(std::os::fd::AsFd::as_fd(&root), Path::new(""), "", false, out).map(drop).map_err(|e| e.to_string())
+        write_tar(std::os::fd::AsFd::as_fd(&root), Path::new(""), "", false, out)
+            .map(drop)
+            .map_err(|e| crate::container::supervisor::error_chain(&e))
     })?;
     drop(out);
     helper.wait()?;

@@ -40,6 +40,12 @@ pub enum ContainerError {
     Volume(#[from] super::volumes::VolumeError),
     #[error("container {0} is being started by another process")]
     StartedElsewhere(String),
+    #[error(
+        "rootless containers cannot join network {0} yet: rootless networking is loopback only (use the default, none or host)"
+    )]
+    RootlessNetwork(String),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     #[error("renaming container {input}: it is already named {name:?}")]
     AlreadyNamed { input: String, name: String },
 }

@@ -62,7 +62,11 @@ pub fn status_text(container: &Container, now: DateTime<Utc>) -> String {
         Status::Running | Status::Paused => {
             let up = parse_time(state.started_at.as_deref())
                 .map_or_else(|| "Up".to_owned(), |t| format!("Up {}", human_duration(now - t)));
-            if state.status == Status::Paused { format!("{up} (Paused)") } else { up }
+            match (&state.health, super::health::active(&container.config)) {
+                _ if state.status == Status::Paused => format!("{up} (Paused)"),
+                (Some(health), Some(_)) => format!("{up} ({})", health.status.ps_text()),
+                _ => up,
+            }
         }
         Status::Exited => {
             let code = state.exit_code.unwrap_or(0);
@@ -79,9 +83,12 @@ pub fn command_line(container: &Container) -> String {
     container.config.argv().join(" ")
 }
 
-fn network_mode_name(mode: NetworkMode) -> &'static str {
-    match mode {
-        NetworkMode::Private => "default",
+/// HostConfig.NetworkMode: Docker's `bridge` for the default network, else the first
+/// network's name.
+fn network_mode_name(config: &super::record::ContainerConfig) -> &str {
+    match config.network {
+        NetworkMode::Bridge => config.net.network_names().next().unwrap_or("bridge"),
+        NetworkMode::Private => "private",
         NetworkMode::None => "none",
         NetworkMode::Host => "host",
     }
@@ -137,7 +144,10 @@ pub fn inspect_json(store: &Store, container: &Container) -> Value {
     if let Some(timeout) = config.stop_timeout {
         config_json["StopTimeout"] = json!(timeout);
     }
-    json!({
+    if let Some(check) = &config.healthcheck {
+        config_json["Healthcheck"] = json!(check);
+    }
+    let mut inspect = json!({
         "Id": container.id,
         "Created": container.created,
         "Path": argv.first().cloned().unwrap_or_default(),
@@ -168,8 +178,8 @@ pub fn inspect_json(store: &Store, container: &Container) -> Value {
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "HostConfig": {
-            "NetworkMode": network_mode_name(config.network),
-            "RestartPolicy": { "Name": "no", "MaximumRetryCount": 0 },
+            "NetworkMode": network_mode_name(config),
+            "RestartPolicy": { "Name": config.restart.name(), "MaximumRetryCount": config.restart.max_retries() },
             "AutoRemove": config.auto_remove,
             "Privileged": config.privileged,
             "CapAdd": strings_or_null(&config.cap_add),
@@ -196,8 +206,12 @@ pub fn inspect_json(store: &Store, container: &Container) -> Value {
         },
         "Mounts": super::mounts::inspect_mounts(store, config),
         "Config": config_json,
-        "NetworkSettings": { "Networks": {}, "Ports": {}, "IPAddress": "" },
-    })
+        "NetworkSettings": super::net_view::network_settings(store, container, &super::net_view::LiveNetworks::load(store)),
+    });
+    if let (Some(health), Some(_)) = (&state.health, super::health::active(config)) {
+        inspect["State"]["Health"] = json!(health);
+    }
+    inspect
 }
 
 #[cfg(test)]
@@ -241,6 +255,16 @@ mod tests {
         c.state.status = Status::Running;
         c.state.started_at = Some("2024-01-01T00:00:57Z".into());
         assert_eq!(status_text(&c, now), "Up 3 seconds");
+        c.state.status = Status::Paused;
+        assert_eq!(status_text(&c, now), "Up 3 seconds (Paused)");
+        c.state.status = Status::Running;
+        c.state.health = Some(Default::default());
+        assert_eq!(status_text(&c, now), "Up 3 seconds", "no check, no health shown");
+        c.config.healthcheck =
+            Some(crate::image::spec::HealthConfig { test: vec!["CMD".into(), "x".into()], ..Default::default() });
+        assert_eq!(status_text(&c, now), "Up 3 seconds (health: starting)");
+        c.state.health.as_mut().unwrap().status = crate::container::health::HealthStatus::Unhealthy;
+        assert_eq!(status_text(&c, now), "Up 3 seconds (unhealthy)");
         c.state.status = Status::Paused;
         assert_eq!(status_text(&c, now), "Up 3 seconds (Paused)");
         c.state.status = Status::Exited;

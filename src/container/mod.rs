@@ -1,11 +1,14 @@
 //! Containers: records, lifecycle, supervisor.
 
 pub mod attach;
+pub mod check;
+pub mod boot;
 pub mod commit;
 pub mod cp;
 pub mod create;
 pub mod etc_files;
 pub mod export;
+pub mod health;
 pub mod index;
 pub mod inspect;
 pub mod lifecycle;
@@ -13,10 +16,13 @@ pub mod liveness;
 pub mod logfile;
 pub mod logs;
 pub mod mounts;
+pub mod net_config;
+pub mod net_view;
 pub mod options;
 pub mod protocol;
 pub mod query;
 pub mod record;
+pub mod restart;
 pub mod sandbox_spec;
 pub mod signals;
 pub mod start;

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::create::CreateOptions;
 use super::mounts::{self, MountSpecError, parse_labels};
-use super::record::{DeviceMapping, Mount, NetworkMode, Resources, SECCOMP_UNCONFINED, Ulimit, UsernsMode};
+use super::net_config::{NetFlags, NetOptionsError};
+use super::record::{DeviceMapping, Mount, Resources, SECCOMP_UNCONFINED, Ulimit, UsernsMode};
 use super::signals::BadSignal;
 use crate::sandbox::seccomp::SeccompError;
 
@@ -50,8 +51,8 @@ pub struct CreateFlags {
     pub labels: Vec<String>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u32>,
-    /// `default` (also empty, `bridge`, `private`), `none` or `host`.
-    pub network: String,
+    /// `--network`, `-p`, `--add-host`, `--dns` and the rest of networking.
+    pub net: NetFlags,
     pub userns: Option<String>,
     /// `-v`, `--mount`, `--tmpfs` in Docker's syntax.
     pub volumes: Vec<String>,
@@ -89,8 +90,8 @@ pub enum OptionsError {
     /// The sandbox's own words about the device.
     #[error("{0}")]
     Device(String),
-    #[error("network {0:?} not found: use none, host or default")]
-    Network(String),
+    #[error(transparent)]
+    Network(#[from] NetOptionsError),
     #[error("unsupported --userns {0:?}: use keep-id")]
     Userns(String),
     #[error("invalid --cpus {0}: must be a positive number")]
@@ -106,6 +107,7 @@ pub enum OptionsError {
 /// again at every start).
 pub fn parse(flags: &CreateFlags) -> Result<CreateOptions, OptionsError> {
     let security = parse_security_opts(&flags.security_opts)?;
+    let (network, net) = super::net_config::parse(&flags.net)?;
     if let Some(cpus) = flags.cpus
         && (cpus.is_nan() || cpus <= 0.0 || cpus.is_infinite())
     {
@@ -136,7 +138,8 @@ pub fn parse(flags: &CreateFlags) -> Result<CreateOptions, OptionsError> {
         init: flags.init,
         stop_signal: flags.stop_signal.clone(),
         stop_timeout: flags.stop_timeout,
-        network: parse_network(&flags.network)?,
+        network,
+        net,
         userns: parse_userns(flags.userns.as_deref())?,
         resources,
         ulimits: flags.ulimits.iter().map(|u| parse_ulimit(u)).collect::<Result<_, _>>()?,
@@ -149,6 +152,8 @@ pub fn parse(flags: &CreateFlags) -> Result<CreateOptions, OptionsError> {
         mounts: parse_mounts(flags)?,
         read_only: flags.read_only,
         volumes_from: flags.volumes_from.clone(),
+        // Health checks and restart policies: set by cmd/health_flags.rs.
+        ..Default::default()
     })
 }
 
@@ -235,15 +240,6 @@ pub fn user_env(env_files: &[PathBuf], env: &[String]) -> Result<Vec<String>, Op
         return Err(OptionsError::Env(bad.clone()));
     }
     Ok(out)
-}
-
-fn parse_network(network: &str) -> Result<NetworkMode, OptionsError> {
-    match network {
-        "" | "default" | "bridge" | "private" => Ok(NetworkMode::Private),
-        "none" => Ok(NetworkMode::None),
-        "host" => Ok(NetworkMode::Host),
-        other => Err(OptionsError::Network(other.to_owned())),
-    }
 }
 
 fn parse_userns(userns: Option<&str>) -> Result<UsernsMode, OptionsError> {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::container::record::MountKind;
+use crate::container::record::{MountKind, NetworkMode};
 
 fn v(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
@@ -120,7 +120,7 @@ fn every_flag_lands_in_the_options() {
         labels: v(&["a=1", "flag"]),
         stop_signal: Some("SIGINT".into()),
         stop_timeout: Some(3),
-        network: "host".into(),
+        net: NetFlags { networks: v(&["host"]), ..NetFlags::default() },
         userns: Some("keep-id".into()),
         volumes: v(&["data:/data"]),
         mounts: v(&["type=tmpfs,target=/scratch"]),
@@ -158,7 +158,7 @@ fn every_flag_lands_in_the_options() {
 #[test]
 fn defaults_and_special_values() {
     let options = parse(&flags()).unwrap();
-    assert_eq!((options.network, options.userns), (NetworkMode::Private, UsernsMode::Default));
+    assert_eq!((options.network, options.userns), (NetworkMode::Bridge, UsernsMode::Default));
     assert_eq!(options.entrypoint, None);
     assert!(!options.allow_new_privileges && options.seccomp_profile.is_none());
     let cleared = parse(&CreateFlags { entrypoint: Some(String::new()), pids_limit: Some(0), ..flags() }).unwrap();
@@ -166,10 +166,12 @@ fn defaults_and_special_values() {
     assert_eq!(cleared.resources.pids_limit, None, "0 is the default, not a limit of 0");
     let unlimited = parse(&CreateFlags { pids_limit: Some(-1), ..flags() }).unwrap();
     assert_eq!(unlimited.resources.pids_limit, Some(-1));
-    for network in ["", "default", "bridge", "private"] {
-        assert_eq!(parse(&CreateFlags { network: network.into(), ..flags() }).unwrap().network, NetworkMode::Private);
+    let net = |n: &str| CreateFlags { net: NetFlags { networks: v(&[n]), ..NetFlags::default() }, ..flags() };
+    for network in ["", "default", "bridge"] {
+        assert_eq!(parse(&net(network)).unwrap().network, NetworkMode::Bridge);
     }
-    assert_eq!(parse(&CreateFlags { network: "none".into(), ..flags() }).unwrap().network, NetworkMode::None);
+    assert_eq!(parse(&net("private")).unwrap().network, NetworkMode::Private);
+    assert_eq!(parse(&net("none")).unwrap().network, NetworkMode::None);
     for userns in ["", "host"] {
         let parsed = parse(&CreateFlags { userns: Some(userns.into()), ..flags() }).unwrap();
         assert_eq!(parsed.userns, UsernsMode::Default);
@@ -179,7 +181,8 @@ fn defaults_and_special_values() {
 #[test]
 fn bad_options_are_refused_with_their_own_errors() {
     let refused = |f: CreateFlags| parse(&f).unwrap_err();
-    assert!(matches!(refused(CreateFlags { network: "mynet".into(), ..flags() }), OptionsError::Network(_)));
+    let bad_net = CreateFlags { net: NetFlags { networks: v(&["a/b"]), ..NetFlags::default() }, ..flags() };
+    assert!(matches!(refused(bad_net), OptionsError::Network(_)));
     assert!(matches!(refused(CreateFlags { userns: Some("auto".into()), ..flags() }), OptionsError::Userns(_)));
     for cpus in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         assert!(matches!(refused(CreateFlags { cpus: Some(cpus), ..flags() }), OptionsError::Cpus(_)));

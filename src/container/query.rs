@@ -261,7 +261,10 @@ fn matches_one(filter: &Filter, c: &Container, context: &Context) -> bool {
         Filter::Volume(wanted) => c.config.mounts.iter().any(|m| {
             m.destination == *wanted || (m.kind != MountKind::Tmpfs && !m.source.is_empty() && m.source == *wanted)
         }),
-        Filter::Network(name) => network_names(c.config.network).contains(&name.as_str()),
+        Filter::Network(name) => match c.config.network {
+            NetworkMode::Bridge => c.config.net.network_names().any(|n| n == name.as_str()),
+            mode => network_names(mode).contains(&name.as_str()),
+        },
         // No healthchecks yet: every container has none.
         Filter::Health(health) => *health == Health::None,
         Filter::Publish(wanted) | Filter::Expose(wanted) => {
@@ -273,10 +276,11 @@ fn matches_one(filter: &Filter, c: &Container, context: &Context) -> bool {
 }
 
 /// The network names a container is on, as `network=` matches them: `--network` takes
-/// `default`, `bridge` and `private` for the private namespace.
+/// `private` for the loopback-only namespace (bridge networks are named in the record).
 fn network_names(mode: NetworkMode) -> &'static [&'static str] {
     match mode {
-        NetworkMode::Private => &["default", "bridge", "private"],
+        NetworkMode::Private => &["private"],
+        NetworkMode::Bridge => &[],
         NetworkMode::None => &["none"],
         NetworkMode::Host => &["host"],
     }
@@ -452,8 +456,10 @@ mod tests {
         ] {
             assert_eq!(filters(&[filter]).matches(&c, &ctx), expected, "{filter}");
         }
-        c.config.network = NetworkMode::Private;
-        assert!(filters(&["network=bridge"]).matches(&c, &ctx) && filters(&["network=default"]).matches(&c, &ctx));
+        c.config.network = NetworkMode::Bridge;
+        c.config.net.networks =
+            vec![crate::container::net_config::NetworkJoin { network: "web".into(), ..Default::default() }];
+        assert!(filters(&["network=web"]).matches(&c, &ctx) && !filters(&["network=bridge"]).matches(&c, &ctx));
     }
 
     #[test]

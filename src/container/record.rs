@@ -34,9 +34,12 @@ impl Status {
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
-    /// A private network namespace with only loopback (until networking lands, the default).
+    /// A private network namespace with only loopback (`--network private`; rootless, the
+    /// default until pasta is wired in).
     #[default]
     Private,
+    /// Attached to the bridge networks `ContainerConfig::net` names (root's default: `bridge`).
+    Bridge,
     /// A private network namespace, loopback down — Docker's `none` (berth brings lo up, as
     /// Docker does).
     None,
@@ -168,6 +171,9 @@ pub struct ContainerConfig {
     pub stop_signal: String,
     pub stop_timeout: Option<u32>,
     pub network: NetworkMode,
+    /// The networks, published ports, /etc/hosts and resolver settings (`net_config`).
+    #[serde(default, skip_serializing_if = "super::net_config::NetConfig::is_empty")]
+    pub net: super::net_config::NetConfig,
     pub userns: UsernsMode,
     pub resources: Resources,
     #[serde(default)]
@@ -206,6 +212,13 @@ pub struct ContainerConfig {
     /// image's VOLUME entries (Docker's Config.Volumes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<String>,
+    /// The health check, the image's merged with `--health-*` (Docker's Config.Healthcheck);
+    /// `["NONE"]` for `--no-healthcheck` (see container::health).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::image::spec::HealthConfig>,
+    /// `--restart` (see container::restart).
+    #[serde(default, skip_serializing_if = "super::restart::RestartPolicy::is_no")]
+    pub restart: super::restart::RestartPolicy,
 }
 
 impl ContainerConfig {
@@ -242,6 +255,13 @@ pub struct ContainerState {
     pub error: Option<String>,
     #[serde(default)]
     pub restart_count: u32,
+    /// Health check results since the last start (container::health); None without a check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::HealthState>,
+    /// Stopped by `stop` (or `kill` with the stop signal) since its last start: no restart
+    /// policy undoes that, and `system boot` leaves an unless-stopped container alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manually_stopped: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]

@@ -71,7 +71,7 @@ pub fn for_container(
 /// private one is until networking gives it interfaces.
 pub fn network_namespace(mode: NetworkMode) -> NetworkNamespace {
     match mode {
-        NetworkMode::Private | NetworkMode::None => NetworkNamespace::New,
+        NetworkMode::Private | NetworkMode::None | NetworkMode::Bridge => NetworkNamespace::New,
         NetworkMode::Host => NetworkNamespace::Host,
     }
 }

@@ -162,6 +162,9 @@ fn claim(store: &Store, id: &str) -> Result<Option<OwnedFd>, StartError> {
         let start_time = process_start_time(pid).ok_or(StartError::SupervisorGone)?;
         let state = &mut index.containers[i].state;
         state.status = Status::Starting;
+        // A start by the user begins afresh (Docker's): no stop to honour, no restarts counted.
+        state.manually_stopped = false;
+        state.restart_count = 0;
         state.supervisor_pid = pid;
         state.supervisor_start_time = start_time;
         store.write_containers(&index).map_err(ContainerError::from)?;

@@ -12,6 +12,9 @@
 //! the start has settled).
 
 mod events;
+mod network;
+mod health;
+mod restart;
 mod setup;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -29,7 +32,7 @@ use super::logfile::{LogWriter, Stream};
 use super::protocol::{Message, recv_message, send_message};
 use super::record::Container;
 use super::start::HANDOFF_FD;
-use super::teardown::{Exit, finish};
+use super::teardown::{Exit, Finished, finish};
 use crate::sandbox::cgroup::Cgroup;
 use crate::store::{Store, now_rfc3339};
 
@@ -46,11 +49,26 @@ pub fn run(store: &Store, id: &str) -> i32 {
     // binary through /proc/PID/exe): the container's first process starts as its copy.
     let _ = crate::sandbox::process::make_non_dumpable();
     let Some(handoff) = crate::sandbox::fds::take_inherited_fd(HANDOFF_FD) else { return 1 };
-    match setup::start(store, id) {
-        Ok(running) => Supervisor::new(running).supervise(store, handoff),
-        Err(e) => {
-            let _ = send_message(handoff.as_fd(), &Message::Failed(e.exit_code(), error_chain(&e)));
-            1
+    let mut handoff = Some(handoff);
+    let mut backoff = None;
+    loop {
+        match setup::start(store, id) {
+            Ok(running) => {
+                let policy = running.container.config.restart;
+                let started = Instant::now();
+                let ended = Supervisor::new(running).supervise(store, handoff.take());
+                let backoff = backoff.get_or_insert_with(|| crate::container::restart::Backoff::new(policy));
+                match ended {
+                    Some(code) if restart::claim_restart(store, id, backoff, code, started.elapsed()) => continue,
+                    _ => return 0,
+                }
+            }
+            Err(e) => {
+                if let Some(handoff) = handoff {
+                    let _ = send_message(handoff.as_fd(), &Message::Failed(e.exit_code(), error_chain(&e)));
+                }
+                return 1;
+            }
         }
     }
 }
@@ -67,13 +85,16 @@ struct Supervisor {
     events: EventTable,
     next_client: u64,
     settled: bool,
+    /// Held for the container's life: its published host ports, its DNS responder.
+    _network: Option<crate::network::setup::BridgeSetup>,
+    health: Option<health::HealthMonitor>,
     /// Keeps the run directory open for the container's life.
     _run_dir: std::fs::File,
 }
 
 impl Supervisor {
     fn new(running: Running) -> Supervisor {
-        let Running { container, pid, pidfd, stdio, cgroup, log, listener, run_dir } = running;
+        let Running { container, pid, pidfd, stdio, cgroup, log, listener, network, run_dir } = running;
         let mut events = EventTable::new();
         events.add_child(Child { pid, role: Role::Container, on_exit: OnExit::EndContainer }, pidfd);
         events.add(Source::Output(Stream::Stdout), stdio.out);
@@ -91,13 +112,21 @@ impl Supervisor {
             events,
             next_client: 0,
             settled: false,
+            _network: network,
+            health: None,
             _run_dir: run_dir,
         }
     }
 
-    fn supervise(mut self, store: &Store, handoff: OwnedFd) -> i32 {
-        let _ = send_message(handoff.as_fd(), &Message::Started(self.pid.as_raw()));
-        self.add_client(handoff);
+    /// Serves the container until it ends; its exit code once recorded Exited (None when the
+    /// record no longer named it, or it was removed). `handoff`: the starting client's
+    /// connection (none for a restart).
+    fn supervise(mut self, store: &Store, handoff: Option<OwnedFd>) -> Option<i32> {
+        self.health = health::HealthMonitor::start(store, &self.container, self.pid.as_raw(), &mut self.events);
+        if let Some(handoff) = handoff {
+            let _ = send_message(handoff.as_fd(), &Message::Started(self.pid.as_raw()));
+            self.add_client(handoff);
+        }
         // Once the start has settled (the first quiet moment), the code it ran is let go.
         self.events.set_timer(Timer::Settle, Instant::now() + SETTLE_AFTER);
         let status = loop {
@@ -111,7 +140,26 @@ impl Supervisor {
                 match event {
                     Event::Exited(child, status) => match child.on_exit {
                         OnExit::EndContainer => ended = Some(status),
+                        OnExit::HealthResult => {
+                            if let Some(h) = &mut self.health {
+                                h.exited(store, &self.container, self.pid.as_raw(), status, &mut self.events);
+                            }
+                        }
                     },
+                    Event::Ready(Source::HealthOutput) => match &mut self.health {
+                        Some(h) => h.output_ready(&mut self.events),
+                        None => drop(self.events.remove(Source::HealthOutput)),
+                    },
+                    Event::Due(Timer::HealthCheck) => {
+                        if let Some(h) = &mut self.health {
+                            h.check_due(store, &self.container, self.pid.as_raw(), &mut self.events);
+                        }
+                    }
+                    Event::Due(Timer::HealthTimeout) => {
+                        if let Some(h) = &mut self.health {
+                            h.timed_out();
+                        }
+                    }
                     Event::Ready(Source::Output(stream)) => {
                         if !self.relay_output(stream) {
                             self.events.remove(Source::Output(stream));
@@ -138,9 +186,12 @@ impl Supervisor {
                 self.events.set_timer(Timer::Settle, Instant::now() + SETTLE_AFTER);
             }
         };
+        // Nothing a check probes is left: it ends first (teardown's StopHealthchecks).
+        if let Some(h) = &mut self.health {
+            h.stop(&mut self.events);
+        }
         self.drain_output();
-        self.end(store, crate::sandbox::init::exit_code_of(status).unwrap_or(255));
-        0
+        self.end(store, crate::sandbox::init::exit_code_of(status).unwrap_or(255))
     }
 
     fn add_client(&mut self, client: OwnedFd) {
@@ -255,8 +306,9 @@ impl Supervisor {
         }
     }
 
-    /// The container's end, told to the clients still attached.
-    fn end(&self, store: &Store, code: i32) {
+    /// The container's end, told to the clients still attached; its code if it was recorded
+    /// Exited.
+    fn end(&self, store: &Store, code: i32) -> Option<i32> {
         let oom_killed = self.cgroup.as_ref().is_some_and(|c| c.oom_killed());
         let code = if oom_killed && code == 0 { 137 } else { code };
         let exit = Exit::Known(ExitRecord { exit_code: code, finished_at: now_rfc3339(), oom_killed });
@@ -268,7 +320,10 @@ impl Supervisor {
                 }
             }
         };
-        let _ = finish(store, &self.container, self.pid.as_raw(), exit, self.cgroup.as_ref(), &mut tell_clients);
+        match finish(store, &self.container, self.pid.as_raw(), exit, self.cgroup.as_ref(), &mut tell_clients) {
+            Ok(Finished::Exited(code)) => Some(code),
+            _ => None,
+        }
     }
 }
 
@@ -286,7 +341,7 @@ fn wait_blocking(pid: Pid) -> WaitStatus {
 
 /// An error and its sources on one line, as `main` prints errors (and, as there, without a
 /// cause the text already shows: `StoreError::Io` still prints its source too).
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

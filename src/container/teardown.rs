@@ -7,7 +7,9 @@
 
 use super::index::{ContainerError, ExitRecord, Index, exit_file, read_exit_record};
 use super::protocol::attach_socket_name;
-use super::record::{Container, Status};
+use super::record::{Container, NetworkMode, Status};
+use crate::network::kernel::HostKernel;
+use crate::network::state::Owner;
 use crate::sandbox::cgroup::Cgroup;
 use crate::store::{Store, Trash, now_rfc3339};
 
@@ -22,6 +24,11 @@ enum Step {
     /// attach socket, then is recorded Exited; a `--rm` one is unlisted, its directories moved
     /// to the trash.
     RecordEnd,
+    /// Off its bridge networks (veths, firewall rules, addresses), before the end is recorded,
+    /// so a new start finds them free. Under the networks lock. The supervisor releases its
+    /// own; the orphan path collects every endpoint whose supervisor is dead (this one's too),
+    /// never one a new supervisor made meanwhile.
+    ReleaseNetwork,
     /// The exit code to whoever is attached (the supervisor's clients).
     TellClients,
     /// `--rm`, once nobody waits for it: the cgroup, the anonymous volumes, the directories.
@@ -31,12 +38,10 @@ enum Step {
 
 /// The steps, in order. Where the coming ones go:
 /// - `StopHealthchecks` (issue 13) first: nothing a check probes has gone yet;
-/// - `ReleaseNetwork` (issue 11) before `RecordEnd`: interfaces, port forwards and address leases
-///   are free once the record says the container ended, so a new start finds them free; under
-///   the networks lock, not the containers lock;
 /// - `DecideRestart` (issue 13) after `RecordEnd`: the restart policy, given the recorded end;
 ///   a restart starts the container again (a new claim) instead of ending the supervisor.
-const STEPS: [Step; 4] = [Step::WriteExitFile, Step::RecordEnd, Step::TellClients, Step::DeleteRemoved];
+const STEPS: [Step; 5] =
+    [Step::WriteExitFile, Step::ReleaseNetwork, Step::RecordEnd, Step::TellClients, Step::DeleteRemoved];
 
 /// How a container's first process ended, as whoever saw it knows it.
 #[derive(Debug, Clone)]
@@ -87,6 +92,17 @@ pub fn finish(
                     );
                 }
             }
+            Step::ReleaseNetwork => {
+                if container.config.network == NetworkMode::Bridge {
+                    match exit {
+                        Exit::Known(_) => release_network(store, id),
+                        Exit::Unknown { .. } => {
+                            let _ =
+                                crate::network::gc::collect_garbage(store, &mut HostKernel::default(), &owner_alive);
+                        }
+                    }
+                }
+            }
             Step::RecordEnd => {
                 let _lock = store.lock_containers_exclusive()?;
                 let mut index: Index = store.containers()?;
@@ -116,7 +132,9 @@ pub fn finish(
                     state.exit_code = Some(record.exit_code);
                     state.finished_at = Some(record.finished_at);
                     state.oom_killed = record.oom_killed;
-                    store.write_containers(&index)?;
+                    // Recording an end must work on a full disk, which a container filling it
+                    // brings about.
+                    store.write_releasing_reserve(|| store.write_containers(&index))?;
                     finished = Finished::Exited(record.exit_code);
                 }
             }
@@ -134,12 +152,23 @@ pub fn finish(
     Ok(finished)
 }
 
+/// Whether a network attachment's owner (a supervisor) still lives.
+pub fn owner_alive(owner: Owner) -> bool {
+    super::liveness::is_alive(owner.pid, owner.start_time)
+}
+
+/// Takes a container off its networks (its veths, firewall rules, addresses). Best effort:
+/// what is left is an endpoint of a dead owner, which the next networking command collects.
+pub fn release_network(store: &Store, id: &str) {
+    let _ = crate::network::setup::tear_down(store, &mut HostKernel::default(), id);
+}
+
 /// Takes container `i` out of `index` (written back) and its directories into the trash. The
 /// caller holds the containers lock, exclusive; deleting what is returned is
 /// [`delete_removed`]'s, after the lock.
 pub fn unlist_locked(store: &Store, index: &mut Index, i: usize) -> Result<(Container, Option<Trash>), ContainerError> {
     let removed = index.containers.remove(i);
-    store.write_containers(index)?;
+    store.write_releasing_reserve(|| store.write_containers(index))?;
     let trash = store.trash_container_dirs(&removed.id)?;
     Ok((removed, trash))
 }
@@ -254,6 +283,7 @@ mod tests {
     fn the_steps_record_before_they_tell_and_delete_last() {
         let at = |s| STEPS.iter().position(|x| *x == s).unwrap();
         assert!(at(Step::WriteExitFile) < at(Step::RecordEnd));
+        assert!(at(Step::ReleaseNetwork) < at(Step::RecordEnd), "addresses are free once the end is recorded");
         assert!(at(Step::RecordEnd) < at(Step::TellClients));
         assert_eq!(STEPS.last(), Some(&Step::DeleteRemoved));
     }

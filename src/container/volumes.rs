@@ -214,7 +214,7 @@ pub fn remove(store: &Store, name: &str, force: bool) -> Result<(), VolumeError>
         return Err(VolumeError::InUse { name: name.to_owned(), containers: ids });
     }
     volumes.volumes.remove(position);
-    store.write_volumes(&volumes)?;
+    store.write_freeing_first(|| store.write_volumes(&volumes), || store.remove_volume_dir(name))?;
     store.remove_volume_dir(name)?;
     Ok(())
 }
@@ -237,10 +237,14 @@ pub fn prune(store: &Store, all: bool) -> Result<Pruned, VolumeError> {
     let (doomed, kept): (Vec<VolumeRecord>, Vec<VolumeRecord>) =
         volumes.volumes.drain(..).partition(|v| (all || v.anonymous) && !used.contains_key(&v.name));
     volumes.volumes = kept;
-    store.write_volumes(&volumes)?;
+    let usage: Vec<u64> = doomed.iter().map(|v| disk_usage(&store.volume_dir(&v.name))).collect();
+    store.write_freeing_first(
+        || store.write_volumes(&volumes),
+        || doomed.iter().try_for_each(|v| store.remove_volume_dir(&v.name)),
+    )?;
     let mut pruned = Pruned::default();
-    for volume in doomed {
-        pruned.bytes += disk_usage(&store.volume_dir(&volume.name));
+    for (volume, bytes) in doomed.into_iter().zip(usage) {
+        pruned.bytes += bytes;
         store.remove_volume_dir(&volume.name)?;
         pruned.names.push(volume.name);
     }
@@ -335,7 +339,7 @@ pub fn remove_anonymous(store: &Store, container: &Container) -> Result<Vec<(Str
         return Ok(Vec::new());
     }
     volumes.volumes.retain(|v| !doomed.contains(&v.name));
-    store.write_volumes(&volumes)?;
+    store.write_releasing_reserve(|| store.write_volumes(&volumes))?;
     let mut failed = Vec::new();
     for name in doomed {
         if let Err(e) = store.remove_volume_dir(&name) {

@@ -315,6 +315,11 @@ impl Assembly {
         Assembly::from_base(&image.id, &config, layers)
     }
 
+    /// The layers so far, bottom first (what a build step's container runs on).
+    pub fn layers(&self) -> &[LayerRecord] {
+        &self.layers
+    }
+
     /// The run config (Docker's "config": Cmd, Env, …) so far.
     pub fn run_config(&self) -> &RunConfig {
         self.config.config.as_ref().expect("an assembly always has a run config")

@@ -75,7 +75,7 @@ fn change_images<T, E: From<StoreError>>(
     let before = store.images()?;
     let mut index = before.clone();
     let out = change(&mut index, &in_use);
-    store.write_images(&index)?;
+    store.write_releasing_reserve(|| store.write_images(&index))?;
     collect_after_removal(store, &before, &index)?;
     Ok(out)
 }

@@ -360,6 +360,20 @@ pub fn detach(store: &Store, kernel: &mut dyn Kernel, container_id: &str) -> Res
     release_locked(store, &records, &mut states, kernel, &[container_id.to_owned()])
 }
 
+/// Every endpoint of every network, with its network (`ps` reads them once for all its rows).
+/// Needs no lock: a stale answer is harmless there.
+pub fn all_endpoints(store: &Store) -> Result<Vec<(NetworkRecord, Endpoint)>, NetworkError> {
+    let records: crate::store::NetworkIndex<NetworkRecord> = store.networks()?;
+    let states = load_states(store)?;
+    let mut out = Vec::new();
+    for record in records.networks {
+        if let Some(state) = states.get(&record.id) {
+            out.extend(state.endpoints.values().map(|e| (record.clone(), e.clone())));
+        }
+    }
+    Ok(out)
+}
+
 /// The container's endpoints now, by network name (inspect's NetworkSettings, `port`).
 /// Needs no lock: a stale answer is harmless there.
 pub fn endpoints_of(store: &Store, container_id: &str) -> Result<Vec<(NetworkRecord, Endpoint)>, NetworkError> {

@@ -53,7 +53,7 @@ impl Protocol {
         }
     }
 
-    fn parse(text: &str) -> Result<Protocol, PortError> {
+    pub fn parse(text: &str) -> Result<Protocol, PortError> {
         match text.to_ascii_lowercase().as_str() {
             "" | "tcp" => Ok(Protocol::Tcp),
             "udp" => Ok(Protocol::Udp),

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 
+use super::cgroup::V1HostEntry;
 use super::process::{SandboxError, Step};
 use super::spec::{NetworkNamespace, SandboxMount, SandboxMountKind, SandboxSpec};
 use super::syscall::Syscall;
@@ -270,12 +271,45 @@ fn mount_sys(root: &Path, spec: &SandboxSpec, sys: &dyn Syscall) -> Result<(), S
         mount_fs(sys, "sysfs", &target, nosuid_nodev_noexec() | rdonly, None)?;
     }
     if !sys.host_cgroup_is_v2() {
-        // The unified hierarchy of a v1 host holds no container cgroup, only the host's tree.
-        return Ok(());
+        return mount_cgroup_v1(root, rdonly, sys);
     }
     // The container's own cgroup (its cgroup namespace's root), read-only as Docker has it.
     let cgroup = dir_in_root(root, "/sys/fs/cgroup", sys)?;
     mount_fs(sys, "cgroup2", &cgroup, nosuid_nodev_noexec() | MsFlags::MS_RELATIME | rdonly, None)
+}
+
+/// Docker's /sys/fs/cgroup on a v1 host: a tmpfs holding each of the host's v1 hierarchies,
+/// mounted again inside the container's cgroup namespace, so each shows the container's own
+/// cgroup as its root (limits readable at /sys/fs/cgroup/memory/memory.limit_in_bytes), plus
+/// the host's aliases (cpu → cpu,cpuacct). The hybrid host's cgroup2 `unified` mount holds no
+/// container cgroup and is left out.
+fn mount_cgroup_v1(root: &Path, rdonly: MsFlags, sys: &dyn Syscall) -> Result<(), SandboxError> {
+    let entries = sys.host_cgroup_v1_entries();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let dir = dir_in_root(root, "/sys/fs/cgroup", sys)?;
+    mount_fs(sys, "tmpfs", &dir, nosuid_nodev_noexec(), Some("mode=755"))?;
+    // The tmpfs is berth's own and empty: names (one plain component each) need no resolving.
+    for entry in &entries {
+        match entry {
+            V1HostEntry::Hierarchy { name, options } => {
+                let target = dir.join(name);
+                sys.mkdir_all(&target, 0o555).step(|| format!("creating /sys/fs/cgroup/{name}"))?;
+                let flags = nosuid_nodev_noexec() | MsFlags::MS_RELATIME | rdonly;
+                sys.mount(Some(Path::new("cgroup")), &target, Some("cgroup"), flags, Some(options))
+                    .step(|| format!("mounting the {options} cgroup on /sys/fs/cgroup/{name}"))?;
+            }
+            V1HostEntry::Link { name, target } => {
+                sys.symlink(target, &dir.join(name)).step(|| format!("creating /sys/fs/cgroup/{name}"))?;
+            }
+        }
+    }
+    if rdonly.is_empty() {
+        return Ok(());
+    }
+    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | nosuid_nodev_noexec();
+    sys.mount(None, &dir, None, flags, Some("mode=755")).step(|| "making /sys/fs/cgroup read-only".into())
 }
 
 /// /proc and /sys are fresh mounts of berth's: their paths hold no symlinks of the image.
@@ -688,8 +722,52 @@ mod tests {
     fn cgroup2_is_mounted_only_on_v2_hosts() {
         let sys = RecordingSyscall::new().on_cgroup_v1();
         prepare_rootfs(&spec(false, NetworkNamespace::New, 1), &sys).unwrap();
-        assert!(!sys.calls().iter().any(|c| c.contains("cgroup")));
+        assert!(!sys.calls().iter().any(|c| c.contains("cgroup2")));
         assert!(plan(&spec(false, NetworkNamespace::New, 1)).iter().any(|c| c.contains("type=cgroup2")));
+    }
+
+    fn cgroup_v1_calls(calls: &[String]) -> Vec<String> {
+        let start = calls.iter().position(|c| c == "mkdir /c/rootfs/sys/fs/cgroup 755").expect("no /sys/fs/cgroup");
+        calls[start..].iter().take_while(|c| !c.contains("/etc")).cloned().collect()
+    }
+
+    #[test]
+    fn v1_hosts_get_a_read_only_tmpfs_with_each_hierarchy_mounted_again() {
+        let sys = RecordingSyscall::new().on_cgroup_v1();
+        prepare_rootfs(&spec(false, NetworkNamespace::New, 1), &sys).unwrap();
+        let cg = "/c/rootfs/sys/fs/cgroup";
+        let mount = |name: &str, options: &str| {
+            format!("mount cgroup on {cg}/{name} type=cgroup flags=rdonly,nosuid,nodev,noexec,relatime data={options}")
+        };
+        assert_eq!(
+            cgroup_v1_calls(&sys.calls()),
+            [
+                format!("mkdir {cg} 755"),
+                format!("mount tmpfs on {cg} type=tmpfs flags=nosuid,nodev,noexec data=mode=755"),
+                format!("mkdir {cg}/cpu,cpuacct 555"),
+                mount("cpu,cpuacct", "cpu,cpuacct"),
+                format!("mkdir {cg}/memory 555"),
+                mount("memory", "memory"),
+                format!("mkdir {cg}/systemd 555"),
+                mount("systemd", "name=systemd"),
+                format!("symlink {cg}/cpu -> cpu,cpuacct"),
+                format!("mount none on {cg} type=none flags=rdonly,nosuid,nodev,noexec,remount data=mode=755"),
+            ]
+        );
+    }
+
+    #[test]
+    fn privileged_v1_containers_get_writable_hierarchies() {
+        let sys = RecordingSyscall::new().on_cgroup_v1();
+        let mut s = spec(false, NetworkNamespace::New, 1);
+        s.privileged = true;
+        prepare_rootfs(&s, &sys).unwrap();
+        let calls = cgroup_v1_calls(&sys.calls());
+        assert!(
+            calls.iter().any(|c| c.contains("type=cgroup flags=nosuid,nodev,noexec,relatime data=memory")),
+            "{calls:?}"
+        );
+        assert!(!calls.iter().any(|c| c.contains("remount")), "{calls:?}");
     }
 
     #[test]

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::Signal;
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 
 #[derive(Debug)]
@@ -39,15 +38,15 @@ impl PidFd {
         self.fd
     }
 
-    /// Sends `signal` to the process; ESRCH once it has exited.
-    pub fn send_signal(&self, signal: Signal) -> io::Result<()> {
+    /// Sends signal number `signal` (real-time ones too) to the process; ESRCH once it has exited.
+    pub fn send_signal(&self, signal: i32) -> io::Result<()> {
         // SAFETY: pidfd_send_signal with a null siginfo (the kernel fills in a SI_USER one) and
         // no flags; the descriptor is valid for the duration of the call.
         let rc = unsafe {
             libc::syscall(
                 libc::SYS_pidfd_send_signal,
                 self.fd.as_raw_fd(),
-                signal as i32,
+                signal,
                 std::ptr::null::<libc::siginfo_t>(),
                 0,
             )

@@ -18,6 +18,8 @@ use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::Mode;
 
+use super::cgroup::V1HostEntry;
+
 /// The few calls mounts.rs and the container's first process need, each one a single step of
 /// the plan (so the recording reads like the plan).
 pub trait Syscall {
@@ -62,6 +64,8 @@ pub trait Syscall {
     fn set_loopback_up(&self) -> Result<(), Errno>;
     /// Whether the host's /sys/fs/cgroup is a cgroup2 mount (unified hierarchy only).
     fn host_cgroup_is_v2(&self) -> bool;
+    /// A cgroup v1 host's hierarchies and aliases under /sys/fs/cgroup (empty on v2).
+    fn host_cgroup_v1_entries(&self) -> Vec<V1HostEntry>;
     fn read_link(&self, path: &Path) -> Result<PathBuf, Errno>;
     /// Whether `path` (symlinks followed: a bind source as the user named it) is a directory.
     fn is_dir(&self, path: &Path) -> Result<bool, Errno>;
@@ -286,6 +290,10 @@ impl Syscall for LinuxSyscall {
     fn host_cgroup_is_v2(&self) -> bool {
         nix::sys::statfs::statfs("/sys/fs/cgroup")
             .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+    }
+
+    fn host_cgroup_v1_entries(&self) -> Vec<V1HostEntry> {
+        super::cgroup::host_v1_entries()
     }
 
     fn is_dir(&self, path: &Path) -> Result<bool, Errno> {
@@ -537,6 +545,21 @@ impl Syscall for RecordingSyscall {
 
     fn host_cgroup_is_v2(&self) -> bool {
         !self.cgroup_v1
+    }
+
+    /// Separate cpu and cpuacct (this development machine's layout) with a co-mounted alias.
+    fn host_cgroup_v1_entries(&self) -> Vec<V1HostEntry> {
+        if !self.cgroup_v1 {
+            return Vec::new();
+        }
+        let hierarchy =
+            |name: &str, options: &str| V1HostEntry::Hierarchy { name: name.into(), options: options.into() };
+        vec![
+            hierarchy("cpu,cpuacct", "cpu,cpuacct"),
+            hierarchy("memory", "memory"),
+            hierarchy("systemd", "name=systemd"),
+            V1HostEntry::Link { name: "cpu".into(), target: "cpu,cpuacct".into() },
+        ]
     }
 
     /// Every link reads as "/dev/pts/7" (the tty's path, the one link mounts.rs reads).

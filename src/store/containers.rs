@@ -68,6 +68,26 @@ impl Store {
         self.runroot.join("containers").join(id)
     }
 
+    /// The names under `containers/` in the store and in the runroot: each should be a
+    /// container's id. Read under the containers lock (either mode) to be an answer.
+    pub fn container_dir_names(&self) -> Result<Vec<String>, StoreError> {
+        let mut names = Vec::new();
+        for dir in [self.root.join("containers"), self.runroot.join("containers")] {
+            names.extend(super::dir_names(&dir)?);
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Removes what the store and the runroot hold for container `id` (a directory no record
+    /// owns). Needs the containers lock, exclusive.
+    pub fn remove_container_leftovers(&self, id: &str) -> Result<(), StoreError> {
+        self.remove_container_dirs(id)?;
+        super::remove_path(&self.container_run_dir(id));
+        Ok(())
+    }
+
     /// Creates a container's directories. Needs the containers lock, exclusive.
     pub fn create_container_dirs(&self, id: &str) -> Result<(), StoreError> {
         for dir in [

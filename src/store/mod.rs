@@ -19,6 +19,10 @@
 //! volumes.json             every volume's record (name, driver, labels, options, anonymous)
 //! volumes/<name>/_data     a volume's content, mounted into the containers that use it
 //! tmp/<random>/            staging areas; each holds its own `lock` while its owner lives
+//! reserved-space           space kept for a removal's record rewrite on a full disk (reserve.rs)
+//! build-cache/steps/<key>.json   a build step's result (the layer it made), by cache key
+//! build-cache/steps.lock   the build cache lock (see lock order)
+//! build-cache/stat/        content digests of build context files, by stat (build::stat_cache)
 //!
 //! Under the runroot: containers/<id>/attach.sock (the supervisor's attach socket),
 //! networks/<id>.json (a network's attached containers and their addresses).
@@ -50,13 +54,11 @@
 //!   `rm -v` removes the container, then its anonymous volumes;
 //! - `Images` (`images.lock`): shared to read `images.json`, blobs and layers; exclusive for the
 //!   short critical section that commits or removes them;
-//! - `BuildCache`, reserved (no lock file yet) for the build cache's entries (cache key →
-//!   layer): last, inside the image lock, because a build looks an entry up and checks that its
-//!   layer exists under the image lock held shared, and records an entry in the same hold of the
-//!   image lock, exclusive, that commits the step's layer (a cache entry never names a layer that
-//!   is not there); garbage collection and `rmi` already hold the image lock, exclusive, when they
-//!   drop the entries of the layers they remove. Before the image lock it would have to be held
-//!   across a whole build step to give the same guarantee.
+//! - `BuildCache` (`build-cache/steps.lock`): the build cache's step entries (cache key →
+//!   layer, `build-cache/steps/<key>.json`): last, inside the image lock, because a build looks
+//!   an entry up and checks that its layer exists under the image lock held shared (an entry
+//!   whose layer is gone is a miss: garbage collection need not touch entries), and records an
+//!   entry once its layer is committed; `builder prune` takes it exclusive.
 //!
 //! Staging directories' own locks are outside the order: only their owner ever waits for one.
 //!
@@ -66,6 +68,7 @@
 //! open. Every metadata write is temp file + fsync + rename.
 
 mod atomic;
+mod build_cache;
 mod containers;
 mod digest;
 mod gc;
@@ -73,6 +76,7 @@ mod images;
 mod layers;
 mod lock;
 mod networks;
+mod reserve;
 mod time;
 mod volumes;
 
@@ -84,6 +88,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use atomic::{sync_dir, write_file_atomically, write_file_atomically_with_mode};
+pub use build_cache::BuildCacheEntry;
 pub use containers::{ContainerIndex, Trash, read_optional};
 pub use digest::{Algorithm, BadDigest, Digest, DigestArg};
 pub use images::{ImageIndex, ImageRecord, NewImage};
@@ -186,6 +191,7 @@ impl Store {
         }
         store.check_store_info()?;
         store.sweep_abandoned_staging()?;
+        store.restore_reserve();
         Ok(store)
     }
 
@@ -387,4 +393,16 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 /// retry.
 pub(crate) fn remove_path(path: &Path) {
     let _ = fs::remove_dir_all(path).or_else(|_| fs::remove_file(path));
+}
+
+/// The entry names of `dir`, sorted; none if it does not exist.
+fn dir_names(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io(dir, e)),
+    };
+    let mut names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    Ok(names)
 }

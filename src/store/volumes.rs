@@ -50,6 +50,11 @@ impl Store {
         self.volumes_dir().join(name)
     }
 
+    /// The names under `volumes/`: each should be a volume's. Read under the volumes lock.
+    pub fn volume_dir_names(&self) -> Result<Vec<String>, StoreError> {
+        super::dir_names(&self.volumes_dir())
+    }
+
     /// `volumes/<name>/_data`: what containers mount.
     pub fn volume_data_dir(&self, name: &str) -> PathBuf {
         self.volume_dir(name).join("_data")

@@ -543,7 +543,7 @@ fn save_refuses_to_write_to_a_terminal() {
 fn save_of_a_missing_image_fails_without_leaving_a_file() {
     let env = TestEnv::new();
     let archive = env.path("none.tar");
-    let line = env.berth_fails_125(&["save", "-o", &path_arg(&archive), "missing:1"]);
+    let line = env.berth_fails_with(1, &["save", "-o", &path_arg(&archive), "missing:1"]);
     assert!(line.contains("missing:1"), "{line}");
     assert!(!archive.exists());
     assert!(crate::util::list_dir(env.dir.path()).iter().all(|n| !n.contains("none.tar")));

@@ -74,17 +74,17 @@ fn login_with_password_stdin_keeps_a_private_docker_compatible_file() {
 }
 
 #[test]
-fn a_wrong_password_fails_with_125_and_keeps_nothing() {
+fn a_wrong_password_fails_with_1_and_keeps_nothing() {
     let registry = Registry::start_with_htpasswd(USER, PASSWORD);
     let env = TestEnv::new();
     let out = login_stdin(&env, &registry, "not-the-password");
-    assert_eq!(out.status.code(), Some(125), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     let line = util::assert_one_error_line(&String::from_utf8_lossy(&out.stderr));
     assert!(line.starts_with(&format!("berth: logging in to {}: ", registry.addr)), "{line}");
     assert!(line.to_lowercase().contains("unauthorized"), "{line}");
     assert!(!auth_file(&env).exists(), "a failed login wrote {}", auth_file(&env).display());
 
-    let line = env.berth_fails_125(&["login", "--get-login", &registry.addr]);
+    let line = env.berth_fails_with(1, &["login", "--get-login", &registry.addr]);
     assert!(line.contains("not logged in"), "{line}");
 }
 
@@ -93,7 +93,7 @@ fn pull_uses_the_login_and_fails_again_after_logout() {
     let (registry, id) = registry_with_image();
     let env = TestEnv::new();
     let reference = registry.image("private/hello:latest");
-    env.berth_fails_125(&["pull", &reference]);
+    env.berth_fails_with(1, &["pull", &reference]);
 
     assert_success(&login_stdin(&env, &registry, PASSWORD));
     env.berth_ok(&["pull", &reference]);
@@ -103,7 +103,7 @@ fn pull_uses_the_login_and_fails_again_after_logout() {
     assert_eq!(out.trim(), format!("Removed login credentials for {}", registry.addr));
     let auths = read_json(&auth_file(&env))["auths"].clone();
     assert_eq!(auths, serde_json::json!({}), "logout left an entry behind");
-    env.berth_fails_125(&["pull", &reference]);
+    env.berth_fails_with(1, &["pull", &reference]);
 
     let out = env.berth_ok(&["logout", &registry.addr]);
     assert_eq!(out.trim(), format!("Not logged in to {}", registry.addr));
@@ -125,7 +125,7 @@ fn authfile_flag_is_the_only_file_used() {
     assert!(!auth_file(&env).exists(), "--authfile login also wrote the default file");
 
     let reference = registry.image("private/hello:latest");
-    env.berth_fails_125(&["pull", &reference]);
+    env.berth_fails_with(1, &["pull", &reference]);
     env.berth_ok(&["pull", "--authfile", custom_arg, &reference]);
     assert_eq!(env.image_ids(), vec![id]);
 
@@ -174,7 +174,7 @@ fn login_reuses_valid_stored_credentials_without_asking() {
 fn login_without_a_terminal_or_password_fails_clearly() {
     let registry = Registry::start_with_htpasswd(USER, PASSWORD);
     let env = TestEnv::new();
-    let line = env.berth_fails_125(&["login", "-u", USER, &registry.addr]);
+    let line = env.berth_fails_with(1, &["login", "-u", USER, &registry.addr]);
     assert!(line.contains("--password-stdin"), "{line}");
     assert!(!auth_file(&env).exists());
 }

@@ -114,7 +114,7 @@ fn short_names_use_the_configured_search_registries_only() {
     // The default test config has no search registries: a short name must fail without any
     // network access instead of going to Docker Hub.
     let env = TestEnv::new();
-    let line = env.berth_fails_125(&["pull", "busybox"]);
+    let line = env.berth_fails_with(1, &["pull", "busybox"]);
     assert!(!line.contains("docker.io"), "{line}");
 }
 

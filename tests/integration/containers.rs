@@ -253,7 +253,7 @@ fn logs_after_exit_split_streams_and_select_lines() {
     assert!(env.berth_fails_125(&["logs", "--since", "someday", "talker"]).contains("invalid time"));
 
     env.berth_ok(&["run", "--rm", "--name", "gone", "busybox", "echo", "bye"]);
-    assert!(env.berth_fails_125(&["logs", "gone"]).contains("no such container"));
+    assert!(env.berth_fails_with(1, &["logs", "gone"]).contains("no such container"));
 }
 
 fn chrono_like_now_secs() -> u64 {
@@ -311,7 +311,7 @@ fn stop_uses_the_stop_signal_then_kills() {
     env.berth_ok(&["stop", "custom"]);
     assert_eq!(env.field("custom", "{{.State.ExitCode}}"), "4");
 
-    assert!(env.berth_fails_125(&["stop", "nosuch"]).contains("no such container"));
+    assert!(env.berth_fails_with(1, &["stop", "nosuch"]).contains("no such container"));
 }
 
 #[test]
@@ -320,7 +320,7 @@ fn kill_and_rm() {
     env.run_detached(&["--name", "victim"], SLEEPER);
     assert_eq!(env.berth_ok(&["kill", "victim"]), "victim\n");
     assert_eq!(env.field("victim", "{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
-    assert!(env.berth_fails_125(&["kill", "victim"]).contains("is not running"));
+    assert!(env.berth_fails_with(1, &["kill", "victim"]).contains("is not running"));
 
     env.run_detached(
         &["--name", "signalled"],
@@ -331,7 +331,7 @@ fn kill_and_rm() {
     assert_eq!(env.berth_ok(&["wait", "signalled"]).trim(), "9");
 
     let id = env.run_detached(&["--name", "busy"], SLEEPER);
-    let line = env.berth_fails_125(&["rm", "busy"]);
+    let line = env.berth_fails_with(1, &["rm", "busy"]);
     assert!(
         line.contains(
             "cannot remove container busy: container is running: stop the container before removing or force remove"
@@ -344,9 +344,9 @@ fn kill_and_rm() {
     assert!(!env.root.join("containers").join(&id).exists(), "rm removes the container's directory");
     assert_eq!(env.berth_ok(&["rm", "victim", "signalled"]), "victim\nsignalled\n");
     assert!(env.berth_ok(&["ps", "-a", "-q"]).is_empty());
-    assert!(env.berth_fails_125(&["rm", "busy"]).contains("no such container"));
+    assert!(env.berth_fails_with(1, &["rm", "busy"]).contains("no such container"));
     let (code, err) = env.berth_err(&["rm", "nosuch1", "nosuch2"]);
-    assert_eq!(code, 125);
+    assert_eq!(code, 1);
     assert_eq!(err.lines().count(), 2, "one line per failed container: {err}");
 }
 
@@ -363,7 +363,7 @@ fn wait_prints_exit_codes() {
     assert!(started.elapsed() >= Duration::from_millis(300), "wait returned before the container ended");
     env.run_detached(&["--rm", "--name", "ephemeral"], &["sh", "-c", "sleep 0.5; exit 6"]);
     assert_eq!(env.berth_ok(&["wait", "ephemeral"]), "6\n", "the code of a --rm container comes from its supervisor");
-    assert!(env.berth_fails_125(&["wait", "nosuch"]).contains("no such container"));
+    assert!(env.berth_fails_with(1, &["wait", "nosuch"]).contains("no such container"));
 }
 
 #[test]
@@ -406,7 +406,7 @@ fn exec_runs_commands_in_the_container() {
 
     assert_eq!(env.berth_ok(&["exec", "-d", "host", "sleep", "30"]), "");
     env.berth_ok(&["create", "--name", "idle", "busybox", "true"]);
-    assert!(env.berth_fails_125(&["exec", "idle", "true"]).contains("is not running"));
+    assert!(env.berth_fails_with(1, &["exec", "idle", "true"]).contains("is not running"));
 }
 
 #[test]
@@ -500,7 +500,7 @@ fn top_lists_the_containers_processes() {
     assert!(out.contains("sleep 3000"), "{out}");
     assert!(!out.contains("berth"), "{out}");
     env.berth_ok(&["create", "--name", "idle", "busybox", "true"]);
-    assert!(env.berth_fails_125(&["top", "idle"]).contains("is not running"));
+    assert!(env.berth_fails_with(1, &["top", "idle"]).contains("is not running"));
 }
 
 #[test]
@@ -531,18 +531,18 @@ fn pause_and_unpause() {
     assert_eq!(env.berth_ok(&["pause", "napper"]), "napper\n");
     assert!(env.status_of("napper").ends_with("(Paused)"), "{:?}", env.ps_status());
     assert_eq!(env.field("napper", "{{.State.Status}} {{.State.Paused}} {{.State.Running}}"), "paused true true");
-    assert!(env.berth_fails_125(&["pause", "napper"]).contains("already paused"));
+    assert!(env.berth_fails_with(1, &["pause", "napper"]).contains("already paused"));
     assert_eq!(env.berth_ok(&["ps", "-f", "status=paused", "--format", "{{.Names}}"]).trim(), "napper");
     assert_eq!(env.berth_ok(&["unpause", "napper"]), "napper\n");
     let status = env.status_of("napper");
     assert!(status.starts_with("Up ") && !status.contains("Paused"), "{status}");
-    assert!(env.berth_fails_125(&["unpause", "napper"]).contains("not paused"));
+    assert!(env.berth_fails_with(1, &["unpause", "napper"]).contains("not paused"));
 
     // A paused container can still be stopped.
     env.berth_ok(&["pause", "napper"]);
     env.berth_ok(&["stop", "-t", "1", "napper"]);
     assert_eq!(env.field("napper", "{{.State.Status}}"), "exited");
-    assert!(env.berth_fails_125(&["pause", "napper"]).contains("not running"));
+    assert!(env.berth_fails_with(1, &["pause", "napper"]).contains("not running"));
 }
 
 #[test]
@@ -552,9 +552,9 @@ fn rename_checks_names() {
     env.berth_ok(&["create", "--name", "other", "busybox", "true"]);
     assert_eq!(env.berth_ok(&["rename", "before", "after"]), "");
     assert_eq!(env.berth_ok(&["ps", "-a", "--format", "{{.Names}}"]), "other\nafter\n");
-    assert!(env.berth_fails_125(&["rename", "after", "other"]).contains("already in use"));
-    assert!(env.berth_fails_125(&["rename", "after", "bad/name"]).contains("invalid container name"));
-    assert!(env.berth_fails_125(&["rename", "before", "again"]).contains("no such container"));
+    assert!(env.berth_fails_with(1, &["rename", "after", "other"]).contains("already in use"));
+    assert!(env.berth_fails_with(1, &["rename", "after", "bad/name"]).contains("invalid container name"));
+    assert!(env.berth_fails_with(1, &["rename", "before", "again"]).contains("no such container"));
     assert_eq!(env.field("after", "{{.Name}}"), "/after");
 }
 

@@ -200,7 +200,7 @@ fn export_writes_the_containers_files_as_a_tar() {
     env.berth_ok(&["exec", "run", "rm", "/seed/file"]);
     let out = env.berth(&["export", "run"]);
     assert!(!tar_names(&out.stdout).iter().any(|n| n == "seed/file"));
-    assert!(env.berth_fails_125(&["export", "ghost"]).contains("no such container"));
+    assert!(env.berth_fails_with(1, &["export", "ghost"]).contains("no such container"));
 }
 
 #[test]

@@ -206,7 +206,7 @@ fn check_platform_pulls(format: Format) {
     }
 
     let env = TestEnv::new();
-    let line = env.berth_fails_125(&["pull", "--platform", "linux/s390x", &name]);
+    let line = env.berth_fails_with(1, &["pull", "--platform", "linux/s390x", &name]);
     assert!(line.contains("s390x") && line.contains("linux/arm64"), "should name wanted and available: {line}");
     assert_nothing_half_made(&env);
 }
@@ -224,7 +224,7 @@ fn pull_docker_manifest_list_picks_the_platform() {
 #[test]
 fn pull_rejects_a_malformed_platform() {
     let env = TestEnv::new();
-    let line = env.berth_fails_125(&["pull", "--platform", "linux", "127.0.0.1:1/x:y"]);
+    let line = env.berth_fails_with(1, &["pull", "--platform", "linux", "127.0.0.1:1/x:y"]);
     assert!(line.contains("platform"), "{line}");
 }
 
@@ -423,7 +423,7 @@ fn pull_by_digest_then_by_tag() {
 
     // A digest that the registry does not have.
     let missing = registry.image(&format!("tests/digest@sha256:{}", "0".repeat(64)));
-    env.berth_fails_125(&["pull", &missing]);
+    env.berth_fails_with(1, &["pull", &missing]);
     env.assert_store_ok();
 }
 
@@ -440,7 +440,7 @@ fn pull_verifies_a_digest_reference() {
         .manifests
         .insert(other.clone(), (good.manifest_media_type.into(), good.manifest.clone()));
     let env = TestEnv::new();
-    env.berth_fails_125(&["pull", &fake.image(&format!("tests/x@{other}"))]);
+    env.berth_fails_with(1, &["pull", &fake.image(&format!("tests/x@{other}"))]);
     assert_nothing_half_made(&env);
 }
 
@@ -548,7 +548,7 @@ fn tag_rmi_and_shared_layers() {
     assert_eq!(env.inspect(&registry.image("tests/b:extra"), "{{.Id}}"), b.id());
     let tags = env.inspect_json(&name_a)["RepoTags"].clone();
     assert!(tags.to_string().contains("registry.invalid/myapp:v1"), "{tags}");
-    let line = env.berth_fails_125(&["tag", "nosuchimage", "x:y"]);
+    let line = env.berth_fails_with(1, &["tag", "nosuchimage", "x:y"]);
     assert!(line.contains("nosuchimage"), "{line}");
     env.berth_fails_125(&["tag", &name_a, "Bad:Name!"]);
 
@@ -655,7 +655,7 @@ fn history_shows_one_row_per_history_entry() {
         let row: Value = serde_json::from_str(line).expect("json row");
         assert!(row["Size"].is_u64(), "{row}");
     }
-    env.berth_fails_125(&["history", "nosuchimage"]);
+    env.berth_fails_with(1, &["history", "nosuchimage"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -668,7 +668,7 @@ fn pull_without_credentials_from_an_auth_registry_fails() {
     let image = small_image(&[("secret", "s")]).build();
     registry.push(&image, "private/app", "latest");
     let env = TestEnv::new();
-    let line = env.berth_fails_125(&["pull", &registry.image("private/app:latest")]);
+    let line = env.berth_fails_with(1, &["pull", &registry.image("private/app:latest")]);
     let lower = line.to_lowercase();
     assert!(
         lower.contains("unauthorized") || lower.contains("authentication") || lower.contains("credentials"),
@@ -695,7 +695,7 @@ fn malformed_references_are_rejected() {
         &format!("x:{}", "t".repeat(200)),
     ] {
         // Rejected while parsing, before any network access.
-        let line = env.berth_fails_125(&["pull", bad]);
+        let line = env.berth_fails_with(1, &["pull", bad]);
         assert!(line.contains("invalid reference format"), "{bad:?}: {line}");
     }
     assert_nothing_half_made(&env);
@@ -706,9 +706,9 @@ fn unknown_repository_or_tag_fails() {
     let registry = Registry::start();
     registry.push(&small_image(&[("f", "x")]).build(), "tests/known", "v1");
     let env = TestEnv::new();
-    let line = env.berth_fails_125(&["pull", &registry.image("tests/known:nosuchtag")]);
+    let line = env.berth_fails_with(1, &["pull", &registry.image("tests/known:nosuchtag")]);
     assert!(line.contains("nosuchtag") && line.contains("not found"), "{line}");
-    let line = env.berth_fails_125(&["pull", &registry.image("tests/unknown:v1")]);
+    let line = env.berth_fails_with(1, &["pull", &registry.image("tests/unknown:v1")]);
     assert!(line.contains("tests/unknown"), "{line}");
     assert_nothing_half_made(&env);
 }
@@ -718,7 +718,7 @@ fn nothing_listening_fails_quickly() {
     let port = free_port();
     let env = TestEnv::new();
     let start = Instant::now();
-    let line = env.berth_fails_125(&["pull", &format!("127.0.0.1:{port}/tests/x:latest")]);
+    let line = env.berth_fails_with(1, &["pull", &format!("127.0.0.1:{port}/tests/x:latest")]);
     assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
     assert!(line.to_lowercase().contains("refused"), "the error should say the connection was refused: {line}");
     assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
@@ -739,7 +739,7 @@ fn registry_dying_mid_transfer_fails_cleanly() {
     fake.add_image(&image, "latest");
     fake.set_mode(&image.layers[0].digest, BlobMode::DieHalfway);
     let env = TestEnv::new();
-    let line = env.berth_fails_125(&["pull", &fake.image("tests/dies:latest")]);
+    let line = env.berth_fails_with(1, &["pull", &fake.image("tests/dies:latest")]);
     assert!(line.contains(&image.layers[0].digest) || line.contains(&fake.addr), "{line}");
     assert_nothing_half_made(&env);
 }
@@ -751,7 +751,7 @@ fn blob_with_the_wrong_digest_is_rejected() {
     fake.add_image(&image, "latest");
     fake.set_mode(&image.layers[0].digest, BlobMode::Corrupt);
     let env = TestEnv::new();
-    let line = env.berth_fails_125(&["pull", &fake.image("tests/corrupt:latest")]);
+    let line = env.berth_fails_with(1, &["pull", &fake.image("tests/corrupt:latest")]);
     assert!(line.contains("digest"), "{line}");
     assert_nothing_half_made(&env);
 }
@@ -763,7 +763,7 @@ fn garbled_layer_is_rejected() {
     fake.add_image(&image, "latest");
     fake.set_mode(&image.layers[0].digest, BlobMode::Garbled);
     let env = TestEnv::new();
-    env.berth_fails_125(&["pull", &fake.image("tests/garbled:latest")]);
+    env.berth_fails_with(1, &["pull", &fake.image("tests/garbled:latest")]);
     assert_nothing_half_made(&env);
 }
 
@@ -774,7 +774,7 @@ fn corrupt_config_blob_is_rejected() {
     fake.add_image(&image, "latest");
     fake.set_mode(&image.config_digest, BlobMode::Corrupt);
     let env = TestEnv::new();
-    let line = env.berth_fails_125(&["pull", &fake.image("tests/corrupt:latest")]);
+    let line = env.berth_fails_with(1, &["pull", &fake.image("tests/corrupt:latest")]);
     assert!(line.contains("digest"), "{line}");
     assert_nothing_half_made(&env);
 }
@@ -806,7 +806,7 @@ fn layer_not_matching_its_diff_id_is_rejected() {
     let fake = FakeRegistry::start();
     fake.add_image(&image, "latest");
     let env = TestEnv::new();
-    let line = env.berth_fails_125(&["pull", &fake.image("tests/diffid:latest")]);
+    let line = env.berth_fails_with(1, &["pull", &fake.image("tests/diffid:latest")]);
     assert!(line.contains("diff id") || line.contains(&wrong), "{line}");
     assert_nothing_half_made(&env);
 }
@@ -820,7 +820,7 @@ fn config_listing_fewer_layers_than_the_manifest_is_rejected() {
     let fake = FakeRegistry::start();
     fake.add_image(&image, "latest");
     let env = TestEnv::new();
-    env.berth_fails_125(&["pull", &fake.image("tests/short:latest")]);
+    env.berth_fails_with(1, &["pull", &fake.image("tests/short:latest")]);
     assert_nothing_half_made(&env);
 }
 
@@ -832,7 +832,7 @@ fn missing_layer_blob_fails_cleanly() {
     fake.state.lock().unwrap().blobs.remove(&image.layers[1].digest);
     let env = TestEnv::new();
     let start = Instant::now();
-    let line = env.berth_fails_125(&["pull", &fake.image("tests/missing:latest")]);
+    let line = env.berth_fails_with(1, &["pull", &fake.image("tests/missing:latest")]);
     assert!(line.contains(&image.layers[1].digest), "the error should name the missing blob: {line}");
     assert!(start.elapsed() < Duration::from_secs(30), "a 404 should not be retried for long");
     assert_nothing_half_made(&env);
@@ -847,7 +847,7 @@ fn garbage_manifest_is_rejected() {
         .manifests
         .insert("latest".into(), (crate::util::OCI_MANIFEST.into(), b"<html>surprise</html>".to_vec()));
     let env = TestEnv::new();
-    env.berth_fails_125(&["pull", &fake.image("tests/garbage:latest")]);
+    env.berth_fails_with(1, &["pull", &fake.image("tests/garbage:latest")]);
     assert_nothing_half_made(&env);
 }
 
@@ -879,7 +879,7 @@ fn check_escape_refused(entries: impl Fn(&Path) -> Vec<TarEntry>) {
     let image = OciImageBuilder::new().layer_entries(entries(&outside), Compression::Gzip).build();
     let registry = Registry::start();
     registry.push(&image, "tests/evil", "latest");
-    let line = env.berth_fails_125(&["pull", &registry.image("tests/evil:latest")]);
+    let line = env.berth_fails_with(1, &["pull", &registry.image("tests/evil:latest")]);
     assert!(!line.is_empty());
     assert_eq!(crate::util::list_dir(&outside), vec!["victim".to_owned()], "something was written outside");
     assert_eq!(std::fs::read_to_string(outside.join("victim")).unwrap(), "original");

@@ -205,7 +205,7 @@ fn volumes_in_use_are_not_removed() {
     let Some(env) = setup("volumes") else { return };
     env.berth_ok(&["create", "--name", "user", "-v", "busy:/b", "vbox", "true"]);
     for args in [&["volume", "rm", "busy"][..], &["volume", "rm", "-f", "busy"][..]] {
-        let line = env.berth_fails_125(args);
+        let line = env.berth_fails_with(1, args);
         assert!(line.contains("volume is in use"), "{line}");
     }
     // Neither busy nor the anonymous volume of the image's VOLUME goes.
@@ -215,7 +215,7 @@ fn volumes_in_use_are_not_removed() {
     env.berth_ok(&["rm", "user"]);
     assert_eq!(env.berth_ok(&["volume", "rm", "busy"]).trim(), "busy");
     assert!(!env.root.join("volumes/busy").exists());
-    assert!(env.berth_fails_125(&["volume", "rm", "busy"]).contains("no such volume"));
+    assert!(env.berth_fails_with(1, &["volume", "rm", "busy"]).contains("no such volume"));
     env.berth_ok(&["volume", "rm", "-f", "busy"]);
 }
 
@@ -252,7 +252,7 @@ fn malformed_mounts_fail_with_125_naming_the_problem() {
 fn volume_names_are_checked() {
     let Some(env) = setup("volume names") else { return };
     for name in ["..", "../x", "a/b", "/abs", "a..b", "x", "-x", ".hidden"] {
-        let line = env.berth_fails_125(&["volume", "create", "--", name]);
+        let line = env.berth_fails_with(1, &["volume", "create", "--", name]);
         assert!(line.contains("volume name") || line.contains("invalid characters"), "{name}: {line}");
     }
     for spec in ["..:/x", "a..b:/x", "./rel:/x", "a/b:/x"] {
@@ -299,7 +299,7 @@ fn volume_create_ls_and_inspect_follow_docker() {
     assert_eq!(v["Mountpoint"].as_str().unwrap(), env.root.join("volumes/web/_data").to_str().unwrap());
     assert!(v["CreatedAt"].as_str().unwrap().starts_with("20"), "{v}");
     assert_eq!(env.berth_ok(&["volume", "inspect", "-f", "{{.Driver}}", "web"]).trim(), "local");
-    assert!(env.berth_fails_125(&["volume", "inspect", "nope"]).contains("no such volume"));
+    assert!(env.berth_fails_with(1, &["volume", "inspect", "nope"]).contains("no such volume"));
 }
 
 #[test]

@@ -27,6 +27,7 @@ use nix::sys::stat::Mode;
 
 use super::index::{ContainerError, refresh};
 use super::record::{Container, Status};
+use super::supervisor::error_chain;
 use crate::sandbox::container_fs::{FsAccess, spawn_helper};
 use crate::sandbox::process::SandboxError;
 use crate::store::{Store, StoreError};
@@ -168,7 +169,7 @@ pub fn copy_from_container(
             Ok(_) => Ok(()),
             // The reader stopped: it reports why (or, for stdout, was simply done).
             Err(e) if is_broken_pipe(&e) => Ok(()),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(error_chain(&e)),
         }
     })?;
     drop(writer);
@@ -208,11 +209,11 @@ pub fn copy_into_container(
     let destination = destination.to_owned();
     let helper = spawn_helper(&access, &close_in_child, &mut |root| {
         let mut input = File::from(reader.take().expect("the reader is used once"));
-        receive(root.as_fd(), &destination, &mut input, owner, as_is).map_err(|e| e.to_string())?;
+        receive(root.as_fd(), &destination, &mut input, owner, as_is).map_err(|e| error_chain(&e))?;
         if !as_is {
             // The archive's end marker may be followed by padding the writer is still sending:
             // read it, so the writer never sees a broken pipe after a good copy.
-            io::copy(&mut input, &mut io::sink()).map_err(|e| e.to_string())?;
+            io::copy(&mut input, &mut io::sink()).map_err(|e| error_chain(&e))?;
         }
         Ok(())
     })?;

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::{LifecycleError, after_exit, cgroup_of, container_process, current, is_live};
+use super::{LifecycleError, after_exit, cgroup_of, container_process, current, is_live, mark_manually_stopped};
 use crate::container::index::supervisor_alive;
 use crate::container::record::Container;
+use crate::container::signals::SignalNumber;
 use crate::sandbox::pidfd::PidFd;
 use crate::store::Store;
 
@@ -26,7 +27,7 @@ pub(super) const KILL_WAIT: Duration = Duration::from_secs(10);
 /// the cgroup first, and a freeze waits on every task in it, which tasks that are dying do not
 /// answer — it would wait out its whole timeout.
 pub(super) fn kill_everything(container: &Container, process: &PidFd, wait: Duration) -> Result<bool, LifecycleError> {
-    let _ = process.send_signal(Signal::SIGKILL);
+    let _ = process.send_signal(libc::SIGKILL);
     let cgroup = cgroup_of(container);
     if let Some(cgroup) = &cgroup
         && cgroup.is_frozen()
@@ -45,24 +46,28 @@ pub(super) fn kill_everything(container: &Container, process: &PidFd, wait: Dura
 }
 
 /// Sends `signal` to a running container; with SIGKILL, returns once its exit is recorded.
-pub fn kill(store: &Store, container: &Container, signal: Signal) -> Result<(), LifecycleError> {
+pub fn kill(store: &Store, container: &Container, signal: SignalNumber) -> Result<(), LifecycleError> {
     let current = current(store, container)?;
     let not_running = || LifecycleError::NotRunning(current.name.clone());
     let process = if is_live(current.state.status) { container_process(&current) } else { None };
     let Some(process) = process else { return Err(not_running()) };
-    if signal == Signal::SIGKILL {
+    // Docker's rule: the stop signal stops the container for good, any other may be restarted.
+    if crate::container::signals::parse_signal(&current.config.stop_signal).unwrap_or(SignalNumber::TERM) == signal {
+        mark_manually_stopped(store, &current)?;
+    }
+    if signal == SignalNumber::KILL {
         if !kill_everything(&current, &process, KILL_WAIT)? {
             return Err(LifecycleError::Unkillable(current.name.clone()));
         }
-        return after_exit(store, &current, Some(128 + signal as i32));
+        return after_exit(store, &current, Some(128 + signal.raw()));
     }
-    process.send_signal(signal).map_err(|_| not_running())?;
+    process.send_signal(signal.raw()).map_err(|_| not_running())?;
     if supervisor_alive(&current) {
         return Ok(());
     }
     // Nobody else will record the exit: see briefly whether the signal ended it.
     if process.wait_exit(Some(Duration::from_secs(1))).map_err(LifecycleError::Wait)? {
-        after_exit(store, &current, Some(128 + signal as i32))?;
+        after_exit(store, &current, Some(128 + signal.raw()))?;
     }
     Ok(())
 }

@@ -116,7 +116,7 @@ fn is_live(status: Status) -> bool {
 /// exit itself if the supervisor is gone. `guessed_code` (128 + the last signal sent) stands in
 /// for the code no supervisor saw.
 fn after_exit(store: &Store, container: &Container, guessed_code: Option<i32>) -> Result<(), LifecycleError> {
-    wait_for_supervisor(container, SUPERVISOR_WAIT);
+    wait_for_recorded_end(store, container, SUPERVISOR_WAIT);
     Ok(record_exit_if_orphaned(store, container, guessed_code)?)
 }
 
@@ -124,6 +124,42 @@ fn after_exit(store: &Store, container: &Container, guessed_code: Option<i32>) -
 pub fn wait_for_supervisor(container: &Container, timeout: Duration) {
     if let Some(supervisor) = supervisor_process(container) {
         let _ = supervisor.wait_exit(Some(timeout));
+    }
+}
+
+/// Records that the user stopped container (`stop`, `kill` with its stop signal, `rm -f`):
+/// its restart policy must not start it again. Cleared by its next start.
+fn mark_manually_stopped(store: &Store, container: &Container) -> Result<(), LifecycleError> {
+    match update(store, &container.id, |c| {
+        c.state.manually_stopped = true;
+        Ok(())
+    }) {
+        Ok(()) | Err(ContainerError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Waits at most `timeout` for the container's supervisor to have recorded the end of the run
+/// `container` names. Without a restart policy that is the supervisor's end; with one the
+/// supervisor may live on to restart it (or wait out its back-off), so its record tells.
+fn wait_for_recorded_end(store: &Store, container: &Container, timeout: Duration) {
+    if container.config.restart.is_no() {
+        return wait_for_supervisor(container, timeout);
+    }
+    let Some(supervisor) = supervisor_process(container) else { return };
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if supervisor.wait_exit(Some(Duration::from_millis(10))).unwrap_or(true) {
+            return;
+        }
+        let recorded = match super::index::load(store, &container.id) {
+            Ok(c) => c,
+            Err(_) => return,
+        };
+        let same_run = recorded.state.pid == container.state.pid && is_live(recorded.state.status);
+        if !same_run && recorded.state.status != Status::Starting {
+            return;
+        }
     }
 }
 

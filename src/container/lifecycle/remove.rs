@@ -1,10 +1,12 @@
 //! `rm` and `container prune`.
 
-use nix::sys::signal::Signal;
-
-use super::{LifecycleError, SUPERVISOR_WAIT, current, is_live, kill, remove_cgroup_of, wait_for_supervisor};
+use super::{
+    LifecycleError, SUPERVISOR_WAIT, current, is_live, kill, mark_manually_stopped, remove_cgroup_of,
+    wait_for_recorded_end,
+};
 use crate::container::index::{ContainerError, Index, refresh, supervisor_alive};
 use crate::container::record::Container;
+use crate::container::signals::SignalNumber;
 use crate::store::Store;
 
 /// Removes a container: its record and its directories. A running one only with `force`, which
@@ -15,14 +17,17 @@ pub fn remove(store: &Store, container: &Container, force: bool) -> Result<(), L
         if !force {
             return Err(LifecycleError::Running);
         }
-        match kill(store, &current, Signal::SIGKILL) {
+        // `rm -f` always wins: no restart policy starts it again meanwhile. On a full disk the
+        // mark cannot be written; removing must still work, and the record goes below anyway.
+        let _ = mark_manually_stopped(store, &current);
+        match kill(store, &current, SignalNumber::KILL) {
             Ok(()) | Err(LifecycleError::NotRunning(_)) => {}
             Err(e) => return Err(e),
         }
     }
     // A supervisor that is still finishing (its container has just ended) writes into the
     // container's directory and record: let it.
-    wait_for_supervisor(&current, SUPERVISOR_WAIT);
+    wait_for_recorded_end(store, &current, SUPERVISOR_WAIT);
     {
         let _lock = store.lock_containers_exclusive().map_err(ContainerError::from)?;
         let mut index: Index = store.containers().map_err(ContainerError::from)?;
@@ -34,7 +39,9 @@ pub fn remove(store: &Store, container: &Container, force: bool) -> Result<(), L
             return Err(LifecycleError::Running);
         }
         index.containers.remove(i);
-        store.write_containers(&index).map_err(ContainerError::from)?;
+        store
+            .write_freeing_first(|| store.write_containers(&index), || store.remove_container_dirs(&current.id))
+            .map_err(ContainerError::from)?;
         store.remove_container_dirs(&current.id).map_err(ContainerError::from)?;
     }
     remove_cgroup_of(&current);
@@ -67,9 +74,14 @@ pub fn prune(store: &Store) -> Result<Pruned, ContainerError> {
         }
     }
     index.containers = kept;
-    store.write_containers(&index)?;
-    for container in doomed {
-        pruned.bytes += crate::container::volumes::disk_usage(&store.container_dir(&container.id));
+    let usage: Vec<u64> =
+        doomed.iter().map(|c| crate::container::volumes::disk_usage(&store.container_dir(&c.id))).collect();
+    store.write_freeing_first(
+        || store.write_containers(&index),
+        || doomed.iter().try_for_each(|c| store.remove_container_dirs(&c.id)),
+    )?;
+    for (container, bytes) in doomed.into_iter().zip(usage) {
+        pruned.bytes += bytes;
         store.remove_container_dirs(&container.id)?;
         remove_cgroup_of(&container);
         pruned.ids.push(container.id);

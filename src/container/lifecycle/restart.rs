@@ -1,6 +1,6 @@
 //! `restart`: stop, then start again.
 
-use nix::sys::signal::Signal;
+use crate::container::signals::SignalNumber;
 
 use super::{LifecycleError, stop};
 use crate::container::index::load;
@@ -14,7 +14,7 @@ pub fn restart(
     store: &Store,
     container: &Container,
     timeout: Option<u32>,
-    signal: Option<Signal>,
+    signal: Option<SignalNumber>,
 ) -> Result<(), LifecycleError> {
     stop(store, container, timeout, signal)?;
     // Its record as the stop left it (a --rm container is gone).

@@ -29,6 +29,8 @@ pub enum Source {
     Client(u64),
     /// A child's pidfd: readable once the child has exited.
     Child(Pid),
+    /// The output of the health check that runs.
+    HealthOutput,
 }
 
 /// What a timer in the table is for.
@@ -37,6 +39,10 @@ pub enum Timer {
     /// The start has settled once nothing happened for a while: its code is let go
     /// (`sandbox::memory::release_startup_pages`).
     Settle,
+    /// The next health check is due.
+    HealthCheck,
+    /// The health check that runs has run out of time.
+    HealthTimeout,
 }
 
 /// Why the supervisor has a child.
@@ -44,6 +50,8 @@ pub enum Timer {
 pub enum Role {
     /// The container's first process.
     Container,
+    /// A health check (`__healthcheck`, in the container's namespaces).
+    Healthcheck,
 }
 
 /// What the supervisor does once a child has exited.
@@ -51,6 +59,8 @@ pub enum Role {
 pub enum OnExit {
     /// The container has ended: drain its output, tear it down, end the supervisor.
     EndContainer,
+    /// A health check's result: record it, schedule the next.
+    HealthResult,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +124,12 @@ impl EventTable {
         self.children.retain(|c| c.pid != child.pid);
         self.children.push(child);
         self.add(Source::Child(child.pid), pidfd);
+    }
+
+    /// Stops watching child `pid` (to be reaped by the caller).
+    pub fn remove_child(&mut self, pid: Pid) {
+        self.children.retain(|c| c.pid != pid);
+        self.remove(Source::Child(pid));
     }
 
     #[cfg(test)]

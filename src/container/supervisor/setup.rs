@@ -20,12 +20,13 @@ use super::super::logfile::{DEFAULT_MAX_SIZE, LogWriter, log_path};
 use super::super::protocol::listen_for_attach;
 use super::super::record::{Container, Status};
 use super::super::sandbox_spec::{NoIdsToKeep, apply_userns, cgroup_resources, for_container};
-use super::super::teardown::remove_unstarted;
+use super::super::teardown::{release_network, remove_unstarted};
+use crate::network::setup::BridgeSetup;
 use crate::sandbox::EXIT_SETUP;
 use crate::sandbox::cgroup::{Cgroup, CgroupError, DEFAULT_ROOT};
 use crate::sandbox::pidfd::PidFd;
 use crate::sandbox::process::SandboxError;
-use crate::sandbox::spawn::{ContainerStdio, spawn};
+use crate::sandbox::spawn::{BeforeStartError, ContainerStdio, spawn};
 use crate::store::{Store, StoreError, now_rfc3339};
 
 /// Why a supervisor could not start its container.
@@ -57,6 +58,11 @@ pub enum SetupError {
     Sandbox(#[from] SandboxError),
 }
 
+/// Why the container's network could not be set up (inside the spawn hook's error).
+#[derive(Debug, thiserror::Error)]
+#[error("setting up the container's network")]
+pub struct NetworkSetupError(#[source] pub crate::network::NetworkError);
+
 impl SetupError {
     /// What the starting client exits with: the sandbox's 125/126/127, else 125.
     pub fn exit_code(&self) -> i32 {
@@ -86,6 +92,8 @@ pub struct Running {
     pub cgroup: Option<Cgroup>,
     pub log: LogWriter,
     pub listener: OwnedFd,
+    /// The container's networks: held host ports and DNS responder (None: no bridge network).
+    pub network: Option<BridgeSetup>,
     /// Keeps the run directory (the attach socket's) open for the container's life.
     pub run_dir: File,
 }
@@ -148,12 +156,39 @@ fn prepare_and_spawn(
         .map_err(SetupError::Cgroup)?;
     spec.cgroup_join_files = cgroup_slot.as_ref().map(Cgroup::self_join_files).unwrap_or_default();
     let (theirs, stdio) = make_stdio(config.tty, config.open_stdin).map_err(SetupError::Stdio)?;
-    let mut before_start = |pid: Pid| record_running(store, id, me, pid).map_err(|e| Box::new(e) as _);
+    let mut network = None;
     let _ = std::fs::remove_file(exit_file(store, id));
-    let pid = spawn(&spec, theirs, &mut before_start)?;
+    let spawned = {
+        // The network first: the claim is recorded Running only once the container is whole.
+        let mut before_start = |pid: Pid| -> Result<(), BeforeStartError> {
+            network = super::network::set_up(store, container, pid).map_err(NetworkSetupError)?;
+            record_running(store, id, me, pid)?;
+            Ok(())
+        };
+        spawn(&spec, theirs, &mut before_start)
+    };
+    let pid = match spawned {
+        Ok(pid) => pid,
+        Err(e) => {
+            if network.take().is_some() {
+                release_network(store, id);
+            }
+            return Err(e.into());
+        }
+    };
     // Our own child, not reaped yet: the pid cannot have been reused.
     let pidfd = PidFd::open(pid.as_raw()).map_err(SetupError::Watch)?.into_fd();
-    Ok(Running { container: container.clone(), pid, pidfd, stdio, cgroup: cgroup_slot.clone(), log, listener, run_dir })
+    Ok(Running {
+        container: container.clone(),
+        pid,
+        pidfd,
+        stdio,
+        cgroup: cgroup_slot.clone(),
+        log,
+        listener,
+        network,
+        run_dir,
+    })
 }
 
 /// The hook between clone and the container's go: Running, with the new process's pid and

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 use super::{ArchiveError, MAX_DOCUMENT, MAX_LINK_HOPS, blob_member, io_error};
@@ -69,6 +69,30 @@ fn archive_read_error(after_member: Option<&str>, e: io::Error) -> ArchiveError 
     }
 }
 
+/// io::copy, with a failure to read (a damaged archive) told apart from a failure to write
+/// (a full disk): each gets its own error.
+fn copy_entry(
+    entry: &mut impl Read,
+    file: &mut File,
+    read_error: impl Fn(io::Error) -> ArchiveError,
+    write_error: impl FnOnce(io::Error) -> ArchiveError,
+) -> Result<u64, ArchiveError> {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut copied = 0u64;
+    loop {
+        let n = match entry.read(&mut buf) {
+            Ok(0) => return Ok(copied),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(e)),
+        };
+        if let Err(e) = file.write_all(&buf[..n]) {
+            return Err(write_error(e));
+        }
+        copied += n as u64;
+    }
+}
+
 pub(super) fn extract_archive(reader: impl Read, root: &Path) -> Result<ExtractedArchive, ArchiveError> {
     fs::create_dir_all(root).map_err(io_error(root.display()))?;
     let mut extracted = ExtractedArchive { root: root.to_owned(), files: BTreeSet::new(), links: BTreeMap::new() };
@@ -89,7 +113,7 @@ pub(super) fn extract_archive(reader: impl Read, root: &Path) -> Result<Extracte
                     fs::create_dir_all(parent).map_err(io_error(format!("extracting {member}")))?;
                 }
                 let mut file = File::create(&path).map_err(io_error(format!("extracting {member}")))?;
-                let copied = io::copy(&mut entry, &mut file).map_err(corrupt)?;
+                let copied = copy_entry(&mut entry, &mut file, corrupt, io_error(format!("extracting {member}")))?;
                 if copied != entry.size() {
                     return Err(ArchiveError::Invalid(format!(
                         "the archive is truncated: member {member} has {copied} of its {} bytes",

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-pub use pack::pack_upper_dir;
+pub use pack::{pack_upper_dir, pack_upper_dir_clamped};
 pub(crate) use tar_io::{ExactSizeReader, base_header, device_number, join_tar_path};
 pub use unpack::unpack_layer;
 pub use verify::verify_layer;

@@ -35,6 +35,19 @@ pub fn pack_upper_dir(
     opts: &UnpackOptions,
     skip: &HashSet<Vec<u8>>,
 ) -> Result<u64, LayerError> {
+    pack_upper_dir_clamped(src, out, opts, skip, None)
+}
+
+/// [`pack_upper_dir`], every mtime later than `clamp_mtime` (seconds since 1970) written as
+/// `clamp_mtime`: a build step's layer is the same whenever it runs (BuildKit's
+/// rewrite-timestamp with SOURCE_DATE_EPOCH).
+pub fn pack_upper_dir_clamped(
+    src: &Path,
+    out: impl Write,
+    opts: &UnpackOptions,
+    skip: &HashSet<Vec<u8>>,
+    clamp_mtime: Option<i64>,
+) -> Result<u64, LayerError> {
     let root = nix::fcntl::open(src, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| LayerError::Io { path: src.to_owned(), source: e.into() })?;
     let mut packer = Packer {
@@ -43,6 +56,7 @@ pub fn pack_upper_dir(
         opts,
         hardlinks: HashMap::new(),
         skip,
+        clamp_mtime,
     };
     packer.pack_dir_contents(root.as_fd(), &[])?;
     let counting =
@@ -74,6 +88,7 @@ struct Packer<'a, W: Write> {
     /// (dev, ino) of multiply-linked files already written, with their tar path.
     hardlinks: HashMap<(u64, u64), Vec<u8>>,
     skip: &'a HashSet<Vec<u8>>,
+    clamp_mtime: Option<i64>,
 }
 
 /// Overlay xattrs of one node, keyed by their suffix after the configured prefix.
@@ -101,9 +116,15 @@ impl<W: Write> Packer<'_, W> {
     }
 
     fn pack_node(&mut self, parent: BorrowedFd<'_>, name: &CStr, path: &[u8]) -> Result<(), LayerError> {
-        let Some(st) = lstat_at(parent, name).map_err(self.io_err(path))? else {
+        let Some(mut st) = lstat_at(parent, name).map_err(self.io_err(path))? else {
             return Ok(()); // removed while we were packing
         };
+        if let Some(max) = self.clamp_mtime
+            && (st.st_mtime > max || (st.st_mtime == max && st.st_mtime_nsec != 0))
+        {
+            st.st_mtime = max;
+            st.st_mtime_nsec = 0;
+        }
         let node = Node::At { parent, name };
         let xattrs = self.read_xattrs(node, path)?;
         let kind = file_type(&st);

@@ -146,6 +146,7 @@ pub(crate) mod tests {
             mirrors: Default::default(),
             cert_dirs: Vec::new(),
             config_files: Vec::new(),
+            default_network: None,
         }
     }
 

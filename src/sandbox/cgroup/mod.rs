@@ -51,6 +51,8 @@
 mod v1;
 mod v2;
 
+pub use v1::{HostEntry as V1HostEntry, host_entries as host_v1_entries};
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};

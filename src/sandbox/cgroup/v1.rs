@@ -227,6 +227,85 @@ impl V1Cgroup {
     }
 }
 
+/// One entry of a cgroup v1 host's /sys/fs/cgroup, repeated in a container's own (a tmpfs there,
+/// as Docker has it on v1, so runtimes that size themselves from the limits find them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostEntry {
+    /// A hierarchy mounted at `/sys/fs/cgroup/<name>`; `options` say what it carries ("memory",
+    /// "cpu,cpuacct", "name=systemd") and are what mounting it again takes.
+    Hierarchy { name: String, options: String },
+    /// `/sys/fs/cgroup/<name>`, a symlink (`cpu` → `cpu,cpuacct` where they are co-mounted).
+    Link { name: String, target: PathBuf },
+}
+
+/// The v1 hierarchies and aliases of this host's /sys/fs/cgroup, as this process's mount
+/// namespace shows them. Nothing on a pure v2 host; the cgroup2 `unified` mount of a hybrid host
+/// is left out (it holds no container cgroup).
+pub fn host_entries() -> Vec<HostEntry> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let known = fs::read_to_string("/proc/cgroups").unwrap_or_default();
+    let mut entries = hierarchies_in_mountinfo(&mountinfo, &controllers_in_proc_cgroups(&known));
+    let Ok(dir) = fs::read_dir(super::DEFAULT_ROOT) else { return entries };
+    let mut links: Vec<HostEntry> = dir
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let target = fs::read_link(e.path()).ok()?;
+            // Only an alias of a hierarchy mounted next to it means anything in the container.
+            let points_at_hierarchy =
+                entries.iter().any(|h| matches!(h, HostEntry::Hierarchy { name, .. } if Path::new(name) == target));
+            (is_entry_name(&name) && points_at_hierarchy).then_some(HostEntry::Link { name, target })
+        })
+        .collect();
+    links.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    entries.extend(links);
+    entries
+}
+
+/// The controllers the kernel has (first column of /proc/cgroups).
+fn controllers_in_proc_cgroups(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The `cgroup` (v1) mounts directly below /sys/fs/cgroup, with the options that name their
+/// controllers. Other superblock options (xattr, release_agent, noprefix) are dropped: they
+/// cannot differ in a second mount of the same hierarchy, and release_agent may not be given
+/// at all outside the initial cgroup namespace.
+fn hierarchies_in_mountinfo(mountinfo: &str, controllers: &[String]) -> Vec<HostEntry> {
+    let prefix = format!("{}/", super::DEFAULT_ROOT);
+    let mut found = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((before, after)) = line.split_once(" - ") else { continue };
+        let Some(mount_point) = before.split(' ').nth(4) else { continue };
+        let mut after = after.split(' ');
+        let (Some("cgroup"), Some(_source), Some(super_options)) = (after.next(), after.next(), after.next()) else {
+            continue;
+        };
+        let Some(name) = mount_point.strip_prefix(&prefix) else { continue };
+        if !is_entry_name(name) {
+            continue;
+        }
+        let options: Vec<&str> =
+            super_options.split(',').filter(|o| o.starts_with("name=") || controllers.iter().any(|c| c == o)).collect();
+        if options.is_empty() || found.iter().any(|h| matches!(h, HostEntry::Hierarchy { name: n, .. } if n == name)) {
+            continue;
+        }
+        found.push(HostEntry::Hierarchy { name: name.to_owned(), options: options.join(",") });
+    }
+    found
+}
+
+/// One plain path component (mountinfo escapes spaces and the like as `\040`: such a name is
+/// skipped rather than unescaped).
+fn is_entry_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\'])
+}
+
 /// A new cpuset cgroup starts with no CPUs and no memory nodes, and refuses processes until it
 /// has some: copy the parent's.
 fn inherit_cpuset(parent: &Path, dir: &Path) -> Result<(), CgroupError> {
@@ -289,6 +368,46 @@ mod tests {
 
     fn read(dir: &Path, file: &str) -> String {
         fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("reading {file}: {e}")).trim().to_owned()
+    }
+
+    #[test]
+    fn host_entries_are_the_v1_mounts_below_the_root_with_their_controllers() {
+        let mountinfo = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,release_agent=/lib/systemd/agent,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+42 31 0:39 / /sys/fs/cgroup/net\\040cls rw - cgroup cgroup rw,net_cls
+43 23 0:40 / /mnt/elsewhere rw - cgroup cgroup rw,pids
+44 31 0:41 / /sys/fs/cgroup/odd rw - cgroup cgroup rw,noprefix
+";
+        let proc_cgroups = "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t1\t1\t1\ncpuacct\t1\t1\t1\n\
+                             memory\t4\t9\t1\nnet_cls\t5\t1\t1\npids\t8\t1\t1\n";
+        let controllers = controllers_in_proc_cgroups(proc_cgroups);
+        assert_eq!(controllers, ["cpu", "cpuacct", "memory", "net_cls", "pids"]);
+        let entry = |name: &str, options: &str| HostEntry::Hierarchy { name: name.into(), options: options.into() };
+        assert_eq!(
+            hierarchies_in_mountinfo(mountinfo, &controllers),
+            [entry("cpu,cpuacct", "cpu,cpuacct"), entry("memory", "memory"), entry("systemd", "name=systemd")]
+        );
+    }
+
+    #[test]
+    fn this_hosts_entries_name_mounted_hierarchies() {
+        if detect_at(Path::new(DEFAULT_ROOT)) != CgroupVersion::V1 {
+            return eprintln!("skipped: this host has no cgroup v1");
+        }
+        let entries = host_entries();
+        assert!(
+            entries.iter().any(|e| matches!(e, HostEntry::Hierarchy { options, .. } if options.contains("memory")))
+        );
+        for entry in entries {
+            let name = match &entry {
+                HostEntry::Hierarchy { name, .. } | HostEntry::Link { name, .. } => name,
+            };
+            assert!(Path::new(DEFAULT_ROOT).join(name).join("cgroup.procs").exists(), "{entry:?}");
+        }
     }
 
     #[test]

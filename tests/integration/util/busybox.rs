@@ -10,7 +10,8 @@ use super::{BUSYBOX, ContainerEnv, TestEnv, require_root};
 /// The busybox applets linked into [`busybox_rootfs`].
 pub const BUSYBOX_APPLETS: &[&str] = &[
     "sh", "true", "false", "echo", "cat", "ls", "id", "sleep", "env", "pwd", "touch", "mkdir", "rm", "stat", "wc",
-    "head", "test", "grep", "hostname", "ps", "mount", "sync", "whoami", "printf", "uname", "date", "chmod",
+    "head", "test", "grep", "hostname", "ps", "mount", "sync", "whoami", "printf", "uname", "date", "chmod", "ip",
+    "wget", "nc", "netstat", "nslookup", "httpd",
 ];
 
 /// Makes a minimal root filesystem in `dir`: /bin/busybox (Debian's static build) with symlinks

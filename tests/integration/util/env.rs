@@ -28,6 +28,9 @@ pub struct TestEnv {
     pub config: PathBuf,
     /// Set for a rootless environment: berth runs as this (uid, gid), the unprivileged test user.
     pub run_as: Option<(u32, u32)>,
+    /// Set by networking tests: berth runs in this network namespace (a `/run/netns/NAME` the
+    /// test made), through `nsenter --net`, so its bridges and firewall are the test's own.
+    pub netns: Option<PathBuf>,
 }
 
 /// The unprivileged user rootless tests run berth as (created by .ci/run / scripts/setup).
@@ -50,8 +53,15 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) {
 }
 
 /// The default config of a [`TestEnv`]: nothing trusted beyond berth's built-in loopback rule,
-/// and no search registries so a short name can never reach Docker Hub.
-pub const DEFAULT_CONFIG: &str = "[registries]\nsearch = []\ninsecure = []\n";
+/// no search registries so a short name can never reach Docker Hub, and containers on loopback
+/// only unless a test says otherwise: a test's containers never put bridges or firewall rules
+/// in the machine's own network namespace (networking tests run berth in namespaces they made,
+/// with [`NETWORK_CONFIG`]).
+pub const DEFAULT_CONFIG: &str = "[registries]\nsearch = []\ninsecure = []\n[network]\ndefault_network = \"private\"\n";
+
+/// [`DEFAULT_CONFIG`] with berth's own default network (`bridge`), for tests whose berth runs in
+/// a network namespace of the test's (`TestEnv::netns`).
+pub const NETWORK_CONFIG: &str = "[registries]\nsearch = []\ninsecure = []\n";
 
 impl TestEnv {
     /// A fresh environment with [`DEFAULT_CONFIG`].
@@ -71,7 +81,7 @@ impl TestEnv {
         std::fs::set_permissions(home.join("run"), std::fs::Permissions::from_mode(0o700)).expect("chmod run");
         let config = dir.path().join("config.toml");
         std::fs::write(&config, config_toml).expect("writing the test config");
-        TestEnv { dir, root, runroot, home, config, run_as: None }
+        TestEnv { dir, root, runroot, home, config, run_as: None, netns: None }
     }
 
     /// An environment whose berth runs as the unprivileged [`ROOTLESS_USER`] (rootless mode:
@@ -124,20 +134,26 @@ impl TestEnv {
         cmd
     }
 
-    /// berth itself, or berth run as the rootless test user through setpriv.
+    /// berth itself, or berth run as the rootless test user through setpriv; in the test's
+    /// network namespace when it has one.
     fn base_command(&self) -> Command {
-        match self.run_as {
-            None => Command::new(BERTH),
-            Some((uid, gid)) => {
-                let mut cmd = Command::new("setpriv");
-                cmd.arg(format!("--reuid={uid}"))
-                    .arg(format!("--regid={gid}"))
-                    .arg("--init-groups")
-                    .arg("--")
-                    .arg(BERTH);
-                cmd
-            }
+        let mut argv: Vec<String> = Vec::new();
+        if let Some(netns) = &self.netns {
+            argv.extend(["nsenter".to_owned(), format!("--net={}", netns.display()), "--".to_owned()]);
         }
+        if let Some((uid, gid)) = self.run_as {
+            argv.extend([
+                "setpriv".to_owned(),
+                format!("--reuid={uid}"),
+                format!("--regid={gid}"),
+                "--init-groups".to_owned(),
+                "--".to_owned(),
+            ]);
+        }
+        argv.push(BERTH.to_owned());
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
+        cmd
     }
 
     /// A `Command` for berth in this environment without the `--root/--runroot/--config` flags
@@ -207,6 +223,14 @@ impl TestEnv {
     pub fn berth_fails_125<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
         let (code, stderr) = self.berth_err(args);
         assert_eq!(code, 125, "berth {} exit code; stderr:\n{stderr}", show_args(args));
+        assert_one_error_line(&stderr)
+    }
+
+    /// Runs berth, asserts it exits `code` with exactly one line on stderr that starts with
+    /// "berth: ", and returns that line.
+    pub fn berth_fails_with<S: AsRef<OsStr>>(&self, code: i32, args: &[S]) -> String {
+        let (actual, stderr) = self.berth_err(args);
+        assert_eq!(actual, code, "berth {} exit code; stderr:\n{stderr}", show_args(args));
         assert_one_error_line(&stderr)
     }
 

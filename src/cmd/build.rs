@@ -1,0 +1,144 @@
+//! `berth build` (and `berth image build`), `berth builder prune`.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+
+use super::Ctx;
+use crate::build::builder::output::{Output, Progress};
+use crate::build::builder::{BuildError, BuildRequest, build};
+use crate::build::context::{BuildContext, DockerfileSource};
+use crate::container::record::NetworkMode;
+use crate::image::assemble::qualify_name;
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name and optionally a tag (name:tag); may be repeated
+    #[arg(short, long = "tag", value_name = "NAME")]
+    pub tags: Vec<String>,
+    /// The Dockerfile (default: CONTEXT/Dockerfile; "-" reads it from standard input)
+    #[arg(short, long, value_name = "FILE")]
+    pub file: Option<String>,
+    /// A build-time variable (KEY=VALUE, or KEY to take it from the environment)
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// The stage to build (default: the last)
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// Run every step, using no cached result
+    #[arg(long)]
+    pub no_cache: bool,
+    /// A label for the image (KEY=VALUE); may be repeated
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Write the image id to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Print only the image id
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Progress output: auto, plain or quiet
+    #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty", "quiet", "rawjson"])]
+    pub progress: String,
+    /// RUN's network: host (the default for now) or none
+    #[arg(long, default_value = "host", value_name = "MODE")]
+    pub network: String,
+    /// Accepted for compatibility; base images come from the local store first
+    #[arg(long, hide = true)]
+    pub pull: bool,
+    /// The build context: a directory, or "-" (a tar archive or a Dockerfile on standard input)
+    #[arg(value_name = "CONTEXT")]
+    pub context: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Remove the build cache
+    Prune(PruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove all the build cache (the only kind berth keeps)
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+fn key_value(text: &str, what: &str) -> Result<(String, String)> {
+    match text.split_once('=') {
+        Some(("", _)) => bail!("invalid {what} {text:?}: the name is empty"),
+        Some((k, v)) => Ok((k.to_owned(), v.to_owned())),
+        None if what == "build-arg" => Ok((text.to_owned(), std::env::var(text).unwrap_or_default())),
+        None => Ok((text.to_owned(), String::new())),
+    }
+}
+
+fn read_stdin() -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
+    Ok(bytes)
+}
+
+pub fn run(ctx: &Ctx, args: BuildArgs) -> Result<u8> {
+    let registry = crate::image::lookup::default_registry(&ctx.settings);
+    let names = args.tags.iter().map(|t| qualify_name(t, registry)).collect::<Result<Vec<_>, _>>()?;
+    let build_args = args.build_args.iter().map(|a| key_value(a, "build-arg")).collect::<Result<Vec<_>>>()?;
+    let labels = args.labels.iter().map(|a| key_value(a, "label")).collect::<Result<Vec<_>>>()?;
+    let network = match args.network.as_str() {
+        "host" | "default" => NetworkMode::Host,
+        "none" => NetworkMode::None,
+        other => bail!("invalid --network {other:?}: use host or none"),
+    };
+    let quiet = args.quiet || args.progress == "quiet";
+    let dockerfile = match args.file.as_deref() {
+        None => DockerfileSource::Default,
+        Some("-") if args.context == "-" => {
+            bail!("the Dockerfile and the context cannot both come from standard input")
+        }
+        Some("-") => DockerfileSource::Bytes(read_stdin()?),
+        Some(path) => DockerfileSource::Path(PathBuf::from(path)),
+    };
+    let store = ctx.store()?;
+    let context = if args.context == "-" {
+        BuildContext::from_stdin(std::io::stdin(), store.new_staging()?, dockerfile)
+    } else {
+        BuildContext::from_dir(std::path::Path::new(&args.context), dockerfile)
+    }
+    .map_err(BuildError::from)?;
+    let output = Output::new(if quiet { Progress::Quiet } else { Progress::Plain });
+    let request = BuildRequest {
+        settings: &ctx.settings,
+        context: &context,
+        build_args,
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+        labels,
+        names,
+        network,
+        output: &output,
+        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
+    };
+    let id = build(store, &request)?;
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, &id).with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("{id}");
+    Ok(0)
+}
+
+pub fn run_builder(ctx: &Ctx, command: BuilderCommand) -> Result<u8> {
+    match command {
+        BuilderCommand::Prune(_) => {
+            let store = ctx.store()?;
+            let _lock = store.lock_build_cache_exclusive()?;
+            let removed = store.clear_build_cache().context("removing the build cache")?;
+            println!("Removed {removed} build cache entries");
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! `berth compose`: the global compose flags, and one subcommand per verb; the work is in
+//! crate::compose.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+use super::Ctx;
+use crate::compose::{LoadOptions, Project, load};
+
+#[derive(Args, Debug)]
+pub struct ComposeArgs {
+    /// Compose configuration files (several merge in order)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Project name
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Alternate working directory (default: the first file's directory)
+    #[arg(long, value_name = "DIR")]
+    pub project_directory: Option<PathBuf>,
+    /// Alternate environment files (default: .env in the project directory)
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
+    /// Profiles to enable
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+    #[command(subcommand)]
+    pub command: ComposeCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ComposeCommand {
+    /// Parse, resolve and print the compose file in its normalised form
+    Config(ConfigArgs),
+    /// Show the Docker Compose version information
+    Version(VersionArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// Print the service names, one per line
+    #[arg(long)]
+    pub services: bool,
+    /// Print the volume names, one per line
+    #[arg(long)]
+    pub volumes: bool,
+    /// Print the project name
+    #[arg(long)]
+    pub project_name: bool,
+    /// Format: yaml or json
+    #[arg(long, default_value = "yaml", value_parser = ["yaml", "json"])]
+    pub format: String,
+    /// Only check the file; print nothing
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Services to print (all by default)
+    pub service_names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VersionArgs {
+    /// Print only the version number
+    #[arg(long)]
+    pub short: bool,
+    /// Format: pretty or json
+    #[arg(short, long, default_value = "pretty")]
+    pub format: String,
+}
+
+/// Compose failures exit 1, as Docker Compose's do (not 125): the error is reported here.
+pub fn run(ctx: &Ctx, args: ComposeArgs) -> Result<u8> {
+    match dispatch(ctx, args) {
+        Ok(code) => Ok(code),
+        Err(error) => {
+            let parts: Vec<String> = error.chain().map(|c| c.to_string().replace('\n', " ")).collect();
+            eprintln!("berth: compose: {}", parts.join(": "));
+            Ok(1)
+        }
+    }
+}
+
+fn load_options(args: &ComposeArgs, services: &[String]) -> Result<LoadOptions> {
+    Ok(LoadOptions {
+        files: args.files.clone(),
+        project_directory: args.project_directory.clone(),
+        project_name: args.project_name.clone(),
+        env_files: args.env_files.clone(),
+        profiles: args.profiles.clone(),
+        services: services.to_vec(),
+        cwd: std::env::current_dir()?,
+        environ: std::env::vars().collect(),
+    })
+}
+
+pub fn load_project(args: &ComposeArgs, services: &[String]) -> Result<Project> {
+    Ok(load(&load_options(args, services)?)?)
+}
+
+fn dispatch(_ctx: &Ctx, args: ComposeArgs) -> Result<u8> {
+    match &args.command {
+        ComposeCommand::Config(c) => config(&args, c),
+        ComposeCommand::Version(v) => {
+            let version = env!("CARGO_PKG_VERSION");
+            if v.short {
+                println!("{version}");
+            } else if v.format == "json" {
+                println!("{}", serde_json::json!({ "version": version }));
+            } else {
+                println!("berth compose version {version}");
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn config(args: &ComposeArgs, c: &ConfigArgs) -> Result<u8> {
+    let mut project = load_project(args, &c.service_names)?;
+    if !c.service_names.is_empty() {
+        project.services.retain(|name, _| c.service_names.contains(name));
+    }
+    if c.quiet {
+        return Ok(0);
+    }
+    if c.services {
+        for name in crate::compose::load::start_order(&project) {
+            println!("{name}");
+        }
+        return Ok(0);
+    }
+    if c.volumes {
+        for name in project.volumes.keys() {
+            println!("{name}");
+        }
+        return Ok(0);
+    }
+    if c.project_name {
+        println!("{}", project.name);
+        return Ok(0);
+    }
+    if c.format == "json" {
+        println!("{}", crate::compose::output::to_json(&project));
+    } else {
+        print!("{}", crate::compose::output::to_yaml(&project));
+    }
+    Ok(0)
+}

@@ -1,0 +1,16 @@
+//! `berth compose`: the compose-spec file model (discovery, merge, interpolation, profiles,
+//! extends, include) and the project operations that `up`, `down` and the other verbs run
+//! through the container, image, volume and network libraries.
+
+pub mod convert;
+pub mod dotenv;
+pub mod error;
+pub mod interpolate;
+pub mod load;
+pub mod merge;
+pub mod model;
+pub mod output;
+pub mod yaml;
+
+pub use load::{LoadOptions, load};
+pub use model::Project;

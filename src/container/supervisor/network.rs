@@ -1,0 +1,77 @@
+//! The container's bridge networks, from its supervisor: set up in spawn's `before_start` hook
+//! (the container's process exists and waits, so its network namespace does too), kept for
+//! the container's life (the held host ports, the DNS responder), torn down by
+//! `teardown::finish`'s ReleaseNetwork step. See ARCHITECTURE.md, "Network set-up".
+
+use nix::unistd::Pid;
+
+use super::super::liveness::process_start_time;
+use super::super::record::{Container, NetworkMode};
+use super::super::teardown::owner_alive;
+use crate::network::NetworkError;
+use crate::network::attach::{ContainerRef, Join};
+use crate::network::hosts::parse_add_host;
+use crate::network::kernel::HostKernel;
+use crate::network::resolv::{DnsFlags, host_resolv_conf};
+use crate::network::setup::{BridgeRequest, BridgeSetup, set_up_bridge};
+use crate::network::state::Owner;
+use crate::store::{Store, write_file_atomically};
+
+/// Puts the container whose first process is `pid` on its networks and writes its /etc/hosts
+/// and /etc/resolv.conf (not yet bind-mounted: the process waits). None when the container has
+/// no bridge network. Takes the networks lock.
+pub fn set_up(store: &Store, container: &Container, pid: Pid) -> Result<Option<BridgeSetup>, NetworkError> {
+    let config = &container.config;
+    if config.network != NetworkMode::Bridge {
+        return Ok(None);
+    }
+    let path = format!("/proc/{pid}/ns/net");
+    let io = |e| NetworkError::Store(crate::store::StoreError::io(std::path::Path::new(&path), e));
+    let netns = crate::sandbox::netns::open_netns_of(pid.as_raw()).map_err(io)?;
+    let me = std::process::id() as i32;
+    let owner = Owner { pid: me, start_time: process_start_time(me).unwrap_or(0) };
+    let joins: Vec<Join> = config
+        .net
+        .networks
+        .iter()
+        .map(|j| Join {
+            network: j.network.clone(),
+            aliases: j.aliases.clone(),
+            ipv4: j.ipv4,
+            ipv6: j.ipv6,
+            mac: j.mac.as_deref().and_then(crate::network::netlink::parse_mac),
+        })
+        .collect();
+    let extra_hosts = config.net.extra_hosts.iter().map(|h| parse_add_host(h)).collect::<Result<Vec<_>, _>>()?;
+    let dns = DnsFlags {
+        servers: config.net.dns.clone(),
+        search: config.net.dns_search.clone(),
+        options: config.net.dns_options.clone(),
+    };
+    let publish = config.net.publish_specs();
+    let request = BridgeRequest {
+        container: ContainerRef {
+            id: &container.id,
+            name: &container.name,
+            owner,
+            netns: std::os::fd::AsFd::as_fd(&netns),
+        },
+        joins: &joins,
+        publish: &publish,
+        rootless: config.rootless,
+        hostname: &config.hostname,
+        domainname: &config.net.domainname,
+        extra_hosts: &extra_hosts,
+        dns: &dns,
+        host_resolv: &host_resolv_conf(),
+    };
+    let setup = set_up_bridge(store, &mut HostKernel::default(), &request, &owner_alive)?;
+    let dir = store.container_dir(&container.id);
+    let written = write_file_atomically(&dir.join("hosts"), setup.hosts.as_bytes())
+        .and_then(|()| write_file_atomically(&dir.join("resolv.conf"), setup.resolv_conf.as_bytes()));
+    if let Err(e) = written {
+        super::super::teardown::release_network(store, &container.id);
+        return Err(e.into());
+    }
+    Ok(Some(setup))
+}

@@ -1,0 +1,84 @@
+//! The build cache's step entries: `build-cache/steps/<key hex>.json`, each naming the layer a
+//! build step made (or none: the step changed nothing), under `build-cache/steps.lock`
+//! (level `BuildCache`). An entry is only a hint: its layer is looked up before it is used, so
+//! an entry whose layer garbage collection removed is a miss, never an error.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{LockGuard, LockLevel, Store, StoreError, lock, write_file_atomically};
+
+/// One step's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildCacheEntry {
+    /// The chain id of the layer the step made; None for a step whose diff was empty.
+    pub chain_id: Option<String>,
+}
+
+impl Store {
+    fn build_cache_dir(&self) -> PathBuf {
+        self.root.join("build-cache")
+    }
+
+    fn step_entry_path(&self, key_hex: &str) -> Result<PathBuf, StoreError> {
+        if key_hex.len() != 64 || !key_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::BadDigest(super::BadDigest(key_hex.to_owned())));
+        }
+        Ok(self.build_cache_dir().join("steps").join(format!("{key_hex}.json")))
+    }
+
+    /// Lock level `BuildCache`, shared: to read step entries.
+    pub fn lock_build_cache_shared(&self) -> Result<LockGuard, StoreError> {
+        std::fs::create_dir_all(self.build_cache_dir().join("steps"))
+            .map_err(|e| StoreError::io(&self.build_cache_dir(), e))?;
+        lock::lock_shared(LockLevel::BuildCache, &self.build_cache_dir().join("steps.lock"))
+    }
+
+    /// Lock level `BuildCache`, exclusive: to write or remove step entries.
+    pub fn lock_build_cache_exclusive(&self) -> Result<LockGuard, StoreError> {
+        std::fs::create_dir_all(self.build_cache_dir().join("steps"))
+            .map_err(|e| StoreError::io(&self.build_cache_dir(), e))?;
+        lock::lock_exclusive(LockLevel::BuildCache, &self.build_cache_dir().join("steps.lock"))
+    }
+
+    /// The entry for a step key (hex). Needs the build cache lock, shared.
+    pub fn build_cache_entry(&self, key_hex: &str) -> Result<Option<BuildCacheEntry>, StoreError> {
+        let path = self.step_entry_path(key_hex)?;
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    /// Records a step's result. Needs the build cache lock, exclusive.
+    pub fn put_build_cache_entry(&self, key_hex: &str, entry: &BuildCacheEntry) -> Result<(), StoreError> {
+        let path = self.step_entry_path(key_hex)?;
+        let bytes = serde_json::to_vec(entry).expect("entries serialize");
+        write_file_atomically(&path, &bytes)
+    }
+
+    /// Removes every step entry and the stat caches (`builder prune`); the number of step
+    /// entries removed. Needs the build cache lock, exclusive.
+    pub fn clear_build_cache(&self) -> Result<usize, StoreError> {
+        let steps = self.build_cache_dir().join("steps");
+        let mut removed = 0;
+        if let Ok(entries) = std::fs::read_dir(&steps) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if name.to_string_lossy().ends_with(".json") {
+                    std::fs::remove_file(entry.path()).map_err(|e| StoreError::io(&entry.path(), e))?;
+                    removed += 1;
+                }
+            }
+        }
+        let stat = self.build_cache_dir().join("stat");
+        match std::fs::remove_dir_all(&stat) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io(&stat, e)),
+        }
+        Ok(removed)
+    }
+}
