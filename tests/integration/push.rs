@@ -7,7 +7,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{FakeRegistry, Registry, TestEnv, UploadFault, assert_one_error_line, require_program, require_root};
+use crate::util::{
+    FakeRegistry, Format, OciImageBuilder, Registry, TestEnv, UploadFault, assert_one_error_line, require_program,
+    require_root,
+};
 
 /// The `TAG: digest: sha256:… size: N` line of a push's output: (tag, digest, size).
 fn pushed_digest(out: &str) -> (String, String, usize) {
@@ -136,7 +139,8 @@ fn a_blob_another_repository_of_the_registry_has_is_mounted_not_sent() {
 
 /// The digest the registry serves for `repo:tag` (a HEAD of the manifest).
 fn skopeo_or_http_digest(registry: &Registry, repo: &str, tag: &str) -> String {
-    let accept = [("Accept".to_owned(), "application/vnd.oci.image.manifest.v1+json".to_owned())];
+    let types = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+    let accept = [("Accept".to_owned(), types.to_owned())];
     let resp = crate::util::http_request(&registry.addr, "HEAD", &format!("/v2/{repo}/manifests/{tag}"), &accept, &[])
         .expect("HEAD manifest");
     assert_eq!(resp.status, 200);
@@ -281,4 +285,88 @@ fn v2s2_format_and_digestfile_and_podman_pulls_it_back() {
     };
     podman(&["pull", "-q", "--tls-verify=false", &name]);
     assert_eq!(podman(&["image", "inspect", "--format", "{{.Digest}}", &name]).trim(), digest);
+}
+
+#[test]
+fn an_uncompressed_layer_is_pushed_zstd_compressed_when_asked_and_never_as_v2s2() {
+    let registry = Registry::start();
+    let env = TestEnv::new();
+    let name = registry.image("zstd/busybox:v1");
+    env.import_busybox(&name, &[], |_| {});
+    let (code, stderr) = env.berth_err(&["push", "--format", "v2s2", "--compression-format", "zstd", &name]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(assert_one_error_line(&stderr).contains("zstd"), "{stderr}");
+
+    let (_, digest, _) = pushed_digest(&env.berth_ok(&["push", "--compression-format", "zstd", &name]));
+    let accept = [("Accept".to_owned(), "application/vnd.oci.image.manifest.v1+json".to_owned())];
+    let resp =
+        crate::util::http_request(&registry.addr, "GET", &format!("/v2/zstd/busybox/manifests/{digest}"), &accept, &[])
+            .unwrap();
+    let manifest: Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
+    let fresh = TestEnv::new();
+    fresh.berth_ok(&["pull", &name]);
+    assert_eq!(fresh.image_ids(), env.image_ids());
+}
+
+#[test]
+fn a_rootless_store_pushes_and_pulls_back() {
+    let Some(env) = TestEnv::rootless() else { return };
+    let registry = Registry::start();
+    let name = registry.image("rootless/pushed:v1");
+    env.import_busybox(&name, &[], |root| {
+        std::fs::write(root.join("owned"), "mine\n").unwrap();
+        std::os::unix::fs::chown(root.join("owned"), Some(1000), Some(1000)).unwrap();
+    });
+    let (_, digest, _) = pushed_digest(&env.berth_ok(&["push", &name]));
+    let fresh = TestEnv::new();
+    assert!(fresh.berth_ok(&["pull", &name]).contains(&digest));
+    assert_eq!(fresh.image_ids(), env.image_ids());
+    env.assert_store_ok();
+}
+
+#[test]
+fn a_pulled_image_is_pushed_as_the_same_bytes_to_another_registry() {
+    for format in [Format::Docker, Format::Oci] {
+        let source = Registry::start();
+        let image = OciImageBuilder::busybox().format(format).build();
+        let original = source.push(&image, "origin/busybox", "v1");
+        let env = TestEnv::new();
+        env.berth_ok(&["pull", &source.image("origin/busybox:v1")]);
+
+        let target = Registry::start();
+        let name = target.image("copied/busybox:v1");
+        env.berth_ok(&["tag", &source.image("origin/busybox:v1"), &name]);
+        let out = env.berth_ok(&["push", &name]);
+        assert_eq!(pushed_digest(&out).1, original, "{format:?}: the pulled manifest, byte for byte:\n{out}");
+        assert_eq!(skopeo_or_http_digest(&target, "copied/busybox", "v1"), original);
+        // Every blob the registry holds is one the source served: nothing was recompressed.
+        for layer in &image.layers {
+            let head = crate::util::http_request(
+                &target.addr,
+                "HEAD",
+                &format!("/v2/copied/busybox/blobs/{}", layer.digest),
+                &[],
+                &[],
+            )
+            .unwrap();
+            assert_eq!(head.status, 200, "{format:?}: layer {} is there", layer.digest);
+        }
+    }
+}
+
+#[test]
+fn the_compressed_copy_goes_with_its_layer() {
+    let registry = Registry::start();
+    let env = TestEnv::new();
+    let name = registry.image("gc/busybox:v1");
+    env.import_busybox(&name, &[], |_| {});
+    let blobs = || std::fs::read_dir(env.root.join("blobs/sha256")).unwrap().count();
+    let before = blobs();
+    env.berth_ok(&["push", &name]);
+    assert_eq!(blobs(), before + 1, "the gzip copy of the imported tar is kept");
+    env.assert_store_ok();
+    env.berth_ok(&["rmi", &name]);
+    assert_eq!(blobs(), 0, "rmi removed the copy with the layer");
+    assert!(env.layer_dirs().is_empty());
 }

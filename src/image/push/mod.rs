@@ -28,6 +28,8 @@ use plan::{BlobToPush, Plan};
 
 /// Blobs up to this size go in one PUT; larger ones are streamed with PATCH (resumable).
 const SMALL_BLOB: u64 = 1 << 20;
+/// Attempts at one registry request that failed in a way worth retrying (5xx, 429, transport).
+const RETRIES: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -122,9 +124,9 @@ pub fn push(
                 }
             }
         }
-        let uploader = Uploader::connect(&settings, &registry, credentials, scopes)
+        let uploader = with_retries(|| Uploader::connect(&settings, &registry, credentials.clone(), scopes.clone()))
             .await
-            .map_err(|source| PushError::Registry { what: format!("connecting to {registry}"), source })?;
+            .map_err(|source| PushError::Registry { what: "connecting to the registry".into(), source })?;
         let uploader = Arc::new(uploader);
         let mut pushed = Vec::new();
         report(&format!("The push refers to repository [{}]", targets[0].0.repo_name()));
@@ -178,8 +180,8 @@ fn resolve(
     Err(PushError::NoSuchImage(request.image.to_owned()))
 }
 
-/// For each layer (chain id), the other repositories of `registry` known to hold its blob: those
-/// an image with that layer was pulled from or pushed to.
+/// For each layer (chain id) and config (image id), the other repositories of `registry` known
+/// to hold its blob: those an image with it was pulled from or pushed to.
 fn mount_sources(index: &ImageIndex, registry: &str, repository: &str) -> Vec<(Digest, Vec<String>)> {
     let mut out: Vec<(Digest, Vec<String>)> = Vec::new();
     for image in &index.images {
@@ -193,7 +195,7 @@ fn mount_sources(index: &ImageIndex, registry: &str, repository: &str) -> Vec<(D
         if repos.is_empty() {
             continue;
         }
-        for chain in &image.layers {
+        for chain in image.layers.iter().chain([&image.id]) {
             match out.iter_mut().find(|(c, _)| c == chain) {
                 Some((_, known)) => {
                     known.extend(repos.iter().filter(|r| !known.contains(r)).cloned().collect::<Vec<_>>())
@@ -219,11 +221,7 @@ async fn push_one(
     let layers: Vec<&BlobToPush> = plan.layers.iter().filter(|b| seen.insert(b.digest.clone())).collect();
     let jobs = layers.into_iter().map(|blob| {
         let semaphore = semaphore.clone();
-        let from: &[String] = blob
-            .chain_id
-            .as_ref()
-            .and_then(|c| sources.iter().find(|(chain, _)| chain == c))
-            .map_or(&[], |(_, repos)| repos.as_slice());
+        let from = sources_of(blob, sources);
         async move {
             let _permit = semaphore.acquire_owned().await.expect("semaphore never closed");
             let status = push_blob(uploader, repository, blob, from).await?;
@@ -234,13 +232,17 @@ async fn push_one(
         }
     });
     futures_util::future::try_join_all(jobs).await?;
-    push_blob(uploader, repository, &plan.config, &[]).await?;
+    push_blob(uploader, repository, &plan.config, sources_of(&plan.config, sources)).await?;
     let tag = reference.tag.as_deref().unwrap_or("latest");
     uploader
         .put_manifest(repository, tag, &plan.manifest_media_type, &plan.manifest)
         .await
         .map_err(|source| PushError::Registry { what: format!("pushing the manifest of {reference}"), source })?;
     Ok(Digest::sha256_of(&plan.manifest))
+}
+
+fn sources_of<'a>(blob: &BlobToPush, sources: &'a [(Digest, Vec<String>)]) -> &'a [String] {
+    sources.iter().find(|(key, _)| key == &blob.mount_key).map_or(&[], |(_, repos)| repos.as_slice())
 }
 
 /// Sends one blob unless the registry has it; returns Docker's word for what happened.
@@ -274,7 +276,19 @@ async fn push_blob(
     if blob.size <= SMALL_BLOB {
         let bytes =
             std::fs::read(&blob.path).map_err(|e| ImageError::io(format!("reading {}", blob.path.display()), e))?;
-        uploader.put_blob(&location, &bytes, &blob.digest).await.map_err(failed)?;
+        let (mut location, mut attempt) = (location, 1);
+        loop {
+            match uploader.put_blob(&location, &bytes, &blob.digest).await {
+                Ok(()) => break,
+                // The upload may be gone with the connection: start another.
+                Err(e) if e.is_retryable() && attempt < RETRIES => {
+                    tokio::time::sleep(retry_delay(attempt)).await;
+                    attempt += 1;
+                    location = with_retries(|| uploader.start_upload(repository)).await.map_err(failed)?;
+                }
+                Err(e) => return Err(failed(e)),
+            }
+        }
     } else {
         uploader.upload_file(repository, location, &blob.path, blob.size, &blob.digest).await.map_err(failed)?;
     }
@@ -289,13 +303,17 @@ where
     let mut attempt = 1;
     loop {
         match call().await {
-            Err(e) if e.is_retryable() && attempt < 4 => {
-                tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+            Err(e) if e.is_retryable() && attempt < RETRIES => {
+                tokio::time::sleep(retry_delay(attempt)).await;
                 attempt += 1;
             }
             other => return other,
         }
     }
+}
+
+fn retry_delay(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(250 << attempt.min(4))
 }
 
 /// Records `registry/repo@digest` on each pushed image, as Docker records a push's RepoDigest:

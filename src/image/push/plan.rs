@@ -26,7 +26,8 @@ pub struct BlobToPush {
     pub path: PathBuf,
     /// The short id Docker shows for it: the layer's diff id (the config: none).
     pub diff_id: Option<String>,
-    pub chain_id: Option<Digest>,
+    /// What its mount sources are filed under: a layer's chain id, the config's image id.
+    pub mount_key: Digest,
 }
 
 /// Everything one image's push sends.
@@ -77,6 +78,13 @@ pub fn plan(
     let mut blobs = Vec::new();
     let mut changed = target != stored_format;
     for (i, (record, variants)) in layers.iter().enumerate() {
+        // Refused before anything is compressed: the push would fail after the work.
+        let stored = spec::layer_compression(&record.blob_media_type).map_err(ImageError::from)?;
+        if target == Format::V2s2
+            && (stored == Compression::Zstd || stored == Compression::None && compression == Compression::Zstd)
+        {
+            return Err(PushError::ZstdInV2s2 { diff_id: record.diff_id.clone() });
+        }
         let (digest, media_type, size) = blob_for(store, record, variants, compression)?;
         let media_type = layer_media_type(&media_type, target, &record.diff_id)?;
         let descriptor = &mut manifest["layers"][i];
@@ -94,7 +102,7 @@ pub fn plan(
             digest,
             size,
             diff_id: Some(record.diff_id.clone()),
-            chain_id: Digest::parse(&record.chain_id).ok(),
+            mount_key: Digest::parse(&record.chain_id).map_err(|e| ImageError::Store(e.into()))?,
         });
     }
     let config = BlobToPush {
@@ -102,7 +110,7 @@ pub fn plan(
         size: config_bytes.len() as u64,
         path: store.blob_path(&image.id).map_err(ImageError::from)?,
         diff_id: None,
-        chain_id: None,
+        mount_key: image.id.clone(),
     };
     let manifest_media_type = match target {
         Format::Oci => spec::OCI_MANIFEST,
@@ -238,5 +246,47 @@ impl Write for HashingWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_says_its_format_by_its_media_type_or_its_configs() {
+        let docker = serde_json::json!({"mediaType": spec::DOCKER_MANIFEST, "config": {"mediaType": DOCKER_CONFIG}});
+        assert_eq!(format_of(&docker), Format::V2s2);
+        let oci_without_type = serde_json::json!({"config": {"mediaType": spec::OCI_CONFIG}});
+        assert_eq!(format_of(&oci_without_type), Format::Oci);
+        let docker_without_type = serde_json::json!({"config": {"mediaType": DOCKER_CONFIG}});
+        assert_eq!(format_of(&docker_without_type), Format::V2s2);
+    }
+
+    #[test]
+    fn layer_media_types_follow_the_format_and_zstd_has_no_v2s2_type() {
+        let t = |stored, format| layer_media_type(stored, format, "sha256:x");
+        assert_eq!(t(spec::OCI_LAYER_GZIP, Format::V2s2).unwrap(), spec::DOCKER_LAYER_GZIP);
+        assert_eq!(t(spec::OCI_LAYER, Format::V2s2).unwrap(), DOCKER_LAYER);
+        assert_eq!(t(spec::DOCKER_LAYER_GZIP, Format::Oci).unwrap(), spec::OCI_LAYER_GZIP);
+        assert_eq!(t(spec::DOCKER_LAYER_GZIP, Format::V2s2).unwrap(), spec::DOCKER_LAYER_GZIP);
+        let nondistributable = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+        assert_eq!(t(nondistributable, Format::Oci).unwrap(), nondistributable, "an OCI type stays as it is");
+        assert!(matches!(t(spec::OCI_LAYER_ZSTD, Format::V2s2), Err(PushError::ZstdInV2s2 { .. })));
+        assert!(t("application/vnd.example+lz4", Format::Oci).is_err());
+    }
+
+    #[test]
+    fn push_errors_print_each_cause_once() {
+        let error = PushError::Registry {
+            what: "pushing layer 3f057380db1e".into(),
+            source: crate::image::registry::RegistryError::Transport {
+                registry: "127.0.0.1:5000".into(),
+                detail: "connection refused".into(),
+                retryable: true,
+            },
+        };
+        crate::image::tests::assert_prints_once(&error);
+        crate::image::tests::assert_prints_once(&PushError::Image(ImageError::NoSearchRegistries));
     }
 }

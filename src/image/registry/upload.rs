@@ -248,7 +248,9 @@ impl Uploader {
             .await?;
         match response.status() {
             StatusCode::ACCEPTED | StatusCode::NO_CONTENT | StatusCode::CREATED => self.location(&response),
-            status if status.is_server_error() => {
+            // A 416: the registry holds another offset than we sent from; asking it (the retry
+            // path) puts that right.
+            status if status.is_server_error() || status == StatusCode::RANGE_NOT_SATISFIABLE => {
                 let mut error = self.refused("uploading a blob", response).await;
                 if let RegistryError::Transport { retryable, .. } = &mut error {
                     *retryable = true;
