@@ -32,7 +32,7 @@ fn build(env: &ContainerEnv, args: &[&str], dir: &Path) -> (String, String) {
 }
 
 fn build_fails(env: &ContainerEnv, dir: &Path) -> String {
-    let (code, stderr) = env.berth_err(&["build", "-q", dir.to_str().unwrap()]);
+    let (code, stderr) = env.berth_err(&["build", "-q", "--no-cache", dir.to_str().unwrap()]);
     assert_eq!(code, 1, "a failed build exits 1:\n{stderr}");
     let line = assert_one_error_line(&stderr);
     assert!(env.berth_ok(&["ps", "-aq"]).trim().is_empty(), "a failed build leaves no container");
@@ -373,4 +373,41 @@ fn a_build_and_a_podman_build_give_the_same_files() {
         .collect();
     assert!(differences.is_empty(), "the file trees differ:\n{}", differences.join("\n"));
     let _ = podman(&["rm", "-f", "oracle-c"]);
+}
+
+#[test]
+fn heredocs_mounts_and_secrets() {
+    let Some(env) = root_with_busybox("building runs containers", "bb") else { return };
+    let dockerfile = "FROM bb\n\
+                      RUN <<EOF\necho one > /h\necho two >> /h\nEOF\n\
+                      RUN <<EOT\n#!/bin/sh\necho script > /script\nEOT\n\
+                      COPY <<EOF /inline.txt\ninline $HOME\nEOF\n\
+                      RUN --mount=type=cache,target=/cache echo x >> /cache/log && wc -l < /cache/log > /count\n\
+                      RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && test -f /scratch/t\n\
+                      RUN --mount=type=bind,source=b.txt,target=/mnt/b.txt cat /mnt/b.txt > /copied\n\
+                      RUN --mount=type=secret,id=tok,required=true cp /run/secrets/tok /tmp/seen && test \"$(cat /tmp/seen)\" = s3cret && rm /tmp/seen\n\
+                      RUN --mount=type=secret,id=tok,env=TOK test \"$TOK\" = s3cret\n";
+    let dir = context(&env, "ctx", dockerfile, &[("b.txt", "bound\n")]);
+    let secret = env.path("secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let secret_flag = format!("id=tok,src={}", secret.display());
+    build(&env, &["-t", "mounts", "--secret", &secret_flag], &dir);
+    let out = run(&env, "mounts", "cat /h /script /inline.txt /count /copied; ls -d /cache /scratch /mnt /run 2>&1; true");
+    assert!(out.starts_with("one\ntwo\nscript\ninline \n1\nbound\n"), "{out}");
+    for gone in ["/cache", "/scratch", "/mnt", "/run"] {
+        assert!(out.contains(&format!("ls: {gone}: No such file or directory")), "{gone} stays out: {out}");
+    }
+    // The cache mount persists: a rebuild without the cache sees the first run's file.
+    build(&env, &["-t", "mounts", "--no-cache", "--secret", &secret_flag], &dir);
+    assert_eq!(run(&env, "mounts", "cat /count"), "2\n");
+    // The secret is in no layer.
+    env.berth_ok(&["create", "--name", "secret-check", "mounts", "true"]);
+    let export = env.command(["export", "secret-check"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&export.stdout).contains("s3cret"));
+    // A required secret that is missing is an error.
+    let (code, stderr) = env.berth_err(&["build", "-q", "--no-cache", dir.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("secret tok not found"), "{stderr}");
+    env.berth_ok(&["rm", "secret-check"]);
+    env.assert_store_ok();
 }
