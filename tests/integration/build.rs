@@ -392,7 +392,8 @@ fn heredocs_mounts_and_secrets() {
     std::fs::write(&secret, "s3cret").unwrap();
     let secret_flag = format!("id=tok,src={}", secret.display());
     build(&env, &["-t", "mounts", "--secret", &secret_flag], &dir);
-    let out = run(&env, "mounts", "cat /h /script /inline.txt /count /copied; ls -d /cache /scratch /mnt /run 2>&1; true");
+    let out =
+        run(&env, "mounts", "cat /h /script /inline.txt /count /copied; ls -d /cache /scratch /mnt /run 2>&1; true");
     assert!(out.starts_with("one\ntwo\nscript\ninline \n1\nbound\n"), "{out}");
     for gone in ["/cache", "/scratch", "/mnt", "/run"] {
         assert!(out.contains(&format!("ls: {gone}: No such file or directory")), "{gone} stays out: {out}");
@@ -409,5 +410,24 @@ fn heredocs_mounts_and_secrets() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("secret tok not found"), "{stderr}");
     env.berth_ok(&["rm", "secret-check"]);
+    env.assert_store_ok();
+}
+
+#[test]
+fn a_rootless_build_runs_and_copies_with_the_stores_mapping() {
+    let Some(env) = crate::util::TestEnv::rootless() else { return };
+    env.import_busybox("bb", &[], |_| {});
+    let dir = env.path("ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM bb\nCOPY --chown=65534:65534 a.txt /a.txt\nRUN mkdir /out && stat -c %u:%g /a.txt > /out/owner\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("a.txt"), "a\n").unwrap();
+    env.give(&dir);
+    env.berth_ok(&["build", "-q", "-t", "rootless-built", dir.to_str().unwrap()]);
+    let out = env.berth_ok(&["run", "--rm", "rootless-built", "cat", "/out/owner"]);
+    assert_eq!(out, "65534:65534\n");
     env.assert_store_ok();
 }
