@@ -45,6 +45,10 @@ pub struct BuildArgs {
     /// RUN's network: host (the default for now) or none
     #[arg(long, default_value = "host", value_name = "MODE")]
     pub network: String,
+    /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (id=ID alone: the
+    /// variable ID)
+    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    pub secrets: Vec<String>,
     /// Accepted for compatibility; base images come from the local store first
     #[arg(long, hide = true)]
     pub pull: bool,
@@ -78,6 +82,29 @@ fn key_value(text: &str, what: &str) -> Result<(String, String)> {
     }
 }
 
+/// `--secret id=ID,src=FILE|env=VAR` (Docker's and BuildKit's forms, `type=` ignored).
+fn secret(text: &str) -> Result<(String, Vec<u8>)> {
+    let (mut id, mut src, mut env) = (None, None, None);
+    for field in text.split(',') {
+        match field.split_once('=') {
+            Some(("id", v)) => id = Some(v.to_owned()),
+            Some(("src" | "source", v)) => src = Some(v.to_owned()),
+            Some(("env", v)) => env = Some(v.to_owned()),
+            Some(("type", _)) => {}
+            _ => bail!("invalid --secret {text:?}: use id=ID,src=FILE or id=ID,env=VAR"),
+        }
+    }
+    let Some(id) = id.filter(|i| !i.is_empty()) else { bail!("invalid --secret {text:?}: it needs an id") };
+    let value = match (src, env) {
+        (Some(src), _) => std::fs::read(&src).with_context(|| format!("reading the secret {id} from {src}"))?,
+        (None, env) => {
+            let var = env.unwrap_or_else(|| id.clone());
+            std::env::var(&var).with_context(|| format!("the secret {id}: environment variable {var}"))?.into_bytes()
+        }
+    };
+    Ok((id, value))
+}
+
 fn read_stdin() -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
@@ -94,6 +121,7 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> Result<u8> {
         "none" => NetworkMode::None,
         other => bail!("invalid --network {other:?}: use host or none"),
     };
+    let secrets = args.secrets.iter().map(|s| secret(s)).collect::<Result<Vec<_>>>()?;
     let quiet = args.quiet || args.progress == "quiet";
     let dockerfile = match args.file.as_deref() {
         None => DockerfileSource::Default,
@@ -122,6 +150,7 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> Result<u8> {
         network,
         output: &output,
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
+        secrets,
     };
     let id = build(store, &request)?;
     if let Some(path) = &args.iidfile {

@@ -59,7 +59,7 @@ impl Store {
         write_file_atomically(&path, &bytes)
     }
 
-    /// Removes every step entry and the stat caches (`builder prune`); the number of step
+    /// Removes every step entry, the stat caches and the cache mounts (`builder prune`); the number of step
     /// entries removed. Needs the build cache lock, exclusive.
     pub fn clear_build_cache(&self) -> Result<usize, StoreError> {
         let steps = self.build_cache_dir().join("steps");
@@ -73,11 +73,13 @@ impl Store {
                 }
             }
         }
-        let stat = self.build_cache_dir().join("stat");
-        match std::fs::remove_dir_all(&stat) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StoreError::io(&stat, e)),
+        for dir in ["stat", "mounts"] {
+            let dir = self.build_cache_dir().join(dir);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io(&dir, e)),
+            }
         }
         Ok(removed)
     }

@@ -32,7 +32,7 @@ fn build(env: &ContainerEnv, args: &[&str], dir: &Path) -> (String, String) {
 }
 
 fn build_fails(env: &ContainerEnv, dir: &Path) -> String {
-    let (code, stderr) = env.berth_err(&["build", "-q", dir.to_str().unwrap()]);
+    let (code, stderr) = env.berth_err(&["build", "-q", "--no-cache", dir.to_str().unwrap()]);
     assert_eq!(code, 1, "a failed build exits 1:\n{stderr}");
     let line = assert_one_error_line(&stderr);
     assert!(env.berth_ok(&["ps", "-aq"]).trim().is_empty(), "a failed build leaves no container");
@@ -267,5 +267,167 @@ fn an_interrupted_build_leaves_no_container() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
     assert!(env.berth_ok(&["ps", "-aq"]).trim().is_empty(), "the step's container is removed");
+    env.assert_store_ok();
+}
+
+/// Every entry of a container's exported filesystem: path → (type, mode, owner, link, content
+/// digest); times left out. What the sandbox mounts over is left out too.
+fn tree_of(export: &[u8]) -> std::collections::BTreeMap<String, String> {
+    use sha2::Digest as _;
+    let mut out = std::collections::BTreeMap::new();
+    let mut archive = tar::Archive::new(export);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().trim_start_matches("./").trim_end_matches('/').to_owned();
+        let skipped = ["proc", "sys", "dev", "run", "etc/hosts", "etc/hostname", "etc/resolv.conf"];
+        if path.is_empty() || skipped.iter().any(|s| path == *s || path.starts_with(&format!("{s}/"))) {
+            continue;
+        }
+        let h = entry.header().clone();
+        let link = entry.link_name().unwrap().map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut content).unwrap();
+        let kind = format!("{:?}", h.entry_type());
+        let value = format!(
+            "{kind} {:o} {}:{} {link} {}",
+            h.mode().unwrap() & 0o7777,
+            h.uid().unwrap(),
+            h.gid().unwrap(),
+            hex::encode(sha2::Sha256::digest(&content))
+        );
+        out.insert(path, value);
+    }
+    out
+}
+
+#[test]
+fn a_build_and_a_podman_build_give_the_same_files() {
+    let Some(env) = root_with_busybox("building runs containers", "bb") else { return };
+    if !crate::util::require_program("podman") {
+        return;
+    }
+    let dockerfile = "FROM localhost/bb\n\
+                      WORKDIR /app\n\
+                      COPY a.txt ./\n\
+                      COPY --chown=65534:65534 sub /data/\n\
+                      COPY --chmod=0600 a.txt /secret/a\n\
+                      ADD archive.tar /unpacked/\n\
+                      RUN mkdir -p /out && echo x > /out/x && ln -s x /out/l && chmod 700 /out && rm /bin/wc\n";
+    let dir = context(&env, "ctx", dockerfile, &[("a.txt", "a\n"), ("sub/s.txt", "s\n"), ("sub/deeper/t.txt", "t\n")]);
+    let status = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(dir.join("sub"))
+        .arg("-cf")
+        .arg(dir.join("archive.tar"))
+        .arg("s.txt")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let tarball = env.busybox_tarball(|_| {});
+    env.berth_ok(&["import", tarball.to_str().unwrap(), "localhost/bb"]);
+    build(&env, &["-t", "oracle"], &dir);
+    env.berth_ok(&["create", "--name", "oracle-c", "oracle", "true"]);
+    let ours = env.command(["export", "oracle-c"]).output().unwrap();
+    assert!(ours.status.success());
+    // Podman in a store of its own, chroot isolation (crun refuses this machine's hybrid cgroups).
+    let root = env.path("podman-root");
+    let podman = |args: &[&str]| {
+        let out = std::process::Command::new("podman")
+            .arg("--root")
+            .arg(&root)
+            .arg("--runroot")
+            .arg(env.path("podman-runroot"))
+            .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "podman {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    podman(&["import", tarball.to_str().unwrap(), "localhost/bb"]);
+    podman(&[
+        "build",
+        "--isolation",
+        "chroot",
+        "--network",
+        "host",
+        "-q",
+        "-t",
+        "localhost/oracle",
+        dir.to_str().unwrap(),
+    ]);
+    podman(&["create", "--name", "oracle-c", "localhost/oracle", "true"]);
+    let theirs = podman(&["export", "oracle-c"]);
+    let (ours, theirs) = (tree_of(&ours.stdout), tree_of(&theirs));
+    for path in ["app/a.txt", "data/deeper/t.txt", "secret/a", "unpacked/s.txt", "out/l", "bin/busybox"] {
+        assert!(ours.contains_key(path), "{path} is in the image: {ours:?}");
+    }
+    assert!(!ours.contains_key("bin/wc"), "a file RUN removed is gone");
+    let differences: Vec<String> = ours
+        .keys()
+        .chain(theirs.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| ours.get(*k) != theirs.get(*k))
+        .map(|k| format!("{k}: berth {:?}, podman {:?}", ours.get(k), theirs.get(k)))
+        .collect();
+    assert!(differences.is_empty(), "the file trees differ:\n{}", differences.join("\n"));
+    let _ = podman(&["rm", "-f", "oracle-c"]);
+}
+
+#[test]
+fn heredocs_mounts_and_secrets() {
+    let Some(env) = root_with_busybox("building runs containers", "bb") else { return };
+    let dockerfile = "FROM bb\n\
+                      RUN <<EOF\necho one > /h\necho two >> /h\nEOF\n\
+                      RUN <<EOT\n#!/bin/sh\necho script > /script\nEOT\n\
+                      COPY <<EOF /inline.txt\ninline $HOME\nEOF\n\
+                      RUN --mount=type=cache,target=/cache echo x >> /cache/log && wc -l < /cache/log > /count\n\
+                      RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && test -f /scratch/t\n\
+                      RUN --mount=type=bind,source=b.txt,target=/mnt/b.txt cat /mnt/b.txt > /copied\n\
+                      RUN --mount=type=secret,id=tok,required=true cp /run/secrets/tok /tmp/seen && test \"$(cat /tmp/seen)\" = s3cret && rm /tmp/seen\n\
+                      RUN --mount=type=secret,id=tok,env=TOK test \"$TOK\" = s3cret\n";
+    let dir = context(&env, "ctx", dockerfile, &[("b.txt", "bound\n")]);
+    let secret = env.path("secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let secret_flag = format!("id=tok,src={}", secret.display());
+    build(&env, &["-t", "mounts", "--secret", &secret_flag], &dir);
+    let out =
+        run(&env, "mounts", "cat /h /script /inline.txt /count /copied; ls -d /cache /scratch /mnt /run 2>&1; true");
+    assert!(out.starts_with("one\ntwo\nscript\ninline \n1\nbound\n"), "{out}");
+    for gone in ["/cache", "/scratch", "/mnt", "/run"] {
+        assert!(out.contains(&format!("ls: {gone}: No such file or directory")), "{gone} stays out: {out}");
+    }
+    // The cache mount persists: a rebuild without the cache sees the first run's file.
+    build(&env, &["-t", "mounts", "--no-cache", "--secret", &secret_flag], &dir);
+    assert_eq!(run(&env, "mounts", "cat /count"), "2\n");
+    // The secret is in no layer.
+    env.berth_ok(&["create", "--name", "secret-check", "mounts", "true"]);
+    let export = env.command(["export", "secret-check"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&export.stdout).contains("s3cret"));
+    // A required secret that is missing is an error.
+    let (code, stderr) = env.berth_err(&["build", "-q", "--no-cache", dir.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("secret tok not found"), "{stderr}");
+    env.berth_ok(&["rm", "secret-check"]);
+    env.assert_store_ok();
+}
+
+#[test]
+fn a_rootless_build_runs_and_copies_with_the_stores_mapping() {
+    let Some(env) = crate::util::TestEnv::rootless() else { return };
+    env.import_busybox("bb", &[], |_| {});
+    let dir = env.path("ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM bb\nCOPY --chown=65534:65534 a.txt /a.txt\nRUN mkdir /out && stat -c %u:%g /a.txt > /out/owner\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("a.txt"), "a\n").unwrap();
+    env.give(&dir);
+    env.berth_ok(&["build", "-q", "-t", "rootless-built", dir.to_str().unwrap()]);
+    let out = env.berth_ok(&["run", "--rm", "rootless-built", "cat", "/out/owner"]);
+    assert_eq!(out, "65534:65534\n");
     env.assert_store_ok();
 }

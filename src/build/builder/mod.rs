@@ -131,6 +131,8 @@ pub struct BuildRequest<'a> {
     pub output: &'a Output,
     /// The process's SOURCE_DATE_EPOCH.
     pub source_date_epoch: Option<String>,
+    /// `--secret` values by id: mounted for a RUN that asks, never in a layer or a cache key.
+    pub secrets: Vec<(String, Vec<u8>)>,
 }
 
 /// A stage's result so far.
@@ -445,13 +447,9 @@ impl Build<'_> {
         let epoch_ns = self.epoch.seconds.saturating_mul(1_000_000_000);
         match &step.action {
             Action::Run(run) => {
-                if !run.mounts.is_empty() {
-                    return Err(BuildError::Unsupported("RUN --mount"));
-                }
-                if !run.inline_files.is_empty() {
-                    return Err(BuildError::Unsupported("RUN with a heredoc script"));
-                }
                 let ctx = RunContext {
+                    context_dir: self.request.context.is_persistent().then(|| self.request.context.root()),
+                    secrets: &self.request.secrets,
                     store: self.store,
                     image_id: &result.image_id,
                     layers: chains,

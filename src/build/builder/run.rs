@@ -3,8 +3,10 @@
 //! upper dir becomes the step's layer the way `commit` makes one. The container is removed
 //! whatever happens: a failed command, an error, an interrupt (SIGINT, SIGTERM, SIGHUP).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -13,17 +15,19 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::BuildError;
 use super::output::Output;
+use crate::build::dockerfile::MountSpec;
 use crate::build::steps::RunStep;
 use crate::container::create::create_for_build;
 use crate::container::lifecycle::remove;
 use crate::container::protocol::{Message, recv_message};
-use crate::container::record::{Container, ContainerConfig, NetworkMode};
+use crate::container::record::{Container, ContainerConfig, Mount, MountKind, MountOptions, NetworkMode};
 use crate::container::start::{StartError, start};
 use crate::image::assemble::mount_placeholders;
 use crate::image::ingest::{StagedLayer, TarIngest, unpack_options};
 use crate::image::layer;
 use crate::image::spec::Compression;
 use crate::store::Store;
+use sha2::{Digest as _, Sha256};
 
 /// The label that marks a build step's container, with the building process's pid: a build
 /// killed with -9 leaves its container, which the next build removes.
@@ -89,6 +93,10 @@ pub fn remove_stale_containers(store: &Store) {
 
 /// What a RUN needs besides its step.
 pub struct RunContext<'a> {
+    /// The context directory, for `--mount=type=bind` (None: no directory context).
+    pub context_dir: Option<&'a Path>,
+    /// `--secret` values by id.
+    pub secrets: &'a [(String, Vec<u8>)],
     pub store: &'a Store,
     /// The base image's id (the record's image; "" for a stage from scratch).
     pub image_id: &'a str,
@@ -97,6 +105,135 @@ pub struct RunContext<'a> {
     pub network: NetworkMode,
     pub interrupts: &'a Interrupts,
     pub output: &'a Output,
+}
+
+/// Files a step's mounts need on the host (secrets, heredoc scripts), in the runroot (a tmpfs on
+/// most machines: a secret never reaches the store's disk), removed when dropped.
+struct StepFiles(PathBuf);
+
+impl Drop for StepFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn write_file(dir: &Path, name: &str, content: &[u8], mode: u32) -> Result<PathBuf, BuildError> {
+    let path = dir.join(name);
+    std::fs::write(&path, content).map_err(|e| BuildError::io(&path, e))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(|e| BuildError::io(&path, e))?;
+    Ok(path)
+}
+
+fn bind(source: &Path, target: &str, read_only: bool) -> Mount {
+    Mount {
+        kind: MountKind::Bind,
+        source: source.display().to_string(),
+        destination: target.to_owned(),
+        read_only,
+        options: Default::default(),
+    }
+}
+
+/// The container mounts of a step's `--mount`s and heredoc scripts; the targets they need made.
+fn step_mounts(
+    ctx: &RunContext,
+    step: &RunStep,
+    files: &Path,
+    env: &mut Vec<String>,
+) -> Result<Vec<Mount>, BuildError> {
+    let mut mounts = Vec::new();
+    for (i, file) in step.inline_files.iter().enumerate() {
+        let path = write_file(files, &format!("inline-{i}"), file.content.as_bytes(), file.mode)?;
+        mounts.push(bind(&path, &file.path, true));
+    }
+    for (i, spec) in step.mounts.iter().enumerate() {
+        match spec {
+            MountSpec::Tmpfs { target, size } => mounts.push(Mount {
+                kind: MountKind::Tmpfs,
+                destination: target.clone(),
+                options: MountOptions {
+                    tmpfs: size.map(|s| format!("size={s}")).unwrap_or_default(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            MountSpec::Cache { target, id, from: None, read_only, mode, uid, gid, .. } => {
+                let dir = ctx.store.root().join("build-cache/mounts").join(hex::encode(Sha256::digest(id.as_bytes())));
+                if !dir.exists() {
+                    std::fs::create_dir_all(&dir).map_err(|e| BuildError::io(&dir, e))?;
+                    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(*mode))
+                        .map_err(|e| BuildError::io(&dir, e))?;
+                    std::os::unix::fs::chown(&dir, Some(*uid), Some(*gid)).map_err(|e| BuildError::io(&dir, e))?;
+                }
+                mounts.push(bind(&dir, target, *read_only));
+            }
+            MountSpec::Cache { .. } => return Err(BuildError::Unsupported("RUN --mount=type=cache,from=")),
+            MountSpec::Bind { target, source, from: None, read_write: false } => {
+                let Some(root) = ctx.context_dir else {
+                    return Err(BuildError::Unsupported("RUN --mount=type=bind without a context directory"));
+                };
+                let cleaned = crate::build::paths::clean(&format!("/{source}"));
+                let host = root.join(cleaned.trim_start_matches('/'));
+                // A symlink in the context must not lead the bind out of it.
+                let real = std::fs::canonicalize(&host).map_err(|e| BuildError::io(&host, e))?;
+                if !real.starts_with(root) {
+                    return Err(BuildError::Copy(format!("{source:?} leads outside the build context")));
+                }
+                mounts.push(bind(&real, target, true));
+            }
+            MountSpec::Bind { .. } => return Err(BuildError::Unsupported("RUN --mount=type=bind with rw or from=")),
+            MountSpec::Secret { id, target, env: var, required, mode, uid, gid } => {
+                let Some((_, value)) = ctx.secrets.iter().find(|(s, _)| s == id) else {
+                    if *required {
+                        return Err(BuildError::Copy(format!(
+                            "secret {id} not found (pass it with --secret id={id},src=FILE)"
+                        )));
+                    }
+                    continue;
+                };
+                if let Some(var) = var {
+                    env.push(format!("{var}={}", String::from_utf8_lossy(value)));
+                }
+                if target.is_some() || var.is_none() {
+                    let path = write_file(files, &format!("secret-{i}"), value, *mode)?;
+                    std::os::unix::fs::chown(&path, Some(*uid), Some(*gid)).map_err(|e| BuildError::io(&path, e))?;
+                    let target = target.clone().unwrap_or_else(|| format!("/run/secrets/{id}"));
+                    mounts.push(bind(&path, &target, true));
+                }
+            }
+            MountSpec::Ssh { .. } => return Err(BuildError::Unsupported("RUN --mount=type=ssh")),
+        }
+    }
+    Ok(mounts)
+}
+
+/// The mount targets the sandbox made in the upper dir for the step's mounts (and the parent
+/// directories it made for them): left out of the layer, as BuildKit leaves them out.
+fn mount_target_skip(upper: &Path, lowers: &[PathBuf], mounts: &[Mount], skip: &mut HashSet<Vec<u8>>) {
+    let in_lower = |path: &str| lowers.iter().any(|lower| std::fs::symlink_metadata(lower.join(path)).is_ok());
+    for mount in mounts {
+        let target = crate::build::paths::clean(&mount.destination);
+        let mut path = target.trim_start_matches('/').to_owned();
+        if path.is_empty() || path.starts_with("dev/") || in_lower(&path) {
+            continue;
+        }
+        skip.insert(path.clone().into_bytes());
+        while let Some((parent, _)) = path.rsplit_once('/') {
+            let parent = parent.to_owned();
+            let only_skipped = std::fs::read_dir(upper.join(&parent)).is_ok_and(|entries| {
+                entries.flatten().all(|e| {
+                    let mut p = format!("{parent}/").into_bytes();
+                    p.extend_from_slice(e.file_name().as_encoded_bytes());
+                    skip.contains(&p)
+                })
+            });
+            if in_lower(&parent) || !only_skipped {
+                break;
+            }
+            skip.insert(parent.clone().into_bytes());
+            path = parent;
+        }
+    }
 }
 
 fn container_config(ctx: &RunContext, step: &RunStep) -> ContainerConfig {
@@ -126,7 +263,12 @@ fn container_config(ctx: &RunContext, step: &RunStep) -> ContainerConfig {
 
 /// Runs the step; its changes as a staged layer once the command exited 0.
 pub fn run_step(ctx: &RunContext, step: &RunStep, epoch: i64) -> Result<StagedLayer, BuildError> {
-    let container = create_for_build(ctx.store, container_config(ctx, step))?;
+    let files = ctx.store.runroot().join("build").join(format!("{:032x}", rand::random::<u128>()));
+    std::fs::create_dir_all(&files).map_err(|e| BuildError::io(&files, e))?;
+    let files = StepFiles(files);
+    let mut config = container_config(ctx, step);
+    config.mounts = step_mounts(ctx, step, &files.0, &mut config.env)?;
+    let container = create_for_build(ctx.store, config)?;
     let guard = StepContainer { store: ctx.store, container };
     let started = match start(ctx.store, &guard.container) {
         Ok(started) => started,
@@ -177,7 +319,8 @@ fn pack(store: &Store, container: &Container, epoch: i64) -> Result<StagedLayer,
     let lowers =
         container.config.layers.iter().rev().map(|chain| store.layer_diff_dir(chain)).collect::<Result<Vec<_>, _>>()?;
     let mut ingest = TarIngest::start(store, store.new_staging()?, Compression::Gzip)?;
-    let skip = mount_placeholders(&upper, &lowers);
+    let mut skip = mount_placeholders(&upper, &lowers);
+    mount_target_skip(&upper, &lowers, &container.config.mounts, &mut skip);
     let packed = layer::pack_upper_dir_clamped(&upper, &mut ingest, &unpack_options(store), &skip, Some(epoch));
     let stopped = ingest.stopped();
     let staged = ingest.finish();
