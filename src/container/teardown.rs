@@ -29,13 +29,13 @@ enum Step {
     DeleteRemoved,
 }
 
-/// The steps, in order. Where the coming ones go:
-/// - `StopHealthchecks` (issue 13) first: nothing a check probes has gone yet;
+/// The steps, in order. Health checks are the supervisor's, stopped before it calls [`finish`]
+/// (the orphan path has none running); the restart decision follows [`finish`] in the
+/// supervisor (`supervisor/restart.rs`: a new claim, then the start again). Where the coming
+/// one goes:
 /// - `ReleaseNetwork` (issue 11) before `RecordEnd`: interfaces, port forwards and address leases
 ///   are free once the record says the container ended, so a new start finds them free; under
-///   the networks lock, not the containers lock;
-/// - `DecideRestart` (issue 13) after `RecordEnd`: the restart policy, given the recorded end;
-///   a restart starts the container again (a new claim) instead of ending the supervisor.
+///   the networks lock, not the containers lock.
 const STEPS: [Step; 4] = [Step::WriteExitFile, Step::RecordEnd, Step::TellClients, Step::DeleteRemoved];
 
 /// How a container's first process ended, as whoever saw it knows it.

@@ -173,3 +173,35 @@ fn bad_health_and_restart_flags_are_refused_and_create_nothing() {
     }
     assert_eq!(env.berth_ok(&["ps", "-a", "-q"]), "");
 }
+
+#[test]
+fn rootless_checks_and_restarts_work_in_berths_user_namespace() {
+    let Some(env) = TestEnv::rootless() else { return };
+    let env = env.with_busybox("busybox", &[], |_| {});
+    env.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rl",
+        "--restart",
+        "always",
+        "--health-cmd",
+        "test $(id -u) = 0",
+        "--health-interval",
+        "200ms",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1000",
+    ]);
+    wait_for_health(&env, "rl", "healthy");
+    env.berth_ok(&["kill", "rl"]);
+    wait_for(WAIT, "rl restarted", || {
+        let c = env.inspect_container("rl");
+        (c["RestartCount"] == 1 && c["State"]["Status"] == "running").then_some(())
+    });
+    // The new run starts its checks again and passes them.
+    wait_for_health(&env, "rl", "healthy");
+    env.berth_ok(&["stop", "-t", "0", "rl"]);
+    assert_eq!(env.inspect_container("rl")["State"]["Status"], "exited");
+}
