@@ -174,6 +174,9 @@ fn a_container_waiting_out_its_back_off_shows_as_restarting() {
             .then_some(ps)
     });
     assert!(status.ends_with(" ago"), "{status}");
+    wait_until(WAIT, "ps --filter status=restarting lists it", || {
+        env.berth_ok(&["ps", "-a", "--filter", "status=restarting", "--format", "{{.Names}}"]).trim() == "crashy"
+    });
     env.berth_ok(&["stop", "crashy"]);
     assert_eq!(env.inspect_container("crashy")["State"]["Status"], "exited", "a stop ends the back-off");
     let count = state(&env, "crashy").1;
