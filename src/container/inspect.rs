@@ -70,9 +70,10 @@ pub fn status_text(container: &Container, now: DateTime<Utc>) -> String {
         }
         Status::Exited => {
             let code = state.exit_code.unwrap_or(0);
+            let what = if state.restarting_now() { "Restarting" } else { "Exited" };
             match parse_time(state.finished_at.as_deref()) {
-                Some(t) => format!("Exited ({code}) {} ago", human_duration(now - t)),
-                None => format!("Exited ({code})"),
+                Some(t) => format!("{what} ({code}) {} ago", human_duration(now - t)),
+                None => format!("{what} ({code})"),
             }
         }
     }
@@ -154,10 +155,10 @@ pub fn inspect_json(store: &Store, container: &Container) -> Value {
         "Path": argv.first().cloned().unwrap_or_default(),
         "Args": argv.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": state.status.as_str(),
+            "Status": if state.restarting_now() { "restarting" } else { state.status.as_str() },
             "Running": live,
             "Paused": state.status == Status::Paused,
-            "Restarting": false,
+            "Restarting": state.restarting_now(),
             "OOMKilled": state.oom_killed,
             "Dead": false,
             "Pid": if live { state.pid } else { 0 },
@@ -272,6 +273,14 @@ mod tests {
         c.state.exit_code = Some(3);
         c.state.finished_at = Some("2024-01-01T00:00:58.5Z".into());
         assert_eq!(status_text(&c, now), "Exited (3) 1 second ago");
+        // Waiting out a restart's back-off, while its supervisor (here: this process) lives.
+        let me = std::process::id() as i32;
+        c.state.restarting = true;
+        c.state.supervisor_pid = me;
+        c.state.supervisor_start_time = crate::container::liveness::process_start_time(me).unwrap();
+        assert_eq!(status_text(&c, now), "Restarting (3) 1 second ago");
+        c.state.manually_stopped = true;
+        assert_eq!(status_text(&c, now), "Exited (3) 1 second ago", "a stop ends it");
         assert_eq!(time_ago(&c.created, now), "About a minute ago");
     }
 }

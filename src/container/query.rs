@@ -245,6 +245,20 @@ impl Filters {
     }
 }
 
+/// The container's health as `health=` filters it: none without a check (or before its first
+/// start), else the recorded status.
+fn health_of(c: &Container) -> Health {
+    use super::health::HealthStatus;
+    match (super::health::active(&c.config), &c.state.health) {
+        (Some(_), Some(h)) => match h.status {
+            HealthStatus::Starting => Health::Starting,
+            HealthStatus::Healthy => Health::Healthy,
+            HealthStatus::Unhealthy => Health::Unhealthy,
+        },
+        _ => Health::None,
+    }
+}
+
 fn matches_one(filter: &Filter, c: &Container, context: &Context) -> bool {
     match filter {
         Filter::Id(prefix) => c.id.starts_with(prefix.as_str()),
@@ -253,7 +267,9 @@ fn matches_one(filter: &Filter, c: &Container, context: &Context) -> bool {
             Some(value) => c.config.labels.get(key).is_some_and(|have| have == value),
             None => c.config.labels.contains_key(key),
         },
-        Filter::Status(status) => c.state.status.as_str() == *status,
+        Filter::Status(status) => {
+            (if c.state.restarting_now() { "restarting" } else { c.state.status.as_str() }) == *status
+        }
         Filter::Exited(code) => c.state.status == Status::Exited && c.state.exit_code == Some(*code),
         Filter::Ancestor(image) => ancestor_matches(image, c) || context.ancestor_ids.contains(&c.config.image_id),
         Filter::Before(name) => context.created.get(name).is_some_and(|t| c.created < *t),
@@ -266,7 +282,7 @@ fn matches_one(filter: &Filter, c: &Container, context: &Context) -> bool {
             mode => network_names(mode).contains(&name.as_str()),
         },
         // No healthchecks yet: every container has none.
-        Filter::Health(health) => *health == Health::None,
+        Filter::Health(health) => *health == health_of(c),
         Filter::Publish(wanted) | Filter::Expose(wanted) => {
             ports(c).iter().any(|&(port, proto)| wanted.contains(port, proto))
         }

@@ -265,6 +265,10 @@ pub struct ContainerState {
     /// policy undoes that, and `system boot` leaves an unless-stopped container alone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub manually_stopped: bool,
+    /// Exited, and its supervisor waits out the back-off before a restart (see
+    /// [`ContainerState::restarting_now`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restarting: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
@@ -283,6 +287,14 @@ impl Container {
 }
 
 impl ContainerState {
+    /// Docker's "restarting": exited, with a live supervisor about to start it again.
+    pub fn restarting_now(&self) -> bool {
+        self.restarting
+            && self.status == Status::Exited
+            && !self.manually_stopped
+            && super::liveness::is_alive(self.supervisor_pid, self.supervisor_start_time)
+    }
+
     /// What the container is when not running and not being started: exited once it has run,
     /// else created.
     pub fn at_rest(&self) -> Status {

@@ -149,6 +149,11 @@ impl Supervisor {
                             if let Some(h) = &mut self.health {
                                 h.exited(store, &self.container, self.pid.as_raw(), status, &mut self.events);
                             }
+                            // The code a check ran (spawn, the record's update) is let go at
+                            // once: between checks the supervisor is as small as without them.
+                            if self.settled {
+                                crate::sandbox::memory::release_startup_pages();
+                            }
                         }
                     },
                     Event::Ready(Source::HealthOutput) => match &mut self.health {

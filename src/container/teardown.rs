@@ -36,10 +36,11 @@ enum Step {
     DeleteRemoved,
 }
 
-/// The steps, in order. Where the coming ones go:
-/// - `StopHealthchecks` (issue 13) first: nothing a check probes has gone yet;
-/// - `DecideRestart` (issue 13) after `RecordEnd`: the restart policy, given the recorded end;
-///   a restart starts the container again (a new claim) instead of ending the supervisor.
+/// The steps, in order. Health checks are the supervisor's, stopped before it calls [`finish`]
+/// (the orphan path has none running); the restart decision follows [`finish`] in the
+/// supervisor (`supervisor/restart.rs`: a new claim, then the start again). `ReleaseNetwork`
+/// comes before `RecordEnd`: interfaces, port forwards and addresses are free once the record
+/// says the container ended, so a new start finds them free.
 const STEPS: [Step; 5] =
     [Step::WriteExitFile, Step::ReleaseNetwork, Step::RecordEnd, Step::TellClients, Step::DeleteRemoved];
 

@@ -58,11 +58,15 @@ fn checks_move_from_starting_to_healthy_to_unhealthy() {
     assert!(last["Start"].as_str().unwrap() <= last["End"].as_str().unwrap(), "{last}");
     let status = ps_status(&env, "hc");
     assert!(status.starts_with("Up ") && status.ends_with(" (healthy)"), "{status}");
+    env.berth_ok(&["run", "-d", "--name", "unchecked", "busybox", "sleep", "1000"]);
+    let filtered = |f: &str| env.berth_ok(&["ps", "--filter", f, "--format", "{{.Names}}"]).trim().to_owned();
+    assert_eq!((filtered("health=healthy"), filtered("health=none")), ("hc".into(), "unchecked".into()));
 
     env.berth_ok(&["exec", "hc", "rm", "/tmp/ok"]);
     let unhealthy = wait_for_health(&env, "hc", "unhealthy");
     assert!(unhealthy["FailingStreak"].as_u64().unwrap() >= 2, "{unhealthy}");
     assert!(ps_status(&env, "hc").ends_with(" (unhealthy)"));
+    assert_eq!(filtered("health=unhealthy"), "hc");
     // Only the last five results are kept.
     wait_for(WAIT, "five results in the log", || (health(&env, "hc")["Log"].as_array()?.len() == 5).then_some(()));
     assert!(health(&env, "hc")["Log"].as_array().unwrap().len() <= 5);
@@ -172,4 +176,36 @@ fn bad_health_and_restart_flags_are_refused_and_create_nothing() {
         assert!(line.contains(message), "{flags:?}: {line}");
     }
     assert_eq!(env.berth_ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn rootless_checks_and_restarts_work_in_berths_user_namespace() {
+    let Some(env) = TestEnv::rootless() else { return };
+    let env = env.with_busybox("busybox", &[], |_| {});
+    env.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rl",
+        "--restart",
+        "always",
+        "--health-cmd",
+        "test $(id -u) = 0",
+        "--health-interval",
+        "200ms",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1000",
+    ]);
+    wait_for_health(&env, "rl", "healthy");
+    env.berth_ok(&["kill", "rl"]);
+    wait_for(WAIT, "rl restarted", || {
+        let c = env.inspect_container("rl");
+        (c["RestartCount"] == 1 && c["State"]["Status"] == "running").then_some(())
+    });
+    // The new run starts its checks again and passes them.
+    wait_for_health(&env, "rl", "healthy");
+    env.berth_ok(&["stop", "-t", "0", "rl"]);
+    assert_eq!(env.inspect_container("rl")["State"]["Status"], "exited");
 }

@@ -161,3 +161,25 @@ fn system_boot_starts_what_the_policies_say() {
     // Again: everything it would start runs already.
     assert_eq!(env.berth_ok(&["system", "boot"]), "");
 }
+
+#[test]
+fn a_container_waiting_out_its_back_off_shows_as_restarting() {
+    let Some(env) = root_with_busybox("restarting containers", "busybox") else { return };
+    env.berth_ok(&["run", "-d", "--name", "crashy", "--restart", "always", "busybox", "sh", "-c", "exit 1"]);
+    // The delay doubles with each quick exit: soon the container spends most of its time waiting.
+    let status = wait_for(WAIT, "ps shows Restarting", || {
+        let ps = env.berth_ok(&["ps", "-a", "--format", "{{.Status}}"]).trim().to_owned();
+        let c = env.inspect_container("crashy");
+        (ps.starts_with("Restarting (1) ") && c["State"]["Restarting"] == true && c["State"]["Status"] == "restarting")
+            .then_some(ps)
+    });
+    assert!(status.ends_with(" ago"), "{status}");
+    wait_until(WAIT, "ps --filter status=restarting lists it", || {
+        env.berth_ok(&["ps", "-a", "--filter", "status=restarting", "--format", "{{.Names}}"]).trim() == "crashy"
+    });
+    env.berth_ok(&["stop", "crashy"]);
+    assert_eq!(env.inspect_container("crashy")["State"]["Status"], "exited", "a stop ends the back-off");
+    let count = state(&env, "crashy").1;
+    std::thread::sleep(QUIET);
+    assert_eq!(state(&env, "crashy").1, count);
+}

@@ -31,6 +31,10 @@ pub fn claim_restart(store: &Store, id: &str, backoff: &mut Backoff, code: i32, 
     let Some(delay) = backoff.next(code, container.state.restart_count, ran, container.state.manually_stopped) else {
         return false;
     };
+    let _ = update(store, id, |c| {
+        c.state.restarting = ours(c);
+        Ok(())
+    });
     // Nothing else is left to serve: the container's output, clients and checks ended with it.
     std::thread::sleep(delay);
     update(store, id, |c| {
@@ -38,6 +42,9 @@ pub fn claim_restart(store: &Store, id: &str, backoff: &mut Backoff, code: i32, 
         if claimed {
             c.state.status = Status::Starting;
             c.state.restart_count += 1;
+        }
+        if c.state.supervisor_pid == pid {
+            c.state.restarting = false;
         }
         Ok(claimed)
     })
