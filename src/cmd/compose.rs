@@ -10,6 +10,7 @@ use super::Ctx;
 use crate::compose::{LoadOptions, Project, load};
 
 mod logs;
+mod oneoff;
 mod verbs;
 
 pub use verbs::service_label;
@@ -43,6 +44,10 @@ pub enum ComposeCommand {
     Down(verbs::DownArgs),
     /// List the project's containers
     Ps(verbs::PsArgs),
+    /// Run a command in a service's running container
+    Exec(oneoff::ExecArgs),
+    /// Run a one-off command in a new container of a service
+    Run(oneoff::RunArgs),
     /// Show the services' output
     Logs(verbs::LogsArgs),
     /// Start the services' existing containers
@@ -102,6 +107,13 @@ pub struct VersionArgs {
     pub format: String,
 }
 
+impl ComposeArgs {
+    /// Reading and printing the model touches no store file.
+    pub fn needs_user_namespace(&self) -> bool {
+        !matches!(self.command, ComposeCommand::Config(_) | ComposeCommand::Version(_))
+    }
+}
+
 /// Compose failures exit 1, as Docker Compose's do (not 125): the error is reported here.
 pub fn run(ctx: &Ctx, args: ComposeArgs) -> Result<u8> {
     match dispatch(ctx, args) {
@@ -136,6 +148,8 @@ fn dispatch(ctx: &Ctx, args: ComposeArgs) -> Result<u8> {
         ComposeCommand::Up(a) => verbs::up(ctx, &args, a),
         ComposeCommand::Down(a) => verbs::down(ctx, &args, a),
         ComposeCommand::Ps(a) => verbs::ps(ctx, &args, a),
+        ComposeCommand::Exec(a) => oneoff::exec(ctx, &args, a),
+        ComposeCommand::Run(a) => oneoff::run(ctx, &args, a),
         ComposeCommand::Logs(a) => verbs::logs(ctx, &args, a),
         ComposeCommand::Start(a) => verbs::each(ctx, &args, &a.services, verbs::Action::Start),
         ComposeCommand::Stop(a) => verbs::each(ctx, &args, &a.services, verbs::Action::Stop(a.timeout)),

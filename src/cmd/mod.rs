@@ -7,7 +7,7 @@ mod compose;
 mod container;
 mod cp;
 mod create;
-mod exec;
+pub(crate) mod exec;
 mod exists;
 mod export;
 mod flag_syntax;
@@ -32,7 +32,7 @@ mod rename;
 mod restart;
 mod rm;
 mod rmi;
-mod run;
+pub(crate) mod run;
 mod save;
 mod start;
 mod stats;
@@ -200,6 +200,9 @@ fn needs_user_namespace(command: &Command) -> bool {
     }
     if let Command::Volume(v) = command {
         return v.needs_user_namespace();
+    }
+    if let Command::Compose(c) = command {
+        return c.needs_user_namespace();
     }
     if matches!(
         command,

@@ -225,3 +225,26 @@ fn attached_up_prefixes_logs_and_waits_for_completion() {
     assert!(Path::new(&p.dir.join("shared/flag")).exists(), "the bind source was created");
     p.ok(&["down"]);
 }
+
+/// `exec` runs in the service's container; `run --rm` makes a labelled one-off container that
+/// is gone afterwards, with the dependencies started first; both return the command's code.
+#[test]
+fn exec_and_run_rm() {
+    let Some(p) = Project::new("compose exec and run", WEB_DB) else { return };
+    p.ok(&["up", "-d", "db"]);
+    assert_eq!(p.names(), ["proj-db-1"], "up SERVICE starts only it and its dependencies");
+    let out = p.compose(&["exec", "-T", "db", "sh", "-c", "ls -d /data && exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "/data\n");
+    let out = p.compose(&["run", "--rm", "-T", "-e", "EXTRA=1", "web", "sh", "-c", "echo $GREETING $EXTRA; exit 4"]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello 1\n");
+    assert_eq!(p.names(), ["proj-db-1"], "the one-off container is removed");
+    let (id, _) = p.ok(&["run", "-d", "web", "sleep", "300"]);
+    let labels = p.env.inspect_container(id.trim())["Config"]["Labels"].clone();
+    assert_eq!(labels["com.docker.compose.oneoff"], "True");
+    let name = p.env.inspect_container(id.trim())["Name"].as_str().unwrap().trim_start_matches('/').to_owned();
+    assert!(name.starts_with("proj-web-run-") && name.len() == "proj-web-run-".len() + 12, "{name}");
+    p.ok(&["down", "-t", "0"]);
+    assert!(p.names().is_empty(), "down removes one-off containers too");
+}

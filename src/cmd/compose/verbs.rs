@@ -16,7 +16,7 @@ use crate::container::record::Container;
 use crate::container::signals::parse_signal;
 
 /// Docker Compose's progress lines, on stderr: ` Container demo-web-1  Started`.
-struct Lines;
+pub struct Lines;
 
 impl Progress for Lines {
     fn event(&mut self, kind: &str, name: &str, what: &str) {
