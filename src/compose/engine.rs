@@ -137,6 +137,8 @@ pub struct UpOptions {
 /// What `up` reports as it goes (Docker Compose's progress lines).
 pub trait Progress {
     fn event(&mut self, kind: &str, name: &str, what: &str);
+    /// Something in the file that is accepted but not carried out yet.
+    fn warn(&mut self, message: &str);
 }
 
 /// The services `wanted` names plus, unless `no_deps`, everything they depend on.
@@ -184,6 +186,13 @@ pub fn up(
     let mut result = Vec::new();
     for name in selected(project, &opts.services, opts.no_deps) {
         let service = &project.services[&name];
+        // HEALTHCHECK PLUG-IN POINT (restart policies and healthchecks come from that branch).
+        if service.restart.as_deref().is_some_and(|r| r != "no") {
+            progress.warn(&format!("service {name}: restart policies are not carried out yet"));
+        }
+        if service.healthcheck.as_ref().is_some_and(|h| !h.disable && !h.test.is_empty()) {
+            progress.warn(&format!("service {name}: healthchecks are not run yet"));
+        }
         wait_for_dependencies(store, project, service, progress)?;
         let replicas = opts.scale.get(&name).copied().unwrap_or_else(|| service.replicas());
         let mut mine: Vec<&Container> = existing.iter().filter(|c| service_of(c) == name).collect();

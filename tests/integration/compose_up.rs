@@ -248,3 +248,22 @@ fn exec_and_run_rm() {
     p.ok(&["down", "-t", "0"]);
     assert!(p.names().is_empty(), "down removes one-off containers too");
 }
+
+/// The same project rootless: up, logs, down -v leave nothing.
+#[test]
+fn rootless_up_and_down() {
+    let Some(env) = crate::util::TestEnv::rootless() else { return };
+    let env = env.with_busybox("busybox", &[], |_| {});
+    let dir = env.path("proj");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("compose.yaml"), WEB_DB).unwrap();
+    env.give(&dir);
+    let p = Project { env, dir };
+    p.ok(&["up", "-d"]);
+    assert_eq!(p.names(), ["proj-db-1", "proj-web-1"]);
+    let (logs, _) = p.ok(&["logs", "web"]);
+    assert_eq!(logs, "web-1  | web says hello\n");
+    p.ok(&["down", "-v", "-t", "1"]);
+    assert!(p.names().is_empty());
+    assert!(!p.env.berth_ok(&["volume", "ls", "-q"]).contains("proj_data"));
+}

@@ -22,6 +22,9 @@ impl Progress for Lines {
     fn event(&mut self, kind: &str, name: &str, what: &str) {
         eprintln!(" {kind} {name}  {what}");
     }
+    fn warn(&mut self, message: &str) {
+        eprintln!("berth: warning: {message}");
+    }
 }
 
 pub fn service_label(c: &Container) -> String {
