@@ -9,6 +9,12 @@ use clap::{Args, Subcommand};
 use super::Ctx;
 use crate::compose::{LoadOptions, Project, load};
 
+mod logs;
+mod oneoff;
+mod verbs;
+
+pub use verbs::service_label;
+
 #[derive(Args, Debug)]
 pub struct ComposeArgs {
     /// Compose configuration files (several merge in order)
@@ -32,6 +38,38 @@ pub struct ComposeArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ComposeCommand {
+    /// Create and start the project's containers
+    Up(verbs::UpArgs),
+    /// Stop and remove the project's containers and networks
+    Down(verbs::DownArgs),
+    /// List the project's containers
+    Ps(verbs::PsArgs),
+    /// Run a command in a service's running container
+    Exec(oneoff::ExecArgs),
+    /// Run a one-off command in a new container of a service
+    Run(oneoff::RunArgs),
+    /// Show the services' output
+    Logs(verbs::LogsArgs),
+    /// Start the services' existing containers
+    Start(verbs::ServicesArgs),
+    /// Stop the services' containers
+    Stop(verbs::StopArgs),
+    /// Restart the services' containers
+    Restart(verbs::StopArgs),
+    /// Kill the services' containers
+    Kill(verbs::KillArgs),
+    /// Remove the services' stopped containers
+    Rm(verbs::RmArgs),
+    /// Pause the services' containers
+    Pause(verbs::ServicesArgs),
+    /// Unpause the services' containers
+    Unpause(verbs::ServicesArgs),
+    /// Create the services' containers without starting them
+    Create(verbs::CreateArgs),
+    /// List the projects that have containers
+    Ls(verbs::LsArgs),
+    /// List the images the project's containers use
+    Images(verbs::ServicesArgs),
     /// Parse, resolve and print the compose file in its normalised form
     Config(ConfigArgs),
     /// Show the Docker Compose version information
@@ -69,6 +107,13 @@ pub struct VersionArgs {
     pub format: String,
 }
 
+impl ComposeArgs {
+    /// Reading and printing the model touches no store file.
+    pub fn needs_user_namespace(&self) -> bool {
+        !matches!(self.command, ComposeCommand::Config(_) | ComposeCommand::Version(_))
+    }
+}
+
 /// Compose failures exit 1, as Docker Compose's do (not 125): the error is reported here.
 pub fn run(ctx: &Ctx, args: ComposeArgs) -> Result<u8> {
     match dispatch(ctx, args) {
@@ -98,8 +143,24 @@ pub fn load_project(args: &ComposeArgs, services: &[String]) -> Result<Project> 
     Ok(load(&load_options(args, services)?)?)
 }
 
-fn dispatch(_ctx: &Ctx, args: ComposeArgs) -> Result<u8> {
+fn dispatch(ctx: &Ctx, args: ComposeArgs) -> Result<u8> {
     match &args.command {
+        ComposeCommand::Up(a) => verbs::up(ctx, &args, a),
+        ComposeCommand::Down(a) => verbs::down(ctx, &args, a),
+        ComposeCommand::Ps(a) => verbs::ps(ctx, &args, a),
+        ComposeCommand::Exec(a) => oneoff::exec(ctx, &args, a),
+        ComposeCommand::Run(a) => oneoff::run(ctx, &args, a),
+        ComposeCommand::Logs(a) => verbs::logs(ctx, &args, a),
+        ComposeCommand::Start(a) => verbs::each(ctx, &args, &a.services, verbs::Action::Start),
+        ComposeCommand::Stop(a) => verbs::each(ctx, &args, &a.services, verbs::Action::Stop(a.timeout)),
+        ComposeCommand::Restart(a) => verbs::each(ctx, &args, &a.services, verbs::Action::Restart(a.timeout)),
+        ComposeCommand::Kill(a) => verbs::each(ctx, &args, &a.services, verbs::Action::Kill(a.signal.clone())),
+        ComposeCommand::Rm(a) => verbs::rm(ctx, &args, a),
+        ComposeCommand::Pause(a) => verbs::each(ctx, &args, &a.services, verbs::Action::Pause),
+        ComposeCommand::Unpause(a) => verbs::each(ctx, &args, &a.services, verbs::Action::Unpause),
+        ComposeCommand::Create(a) => verbs::create(ctx, &args, a),
+        ComposeCommand::Ls(a) => verbs::ls(ctx, a),
+        ComposeCommand::Images(a) => verbs::images(ctx, &args, a),
         ComposeCommand::Config(c) => config(&args, c),
         ComposeCommand::Version(v) => {
             let version = env!("CARGO_PKG_VERSION");

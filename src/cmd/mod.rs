@@ -9,7 +9,7 @@ mod container;
 mod cp;
 mod create;
 mod diff;
-mod exec;
+pub(crate) mod exec;
 mod exists;
 pub(crate) mod exit_codes;
 mod export;
@@ -40,7 +40,7 @@ mod rename;
 mod restart;
 mod rm;
 mod rmi;
-mod run;
+pub(crate) mod run;
 mod run_flags_extra;
 mod save;
 mod start;
@@ -236,6 +236,9 @@ fn needs_user_namespace(command: &Command) -> bool {
     }
     if let Command::Volume(v) = command {
         return v.needs_user_namespace();
+    }
+    if let Command::Compose(c) = command {
+        return c.needs_user_namespace();
     }
     if matches!(
         command,

@@ -14,3 +14,4 @@ pub mod yaml;
 
 pub use load::{LoadOptions, load};
 pub use model::Project;
+pub mod engine;

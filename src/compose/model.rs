@@ -10,7 +10,6 @@ fn is_false(b: &bool) -> bool {
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
-#[allow(dead_code)] // working_dir and config_files: `up` uses them (the next step)
 pub struct Project {
     pub name: String,
     pub services: BTreeMap<String, Service>,
@@ -345,7 +344,6 @@ pub struct FileObject {
     pub external: bool,
 }
 
-#[allow(dead_code)] // `up` uses them (the next step)
 impl Service {
     /// The hash `up` compares to decide whether a container is out of date: the service as
     /// printed, without the keys that do not change a container (compose-go's ServiceHash).

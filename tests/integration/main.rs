@@ -18,6 +18,7 @@ mod check;
 mod cli;
 mod compat;
 mod compose_config;
+mod compose_up;
 mod containers;
 mod copy;
 mod cp_rules;
