@@ -398,14 +398,15 @@ pub fn create_flags(project: &Project, name: &str, s: &Service) -> R<CreateFlags
             .map(|n| (n / 1_000_000_000) as u32),
         read_only: s.read_only,
         tmpfs: s.tmpfs.clone(),
-        network: match s.network_mode.as_deref() {
-            Some("none") => "none".into(),
-            Some("host") => "host".into(),
-            None | Some("bridge") | Some("default") => "default".into(),
-            Some(other) => return Err(unsupported(format!("network_mode {other:?} is not supported yet"))),
-        },
         ..CreateFlags::default()
     };
+    f.net.networks = vec![match s.network_mode.as_deref() {
+        Some("none") => "none".into(),
+        Some("host") => "host".into(),
+        // Until the project network is joined (below), a private namespace with loopback.
+        None | Some("bridge") | Some("default") => "private".into(),
+        Some(other) => return Err(unsupported(format!("network_mode {other:?} is not supported yet"))),
+    }];
     // NETWORK PLUG-IN POINT: with user networks in the run path (the networking branch), the
     // container joins each of `s.networks` (PROJECT_default for `default`) with its service
     // name and aliases as DNS names, and `ports:` are published; until then the container has

@@ -1,8 +1,8 @@
 //! Containers: records, lifecycle, supervisor.
 
 pub mod attach;
-pub mod check;
 pub mod boot;
+pub mod check;
 pub mod commit;
 pub mod cp;
 pub mod create;

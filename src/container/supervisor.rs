@@ -12,8 +12,8 @@
 //! the start has settled).
 
 mod events;
-mod network;
 mod health;
+mod network;
 mod restart;
 mod setup;
 
