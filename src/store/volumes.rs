@@ -102,6 +102,8 @@ impl Store {
     pub fn remove_volume_dir(&self, name: &str) -> Result<(), StoreError> {
         let dir = self.volume_dir(name);
         let trash = self.tmp_dir().join(format!("trash-volume-{name}"));
+        // A removal killed half-way left its trash; the rename below cannot replace it.
+        super::remove_path(&trash);
         match fs::rename(&dir, &trash) {
             Ok(()) => super::remove_path(&trash),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}

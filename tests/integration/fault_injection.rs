@@ -112,6 +112,39 @@ struct Tally {
     failures: Vec<String>,
 }
 
+/// Whether everything `list` lists also inspects. A `run --rm` whose client was killed still
+/// has its supervisor, which removes the container when its program ends: one listed a moment
+/// ago may be gone by the inspect, so that case lists again (for up to 10 s).
+fn listed_items_inspect(env: &TestEnv, list: &[&str]) -> Result<(), String> {
+    let inspect = match list[0] {
+        "ps" => vec!["container", "inspect"],
+        "images" => vec!["image", "inspect"],
+        _ => vec!["volume", "inspect"],
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = env.berth(list);
+        if !out.status.success() {
+            return Err(format!("{list:?}: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let items: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut args: Vec<&str> = inspect.clone();
+        args.extend(items.iter().map(String::as_str));
+        let out = env.berth(&args);
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if list[0] != "ps" || !stderr.contains("no such container") || Instant::now() > deadline {
+            return Err(format!("listed but {args:?} fails: {stderr}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Checks the store after a kill of `op`; the failures it finds, as lines. `full`: compare
 /// every layer with its blob too (otherwise `--quick`: records, directories, digests).
 fn check_after_kill(env: &TestEnv, op: &Op, full: bool) -> Vec<String> {
@@ -132,25 +165,8 @@ fn check_after_kill(env: &TestEnv, op: &Op, full: bool) -> Vec<String> {
         fail(format!("system check: {out}{}", String::from_utf8_lossy(&check.stderr)));
     }
     for list in [&["ps", "-a", "-q", "--no-trunc"][..], &["images", "-q", "--no-trunc"], &["volume", "ls", "-q"]] {
-        let out = env.berth(list);
-        if !out.status.success() {
-            fail(format!("{list:?}: {}", String::from_utf8_lossy(&out.stderr)));
-            continue;
-        }
-        let inspect = match list[0] {
-            "ps" => vec!["container", "inspect"],
-            "images" => vec!["image", "inspect"],
-            _ => vec!["volume", "inspect"],
-        };
-        let items: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
-        if items.is_empty() {
-            continue;
-        }
-        let mut args: Vec<&str> = inspect.clone();
-        args.extend(items.iter().map(String::as_str));
-        let out = env.berth(&args);
-        if !out.status.success() {
-            fail(format!("listed but {args:?} fails: {}", String::from_utf8_lossy(&out.stderr)));
+        if let Err(what) = listed_items_inspect(env, list) {
+            fail(what);
         }
     }
     let again = env.berth(&op.args);
