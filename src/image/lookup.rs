@@ -39,15 +39,13 @@ pub fn find_image<'a>(index: &'a ImageIndex, settings: &Settings, input: &str) -
     if looks_like_id && (input.starts_with("sha256:") || hex.len() == 64) {
         return index.by_id_prefix(input)?.ok_or_else(not_found);
     }
-    if let Ok(reference) = Reference::parse(input) {
-        if let Some(found) = by_reference(index, settings, &reference) {
-            return Ok(found);
-        }
+    if let Ok(reference) = Reference::parse(input)
+        && let Some(found) = by_reference(index, settings, &reference)
+    {
+        return Ok(found);
     }
-    if looks_like_id {
-        if let Some(found) = index.by_id_prefix(input)? {
-            return Ok(found);
-        }
+    if looks_like_id && let Some(found) = index.by_id_prefix(input)? {
+        return Ok(found);
     }
     // Not in the store: a malformed reference says why, else it is not found.
     Reference::parse(input)?;
@@ -59,4 +57,31 @@ fn by_reference<'a>(index: &'a ImageIndex, settings: &Settings, reference: &Refe
         Some(digested) => index.by_digest(&digested),
         None => candidate.tagged_name().and_then(|t| index.by_name(&t)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Digest, NewImage};
+
+    fn image(seed: &str, names: &[&str]) -> ImageRecord {
+        let new = NewImage { names: names.iter().map(|n| n.to_string()).collect(), ..Default::default() };
+        ImageRecord::new(new, Digest::sha256_of(seed.as_bytes()), Digest::sha256_of(b"m")).unwrap()
+    }
+
+    #[test]
+    fn a_name_wins_over_an_id_prefix_of_the_same_letters() {
+        let settings = crate::image::registry::tests::settings();
+        let mut index = ImageIndex::default();
+        // Find a seed whose image id starts with "c", and store another image named c:latest.
+        let by_id = (0..).map(|n| image(&n.to_string(), &[])).find(|i| i.id.hex().starts_with('c')).unwrap();
+        let named = image("named", &["docker.io/library/c:latest"]);
+        index.insert(by_id.clone());
+        index.insert(named.clone());
+        assert_eq!(find_image(&index, &settings, "c").unwrap().id, named.id);
+        // An id prefix that is no name still finds its image; `sha256:` makes it an id.
+        let prefix = &by_id.id.hex()[..12];
+        assert_eq!(find_image(&index, &settings, prefix).unwrap().id, by_id.id);
+        assert_eq!(find_image(&index, &settings, "sha256:c").unwrap().id, by_id.id);
+    }
 }
