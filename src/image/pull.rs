@@ -6,7 +6,6 @@
 //! arrive, so a malformed one is refused before it names a file or a lock.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::Semaphore;
@@ -16,13 +15,13 @@ use super::ingest::{self, LayerIngest, StagedLayer};
 use super::progress::{Progress, short_digest};
 use super::registry::credentials::{CredentialSource, Lookup};
 use super::registry::reference::Reference;
+use super::registry::retry::{MAX_ATTEMPTS, backoff, with_retries};
 use super::registry::scope::Access;
 use super::registry::{RegistryClient, RegistryError};
 use super::spec::{self, Descriptor, ImageConfig, Manifest, ManifestKind, Platform};
 use crate::config::Settings;
 use crate::store::{Algorithm, BadDigest, Digest, NewImage, Store, StoreError, chain_digests};
 
-const MAX_ATTEMPTS: u32 = 5;
 const MAX_SMALL_BLOB: u64 = 32 << 20;
 
 pub struct PullRequest<'a> {
@@ -138,27 +137,6 @@ async fn resolve_at(
             }
         }
     }
-}
-
-async fn with_retries<T, F, Fut>(mut call: F) -> Result<T, RegistryError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, RegistryError>>,
-{
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
-                tokio::time::sleep(backoff(attempt)).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(200 * 2u64.pow(attempt.min(5)))
 }
 
 /// A digest of content the store will keep, checked: sha256, the only kind the store holds.

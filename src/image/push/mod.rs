@@ -18,6 +18,7 @@ use super::lookup::qualified_candidates;
 use super::progress::short_digest;
 use super::registry::credentials::{CredentialSource, Lookup};
 use super::registry::reference::Reference;
+use super::registry::retry::{MAX_ATTEMPTS, backoff, with_retries};
 use super::registry::scope::Access;
 use super::registry::upload::{Mounted, Uploader};
 use super::registry::{RegistryError, block_on};
@@ -29,8 +30,6 @@ use plan::{BlobToPush, Plan};
 /// Blobs up to this size go in one PUT; larger ones are streamed with PATCH (resumable).
 const SMALL_BLOB: u64 = 1 << 20;
 /// Attempts at one registry request that failed in a way worth retrying (5xx, 429, transport).
-const RETRIES: u32 = 4;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Oci,
@@ -281,8 +280,8 @@ async fn push_blob(
             match uploader.put_blob(&location, &bytes, &blob.digest).await {
                 Ok(()) => break,
                 // The upload may be gone with the connection: start another.
-                Err(e) if e.is_retryable() && attempt < RETRIES => {
-                    tokio::time::sleep(retry_delay(attempt)).await;
+                Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                     location = with_retries(|| uploader.start_upload(repository)).await.map_err(failed)?;
                 }
@@ -293,27 +292,6 @@ async fn push_blob(
         uploader.upload_file(repository, location, &blob.path, blob.size, &blob.digest).await.map_err(failed)?;
     }
     Ok("Pushed".into())
-}
-
-async fn with_retries<T, F, Fut>(mut call: F) -> Result<T, RegistryError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, RegistryError>>,
-{
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(e) if e.is_retryable() && attempt < RETRIES => {
-                tokio::time::sleep(retry_delay(attempt)).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
-fn retry_delay(attempt: u32) -> std::time::Duration {
-    std::time::Duration::from_millis(250 << attempt.min(4))
 }
 
 /// Records `registry/repo@digest` on each pushed image, as Docker records a push's RepoDigest:

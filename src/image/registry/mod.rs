@@ -13,6 +13,7 @@ pub mod client;
 pub mod credentials;
 pub mod login_probe;
 pub mod reference;
+pub mod retry;
 pub mod scope;
 pub mod token;
 pub mod upload;
