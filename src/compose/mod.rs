@@ -10,6 +10,7 @@ pub mod load;
 pub mod merge;
 pub mod model;
 pub mod output;
+pub mod scalars;
 pub mod yaml;
 
 pub use load::{LoadOptions, load};
