@@ -10,7 +10,7 @@ use super::Ctx;
 use crate::build::builder::output::{Output, Progress};
 use crate::build::builder::{BuildError, BuildRequest, build};
 use crate::build::context::{BuildContext, DockerfileSource};
-use crate::container::record::NetworkMode;
+use crate::container::net_config::{self, DEFAULT_NETWORK, NetFlags};
 use crate::image::assemble::qualify_name;
 
 #[derive(Args, Debug)]
@@ -42,8 +42,8 @@ pub struct BuildArgs {
     /// Progress output: auto, plain or quiet
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty", "quiet", "rawjson"])]
     pub progress: String,
-    /// RUN's network: host (the default for now) or none
-    #[arg(long, default_value = "host", value_name = "MODE")]
+    /// RUN's network: default (the default bridge network, as `run` gets), none or host
+    #[arg(long, default_value = "default", value_name = "MODE", value_parser = ["default", "none", "host", "bridge"])]
     pub network: String,
     /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (id=ID alone: the
     /// variable ID)
@@ -116,11 +116,13 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> Result<u8> {
     let names = args.tags.iter().map(|t| qualify_name(t, registry)).collect::<Result<Vec<_>, _>>()?;
     let build_args = args.build_args.iter().map(|a| key_value(a, "build-arg")).collect::<Result<Vec<_>>>()?;
     let labels = args.labels.iter().map(|a| key_value(a, "label")).collect::<Result<Vec<_>>>()?;
+    // "default": what `berth run` without --network gets (the config's default_network, else
+    // the default bridge; rootless, create_for_build applies run's rootless default).
     let network = match args.network.as_str() {
-        "host" | "default" => NetworkMode::Host,
-        "none" => NetworkMode::None,
-        other => bail!("invalid --network {other:?}: use host or none"),
+        "default" => ctx.settings.default_network.clone().unwrap_or_else(|| DEFAULT_NETWORK.to_owned()),
+        other => other.to_owned(),
     };
+    let (network, net) = net_config::parse(&NetFlags { networks: vec![network], ..Default::default() })?;
     let secrets = args.secrets.iter().map(|s| secret(s)).collect::<Result<Vec<_>>>()?;
     let quiet = args.quiet || args.progress == "quiet";
     let dockerfile = match args.file.as_deref() {
@@ -148,6 +150,7 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> Result<u8> {
         labels,
         names,
         network,
+        net,
         output: &output,
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
         secrets,

@@ -302,8 +302,12 @@ pub fn create(store: &Store, name: Option<&str>, config: ContainerConfig) -> Res
 }
 
 /// A build step's container: its layers are the build's own (some in no image yet), kept from
-/// garbage collection by the ingest lock the build holds, so no image is checked.
-pub fn create_for_build(store: &Store, config: ContainerConfig) -> Result<Container, ContainerError> {
+/// garbage collection by the ingest lock the build holds, so no image is checked. Its network
+/// goes through the same defaults as `run`'s (rootless: what a rootless `run` gets).
+pub fn create_for_build(store: &Store, mut config: ContainerConfig) -> Result<Container, ContainerError> {
+    let options = CreateOptions { network: config.network, net: std::mem::take(&mut config.net), ..Default::default() };
+    (config.network, config.net) = network_config(&options, &RunConfig::default(), config.rootless)?;
+    check_networks(store, &mut config)?;
     let _lock = store.lock_containers_exclusive()?;
     insert(store, None, config)
 }

@@ -13,6 +13,7 @@ mod archive;
 mod assemble;
 mod auth;
 mod build;
+mod build_network;
 mod cgroup_v1;
 mod check;
 mod cli;

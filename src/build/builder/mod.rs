@@ -126,8 +126,10 @@ pub struct BuildRequest<'a> {
     pub labels: Vec<(String, String)>,
     /// Fully qualified names for the image.
     pub names: Vec<String>,
-    /// RUN's network when the instruction does not say.
+    /// RUN's network when the instruction does not say (`--network`, its default the one a
+    /// `berth run` without `--network` gets): the mode, and its networks when a bridge.
     pub network: NetworkMode,
+    pub net: crate::container::net_config::NetConfig,
     pub output: &'a Output,
     /// The process's SOURCE_DATE_EPOCH.
     pub source_date_epoch: Option<String>,
@@ -454,6 +456,7 @@ impl Build<'_> {
                     image_id: &result.image_id,
                     layers: chains,
                     network: self.request.network,
+                    net: &self.request.net,
                     interrupts: &self.interrupts,
                     output: self.request.output,
                 };

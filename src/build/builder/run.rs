@@ -19,6 +19,7 @@ use crate::build::dockerfile::MountSpec;
 use crate::build::steps::RunStep;
 use crate::container::create::create_for_build;
 use crate::container::lifecycle::remove;
+use crate::container::net_config::NetConfig;
 use crate::container::protocol::{Message, recv_message};
 use crate::container::record::{Container, ContainerConfig, Mount, MountKind, MountOptions, NetworkMode};
 use crate::container::start::{StartError, start};
@@ -102,7 +103,9 @@ pub struct RunContext<'a> {
     pub image_id: &'a str,
     /// Chain ids, bottom first.
     pub layers: Vec<String>,
+    /// RUN's network when the instruction does not say: the mode, and its networks (bridge).
     pub network: NetworkMode,
+    pub net: &'a NetConfig,
     pub interrupts: &'a Interrupts,
     pub output: &'a Output,
 }
@@ -237,10 +240,10 @@ fn mount_target_skip(upper: &Path, lowers: &[PathBuf], mounts: &[Mount], skip: &
 }
 
 fn container_config(ctx: &RunContext, step: &RunStep) -> ContainerConfig {
-    let network = match step.network {
-        crate::build::dockerfile::Network::None => NetworkMode::None,
-        crate::build::dockerfile::Network::Host => NetworkMode::Host,
-        crate::build::dockerfile::Network::Default => ctx.network,
+    let (network, net) = match step.network {
+        crate::build::dockerfile::Network::None => (NetworkMode::None, NetConfig::default()),
+        crate::build::dockerfile::Network::Host => (NetworkMode::Host, NetConfig::default()),
+        crate::build::dockerfile::Network::Default => (ctx.network, ctx.net.clone()),
     };
     let env = step.env.iter().chain(&step.proxy_env).map(|(k, v)| format!("{k}={v}")).collect();
     ContainerConfig {
@@ -254,6 +257,7 @@ fn container_config(ctx: &RunContext, step: &RunStep) -> ContainerConfig {
         labels: BTreeMap::from([(BUILD_LABEL.to_owned(), std::process::id().to_string())]),
         stop_signal: "SIGTERM".into(),
         network,
+        net,
         // As BuildKit's RUN: setuid programs (sudo, su) work.
         no_new_privileges: false,
         rootless: ctx.store.rootless(),
