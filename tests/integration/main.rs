@@ -14,6 +14,7 @@ mod assemble;
 mod auth;
 mod build;
 mod build_network;
+mod build_url;
 mod cgroup_v1;
 mod check;
 mod cli;

@@ -20,6 +20,7 @@ pub mod copy;
 pub mod output;
 pub mod run;
 mod snapshot;
+mod url;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,8 @@ pub enum BuildError {
     Copy(String),
     #[error("{0} is not supported yet")]
     Unsupported(&'static str),
+    #[error(transparent)]
+    Download(Box<crate::image::registry::download::DownloadError>),
     #[error("the build was interrupted")]
     Interrupted,
     #[error("lost the connection to the step's supervisor")]
@@ -159,6 +162,7 @@ struct Build<'a> {
     images: Vec<(String, ImageRecord)>,
     stat_cache: Option<StatCache>,
     cache: cache::Cache<'a>,
+    downloads: url::Downloads,
     total: usize,
     number: usize,
 }
@@ -200,6 +204,7 @@ pub fn build(store: &Store, request: &BuildRequest) -> Result<String, BuildError
         images,
         stat_cache,
         cache: cache::Cache::new(store, request.no_cache),
+        downloads: url::Downloads::default(),
         total,
         number: 0,
     };
@@ -407,17 +412,53 @@ impl Build<'_> {
             Action::Copy(copy) => (copy.from.clone(), copy.sources.clone(), copy.excludes.clone(), copy.parents),
             Action::Add(add) => {
                 let mut local = Vec::new();
+                let mut remote = Vec::new();
                 for source in &add.sources {
                     match source {
                         AddSource::Local(path) => local.push(path.clone()),
-                        AddSource::Http(_) => return Err(BuildError::Unsupported("ADD of a URL")),
+                        AddSource::Http(url) => {
+                            remote.push(self.url_input(url, add.checksum.as_deref(), add.unpack)?)
+                        }
                         AddSource::Git(_) => return Err(BuildError::Unsupported("ADD of a git repository")),
                     }
                 }
-                (Source::Context, local, add.excludes.clone(), false)
+                if local.is_empty() {
+                    return Ok(remote);
+                }
+                let mut inputs = self.source_inputs(Source::Context, local, add.excludes.clone(), false, results)?;
+                inputs.extend(remote);
+                return Ok(inputs);
             }
             _ => return Ok(Vec::new()),
         };
+        self.source_inputs(from, sources, excludes, parents, results)
+    }
+
+    /// An ADD URL's cache input: the checksum given, else the download's digest and time.
+    fn url_input(&mut self, url: &str, checksum: Option<&str>, unpack: Option<bool>) -> Result<Input, BuildError> {
+        if unpack == Some(true) {
+            return Err(BuildError::Unsupported("ADD --unpack=true of a URL"));
+        }
+        if let Some(checksum) = checksum {
+            url::check_checksum(checksum)?;
+            return Ok(Input::Download { url: url.to_owned(), digest: checksum.to_owned() });
+        }
+        let fetched = &self.downloads.get(self.store, url, None)?.fetched;
+        let digest = match fetched.last_modified {
+            Some(time) => format!("{} {time}", fetched.digest),
+            None => fetched.digest.clone(),
+        };
+        Ok(Input::Download { url: url.to_owned(), digest })
+    }
+
+    fn source_inputs(
+        &mut self,
+        from: Source,
+        sources: Vec<String>,
+        excludes: Vec<String>,
+        parents: bool,
+        results: &[Option<StageResult>],
+    ) -> Result<Vec<Input>, BuildError> {
         match from {
             Source::Context => {
                 let tree = ContextTree::new(self.request.context)?;
@@ -501,6 +542,7 @@ impl Build<'_> {
                     dest: &copy.dest,
                     chown: copy.chown.as_deref(),
                     inline: &inline,
+                    downloads: &[],
                 };
                 self.copy_layer(&chains, source_layers, &spec, options)
             }
@@ -510,6 +552,12 @@ impl Build<'_> {
                     .iter()
                     .filter_map(|s| if let AddSource::Local(p) = s { Some(p.clone()) } else { None })
                     .collect();
+                let mut downloads = Vec::new();
+                for source in &add.sources {
+                    if let AddSource::Http(url) = source {
+                        downloads.push(self.downloads.get(self.store, url, add.checksum.as_deref())?.clone());
+                    }
+                }
                 let options = CopyOptions {
                     owner: None,
                     keep_owner: false,
@@ -526,6 +574,7 @@ impl Build<'_> {
                     dest: &add.dest,
                     chown: add.chown.as_deref(),
                     inline: &inline,
+                    downloads: &downloads,
                 };
                 self.copy_layer(&chains, None, &spec, options)
             }
@@ -568,6 +617,9 @@ impl Build<'_> {
                 for (name, content) in spec.inline {
                     write_inline(&mut tar, name, content, &info, &options)?;
                 }
+                for download in spec.downloads {
+                    url::write_download(&mut tar, download, &info, &options)?;
+                }
                 tar.finish().map(drop)
             });
         };
@@ -597,4 +649,6 @@ struct CopySpec<'a> {
     dest: &'a str,
     chown: Option<&'a str>,
     inline: &'a [(String, String)],
+    /// ADD's downloaded URLs.
+    downloads: &'a [url::Download],
 }

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod client;
 pub mod credentials;
+pub mod download;
 pub mod login_probe;
 pub mod reference;
 pub mod retry;
