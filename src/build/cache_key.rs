@@ -93,7 +93,9 @@ fn platform_text(platform: &Platform) -> String {
 /// The key a stage starts from: its base image's digest (`None` for scratch), the platform and the
 /// epoch. A stage based on another stage starts from that stage's last key instead.
 pub fn base_key(image_digest: Option<&str>, platform: &Platform, epoch: &Epoch) -> CacheKey {
-    hash(&Base { version: KEY_VERSION, image: image_digest, platform: platform_text(platform), epoch: epoch.seconds })
+    // `--timestamp now` changes every build; keyed on it, nothing would ever be cached.
+    let seconds = if epoch.source == super::epoch::EpochSource::Now { -1 } else { epoch.seconds };
+    hash(&Base { version: KEY_VERSION, image: image_digest, platform: platform_text(platform), epoch: seconds })
 }
 
 /// The key of a step after `parent`, or `None` for a step that makes no layer.

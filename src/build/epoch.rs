@@ -23,6 +23,22 @@ pub enum EpochSource {
     GitCommit,
     /// Nothing set it: the Unix epoch.
     Default,
+    /// `--timestamp`, a number of seconds.
+    Flag,
+    /// `--timestamp now`: the build's start, not reproducible (and kept out of cache keys, so a
+    /// rebuild still uses the cache).
+    Now,
+}
+
+/// `--timestamp`: `now`, or seconds since 1970; it wins over SOURCE_DATE_EPOCH and git.
+pub fn parse_timestamp(text: &str) -> Result<Epoch, String> {
+    if text == "now" {
+        let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        return Ok(Epoch { seconds: seconds as i64, source: EpochSource::Now });
+    }
+    parse_epoch(text)
+        .map(|seconds| Epoch { seconds, source: EpochSource::Flag })
+        .map_err(|_| "expected \"now\" or a number of seconds since 1970".to_owned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,6 +280,14 @@ mod tests {
             fs::write(git.join("objects/pack/pack-1.pack"), pack).unwrap();
             fs::write(git.join("objects/pack/pack-1.idx"), idx).unwrap();
         }
+    }
+
+    #[test]
+    fn a_timestamp_is_now_or_seconds() {
+        assert_eq!(parse_timestamp("42"), Ok(Epoch { seconds: 42, source: EpochSource::Flag }));
+        let now = parse_timestamp("now").unwrap();
+        assert!(now.source == EpochSource::Now && now.seconds > 1_700_000_000);
+        assert!(parse_timestamp("-1").is_err() && parse_timestamp("yesterday").is_err());
     }
 
     #[test]

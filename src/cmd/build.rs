@@ -10,8 +10,10 @@ use super::Ctx;
 use crate::build::builder::output::{Output, Progress};
 use crate::build::builder::{BuildError, BuildRequest, build};
 use crate::build::context::{BuildContext, DockerfileSource};
+use crate::build::epoch::{Epoch, parse_timestamp};
 use crate::container::net_config::{self, DEFAULT_NETWORK, NetFlags};
 use crate::image::assemble::qualify_name;
+use crate::image::spec::{Platform, host_platform};
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
@@ -49,9 +51,16 @@ pub struct BuildArgs {
     /// variable ID)
     #[arg(long = "secret", value_name = "id=ID,src=FILE")]
     pub secrets: Vec<String>,
-    /// Accepted for compatibility; base images come from the local store first
-    #[arg(long, hide = true)]
+    /// Pull the base images again (default: from the local store first, pulled if missing)
+    #[arg(long)]
     pub pull: bool,
+    /// The image's creation time and the clamp for file times: "now" (not reproducible) or
+    /// seconds since 1970 (default: SOURCE_DATE_EPOCH, else the context's git commit time, else 0)
+    #[arg(long, value_name = "now|SECONDS", value_parser = parse_timestamp)]
+    pub timestamp: Option<Epoch>,
+    /// The platform to build for: only the host's (os/arch[/variant]) is supported
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
     /// The build context: a directory, or "-" (a tar archive or a Dockerfile on standard input)
     #[arg(value_name = "CONTEXT")]
     pub context: String,
@@ -105,6 +114,24 @@ fn secret(text: &str) -> Result<(String, Vec<u8>)> {
     Ok((id, value))
 }
 
+/// `--platform`: the host's platform is the only one berth builds for (no emulation); a list
+/// (`a,b`) must name only it.
+fn check_platform(text: &str) -> Result<()> {
+    let host = host_platform();
+    for one in text.split(',') {
+        let Some(platform) = Platform::parse(one.trim()) else {
+            bail!("invalid --platform {one:?}: expected os/arch[/variant]")
+        };
+        if !platform.matches(&host) {
+            let host_text = format!("{}/{}", host.os, host.architecture);
+            bail!(
+                "--platform {one}: only the host's platform ({host_text}) can be built; berth does not emulate others"
+            );
+        }
+    }
+    Ok(())
+}
+
 fn read_stdin() -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
@@ -123,6 +150,9 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> Result<u8> {
         other => other.to_owned(),
     };
     let (network, net) = net_config::parse(&NetFlags { networks: vec![network], ..Default::default() })?;
+    if let Some(text) = &args.platform {
+        check_platform(text)?;
+    }
     let secrets = args.secrets.iter().map(|s| secret(s)).collect::<Result<Vec<_>>>()?;
     let quiet = args.quiet || args.progress == "quiet";
     let dockerfile = match args.file.as_deref() {
@@ -153,6 +183,8 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> Result<u8> {
         net,
         output: &output,
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
+        timestamp: args.timestamp,
+        pull: args.pull,
         secrets,
     };
     let id = build(store, &request)?;

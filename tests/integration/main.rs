@@ -13,6 +13,7 @@ mod archive;
 mod assemble;
 mod auth;
 mod build;
+mod build_flags;
 mod build_network;
 mod build_url;
 mod cgroup_v1;

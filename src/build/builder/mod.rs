@@ -136,6 +136,10 @@ pub struct BuildRequest<'a> {
     pub output: &'a Output,
     /// The process's SOURCE_DATE_EPOCH.
     pub source_date_epoch: Option<String>,
+    /// `--timestamp`: wins over SOURCE_DATE_EPOCH and git.
+    pub timestamp: Option<Epoch>,
+    /// `--pull`: base images are pulled again, not taken from the store.
+    pub pull: bool,
     /// `--secret` values by id: mounted for a RUN that asks, never in a layer or a cache key.
     pub secrets: Vec<(String, Vec<u8>)>,
 }
@@ -186,7 +190,10 @@ pub fn build(store: &Store, request: &BuildRequest) -> Result<String, BuildError
     let reachable = graph.reachable();
     let images = ensure_images(store, request, &graph, &reachable)?;
     let context_dir = request.context.is_persistent().then(|| request.context.root());
-    let epoch = resolve_epoch(&build_args, request.source_date_epoch.as_deref(), context_dir)?;
+    let epoch = match request.timestamp {
+        Some(epoch) => epoch,
+        None => resolve_epoch(&build_args, request.source_date_epoch.as_deref(), context_dir)?,
+    };
     let created = creation_time(Some(&epoch.seconds.to_string()))?;
     let _ingest = store.lock_ingest_shared()?;
     let stat_cache = Some(if request.context.is_persistent() {
@@ -252,7 +259,7 @@ fn ensure_images(
             }
             let ensure = EnsureRequest {
                 reference: &reference,
-                policy: PullPolicy::Missing,
+                policy: if request.pull { PullPolicy::Always } else { PullPolicy::Missing },
                 platform: None,
                 credentials: &credentials,
             };
