@@ -41,7 +41,7 @@ pub struct BuildArgs {
     /// Print only the image id
     #[arg(short, long)]
     pub quiet: bool,
-    /// Progress output: auto, plain or quiet
+    /// Progress output: auto (tty on a terminal, else plain), plain, tty or quiet
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty", "quiet", "rawjson"])]
     pub progress: String,
     /// RUN's network: default (the default bridge network, as `run` gets), none or host
@@ -170,7 +170,12 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> Result<u8> {
         BuildContext::from_dir(std::path::Path::new(&args.context), dockerfile)
     }
     .map_err(BuildError::from)?;
-    let output = Output::new(if quiet { Progress::Quiet } else { Progress::Plain });
+    let output = Output::new(match args.progress.as_str() {
+        _ if quiet => Progress::Quiet,
+        "tty" => Progress::Tty,
+        "auto" => Output::auto(),
+        _ => Progress::Plain,
+    });
     let request = BuildRequest {
         settings: &ctx.settings,
         context: &context,
@@ -188,6 +193,7 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> Result<u8> {
         secrets,
     };
     let id = build(store, &request)?;
+    output.finish();
     if let Some(path) = &args.iidfile {
         std::fs::write(path, &id).with_context(|| format!("writing {}", path.display()))?;
     }

@@ -138,3 +138,53 @@ fn pull_fetches_the_base_image_again() {
     build(&env, &["-q", "--pull", "-t", "app"], &app);
     assert_eq!(env.berth_ok(&["run", "--rm", "app", "cat", "/seen"]), "2\n", "--pull takes the registry's");
 }
+
+#[test]
+fn progress_is_plain_lines_off_a_terminal_and_a_live_view_on_one() {
+    let Some(env) = root_with_busybox("building runs containers", "bb") else { return };
+    let dir = context(&env, "ctx", "FROM bb\nRUN echo hi; echo there\nCOPY a.txt /a.txt\n");
+    let (_, stderr) = build(&env, &["--progress", "plain"], &dir);
+    assert_eq!(
+        stderr,
+        "STEP 1/3: FROM bb\nSTEP 2/3: RUN echo hi; echo there\nhi\nthere\nSTEP 3/3: COPY a.txt /a.txt\n"
+    );
+    // auto off a terminal is plain.
+    let (_, stderr) = build(&env, &[], &dir);
+    assert_eq!(
+        stderr,
+        "STEP 1/3: FROM bb\nSTEP 2/3: RUN echo hi; echo there\n--> Using cache\nSTEP 3/3: COPY a.txt /a.txt\n\
+         --> Using cache\n"
+    );
+    if !crate::util::require_program("script") {
+        return;
+    }
+    // On a terminal (script(1) gives berth a pty): each step's line ends with how it went.
+    let on_a_terminal = |args: &str| {
+        let command_line = format!(
+            "{} --root {} --runroot {} --config {} build {args} {}; echo exit=$?",
+            crate::util::BERTH,
+            env.root.display(),
+            env.runroot.display(),
+            env.config.display(),
+            dir.display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &command_line, "/dev/null"])
+            .env("HOME", &env.home)
+            .env("XDG_RUNTIME_DIR", env.home.join("run"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("running script");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = on_a_terminal("--no-cache");
+    assert!(text.contains("exit=0"), "{text}");
+    assert!(text.contains("\x1b[2m  hi\x1b[0m") && text.contains("\x1b[2m  there\x1b[0m"), "the tail: {text:?}");
+    assert!(text.contains("\x1b[1A\x1b[2KSTEP 2/3: RUN echo hi; echo there DONE "), "{text:?}");
+    assert!(text.contains("STEP 3/3: COPY a.txt /a.txt DONE "), "{text:?}");
+    let text = on_a_terminal("");
+    assert!(text.contains("STEP 2/3: RUN echo hi; echo there CACHED"), "{text:?}");
+    assert!(!text.contains("--> Using cache"), "{text:?}");
+    let text = on_a_terminal("--progress plain");
+    assert!(text.contains("--> Using cache") && !text.contains("CACHED"), "{text:?}");
+}
