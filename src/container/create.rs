@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::index::{ContainerError, Index};
-use super::net_config::{DEFAULT_NETWORK, NetConfig, add_image_exposed};
+use super::net_config::{NetConfig, add_image_exposed};
 use super::options::OptionsError;
 use super::record::{
     Container, ContainerConfig, ContainerState, DeviceMapping, Mount, NetworkMode, Resources, Ulimit, UsernsMode,
@@ -15,6 +15,7 @@ use crate::image::ImageError;
 use crate::image::ensure::{EnsureRequest, PullPolicy, ensure_image};
 use crate::image::registry::CredentialSource;
 use crate::image::spec::{ImageConfig, Platform, RunConfig};
+use crate::network::rootless::HelperChoice;
 use crate::store::now_rfc3339;
 use crate::store::{ImageRecord, Store};
 
@@ -102,8 +103,8 @@ pub fn resolve_command(
 }
 
 /// The network mode and configuration of a new container: the flags', with the image's EXPOSE.
-/// Rootless, the default network is loopback only until pasta is wired in, and user networks
-/// are refused.
+/// Rootless, the container has a network of its own (`bridge` = pasta, else slirp4netns; or
+/// `pasta` / `slirp4netns` by name); user networks and per-network flags are refused.
 fn network_config(
     options: &CreateOptions,
     defaults: &RunConfig,
@@ -113,13 +114,23 @@ fn network_config(
     if let Some(exposed) = &defaults.exposed_ports {
         add_image_exposed(&mut net, exposed.keys());
     }
-    let mut mode = options.network;
+    let mode = options.network;
     if rootless && mode == NetworkMode::Bridge {
-        if let Some(other) = net.network_names().find(|n| *n != DEFAULT_NETWORK) {
-            return Err(ContainerError::RootlessNetwork(other.to_owned()));
+        let names: Vec<&str> = net.network_names().collect();
+        if let Some(other) = names.iter().find(|n| HelperChoice::for_network(n).is_none()).or(names.get(1)) {
+            return Err(ContainerError::RootlessNetwork((*other).to_owned()));
         }
-        mode = NetworkMode::Private;
-        net.networks.clear();
+        if let Some(first) = net.networks.first() {
+            let flags = [
+                ("--ip", first.ipv4.is_some()),
+                ("--ip6", first.ipv6.is_some()),
+                ("--mac-address", first.mac.is_some()),
+                ("--network-alias", !first.aliases.is_empty()),
+            ];
+            if let Some((flag, _)) = flags.iter().find(|(_, set)| *set) {
+                return Err(ContainerError::RootlessNetFlag(flag));
+            }
+        }
     }
     Ok((mode, net))
 }
@@ -133,6 +144,10 @@ fn check_networks(store: &Store, config: &mut ContainerConfig) -> Result<(), Con
         return Ok(());
     }
     if config.network != NetworkMode::Bridge {
+        return Ok(());
+    }
+    if config.rootless && config.net.network_names().all(|n| HelperChoice::for_network(n).is_some()) {
+        // Its own network, made by its supervisor: no network record to find.
         return Ok(());
     }
     let records = crate::network::manage::load(store)?;

@@ -41,9 +41,12 @@ pub enum ContainerError {
     #[error("container {0} is being started by another process")]
     StartedElsewhere(String),
     #[error(
-        "rootless containers cannot join network {0} yet: rootless networking is loopback only (use the default, none or host)"
+        "rootless containers cannot join network {0} yet: a rootless container has a network of its own (the default, \
+         pasta, slirp4netns, none or host)"
     )]
     RootlessNetwork(String),
+    #[error("{0} needs a user-defined network, which rootless containers cannot join yet")]
+    RootlessNetFlag(&'static str),
     #[error("container {name} is on the {mode} network: it cannot be connected to or disconnected from other networks")]
     NetworkMode { name: String, mode: &'static str },
     #[error("container {name} is not connected to network {network}")]

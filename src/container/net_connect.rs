@@ -21,6 +21,11 @@ fn running(c: &Container) -> bool {
 
 fn check_mode(c: &Container) -> Result<(), ContainerError> {
     match c.config.network {
+        // A rootless container's network is its own (pasta or slirp4netns).
+        NetworkMode::Bridge if c.config.rootless => Err(ContainerError::NetworkMode {
+            name: c.name.clone(),
+            mode: if c.config.net.network_names().next() == Some("slirp4netns") { "slirp4netns" } else { "pasta" },
+        }),
         NetworkMode::Bridge => Ok(()),
         NetworkMode::Host => Err(ContainerError::NetworkMode { name: c.name.clone(), mode: "host" }),
         NetworkMode::None => Err(ContainerError::NetworkMode { name: c.name.clone(), mode: "none" }),

@@ -17,6 +17,8 @@ use crate::store::Store;
 #[derive(Default)]
 pub struct LiveNetworks {
     by_container: HashMap<String, Vec<(NetworkRecord, Endpoint)>>,
+    /// Rootless: the ports each container's pasta or slirp4netns publishes.
+    rootless_ports: HashMap<String, Vec<PortMapping>>,
 }
 
 impl LiveNetworks {
@@ -29,7 +31,16 @@ impl LiveNetworks {
         for endpoints in by_container.values_mut() {
             endpoints.sort_by(|a, b| a.1.ifname.cmp(&b.1.ifname));
         }
-        LiveNetworks { by_container }
+        let mut rootless_ports = HashMap::new();
+        if store.rootless() {
+            for id in store.container_dir_names().unwrap_or_default() {
+                let ports = crate::network::rootless::published_ports(&store.container_run_dir(&id));
+                if !ports.is_empty() {
+                    rootless_ports.insert(id, ports);
+                }
+            }
+        }
+        LiveNetworks { by_container, rootless_ports }
     }
 
     /// One container's endpoints, in interface order (eth0 first), while it runs.
@@ -43,7 +54,9 @@ impl LiveNetworks {
 
     /// The published ports of a container, while it runs.
     pub fn ports(&self, container: &Container) -> Vec<PortMapping> {
-        self.of(container).iter().flat_map(|(_, e)| e.ports.iter().copied()).collect()
+        let running = matches!(container.state.status, Status::Running | Status::Paused);
+        let rootless = self.rootless_ports.get(&container.id).filter(|_| running).into_iter().flatten();
+        self.of(container).iter().flat_map(|(_, e)| e.ports.iter().copied()).chain(rootless.copied()).collect()
     }
 }
 

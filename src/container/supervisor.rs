@@ -88,6 +88,8 @@ struct Supervisor {
     /// Held for the container's life: its published host ports, its DNS responder (whose
     /// descriptors join each wait).
     network: Option<crate::network::setup::BridgeSetup>,
+    /// A rootless container's pasta or slirp4netns: ended when dropped.
+    rootless_network: Option<crate::network::rootless::RootlessSetup>,
     health: Option<health::HealthMonitor>,
     /// Keeps the run directory open for the container's life.
     _run_dir: std::fs::File,
@@ -95,7 +97,8 @@ struct Supervisor {
 
 impl Supervisor {
     fn new(running: Running) -> Supervisor {
-        let Running { container, pid, pidfd, stdio, cgroup, log, listener, network, run_dir } = running;
+        let Running { container, pid, pidfd, stdio, cgroup, log, listener, network, rootless_network, run_dir } =
+            running;
         let mut events = EventTable::new();
         events.add_child(Child { pid, role: Role::Container, on_exit: OnExit::EndContainer }, pidfd);
         events.add(Source::Output(Stream::Stdout), stdio.out);
@@ -114,6 +117,7 @@ impl Supervisor {
             next_client: 0,
             settled: false,
             network,
+            rootless_network,
             health: None,
             _run_dir: run_dir,
         }
@@ -211,6 +215,8 @@ impl Supervisor {
             h.stop(&mut self.events);
         }
         self.drain_output();
+        // Its published ports are free once the end is recorded (as ReleaseNetwork's are).
+        self.rootless_network = None;
         self.end(store, crate::sandbox::init::exit_code_of(status).unwrap_or(255))
     }
 

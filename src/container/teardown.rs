@@ -94,7 +94,8 @@ pub fn finish(
                 }
             }
             Step::ReleaseNetwork => {
-                if container.config.network == NetworkMode::Bridge {
+                // A rootless container's helper is its supervisor's child: gone with it.
+                if container.config.network == NetworkMode::Bridge && !container.config.rootless {
                     match exit {
                         Exit::Known(_) => release_network(store, id),
                         Exit::Unknown { .. } => {

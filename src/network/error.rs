@@ -9,6 +9,7 @@ use super::ipam::IpamError;
 use super::netlink::NetlinkError;
 use super::ports::PortError;
 use super::reserve::ReserveError;
+use super::rootless::RootlessNetError;
 use super::subnet::SubnetError;
 use super::sysctl::SysctlError;
 
@@ -76,4 +77,6 @@ pub enum NetworkError {
     Dns(#[from] ResponderError),
     #[error(transparent)]
     Hosts(#[from] HostsError),
+    #[error(transparent)]
+    Rootless(#[from] RootlessNetError),
 }

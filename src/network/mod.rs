@@ -12,7 +12,8 @@
 //! - `firewall`: berth's own nftables table;
 //! - `hosts`, `resolv`: the content of a container's /etc/hosts and /etc/resolv.conf;
 //! - `dns`: the per-container DNS responder at 127.0.0.11;
-//! - `pasta`, `slirp`, `rootless_netns`: rootless networking;
+//! - `pasta`, `slirp`, `rootless_netns`: rootless networking; `rootless`: a rootless container's
+//!   own network (pasta or slirp4netns as its supervisor's child);
 //! - `manage`, `gc`, `inspect`: what the `network` commands call;
 //! - `attach`, `setup`: what the container's supervisor calls (`setup` is all of it in one).
 
@@ -48,6 +49,7 @@ pub mod ports;
 pub mod reserve;
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod resolv;
+pub mod rootless;
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod rootless_netns;
 #[cfg_attr(not(test), allow(dead_code))]

@@ -86,6 +86,28 @@ pub fn pass_fd(command: &mut Command, fd: OwnedFd, target: RawFd) -> Result<(), 
     Ok(())
 }
 
+/// Makes the child of `command` die (SIGKILL) when this thread's process does: a helper such
+/// as pasta that belongs to a supervisor ends with it even after a kill -9 of the supervisor.
+/// (The supervisor is single-threaded, so "the thread that forked" is the process.)
+pub fn die_with_parent(command: &mut Command) {
+    let parent = std::process::id() as libc::pid_t;
+    let hook = move || {
+        // SAFETY: between fork and exec only async-signal-safe calls are made: prctl and
+        // getppid. A parent already gone before prctl took effect is caught by getppid.
+        unsafe {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook above only calls prctl, getppid and _exit, and allocates nothing.
+    unsafe { command.pre_exec(hook) };
+}
+
 #[cfg(test)]
 /// True when `a` and `b` are the same namespace (same device and inode).
 pub fn same_namespace(a: &impl std::os::fd::AsFd, b: &impl std::os::fd::AsFd) -> bool {

@@ -43,6 +43,7 @@ mod push;
 mod registry;
 mod restarts;
 mod rootless;
+mod rootless_net;
 mod security;
 mod signals;
 mod sigpipe;

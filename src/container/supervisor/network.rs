@@ -1,7 +1,9 @@
-//! The container's bridge networks, from its supervisor: set up in spawn's `before_start` hook
-//! (the container's process exists and waits, so its network namespace does too), kept for
-//! the container's life (the held host ports, the DNS responder), torn down by
-//! `teardown::finish`'s ReleaseNetwork step. See ARCHITECTURE.md, "Network set-up".
+//! The container's networks, from its supervisor: set up in spawn's `before_start` hook (the
+//! container's process exists and waits, so its network namespace does too), kept for the
+//! container's life. Root: bridge networks (the held host ports, the DNS responder), torn down
+//! by `teardown::finish`'s ReleaseNetwork step. Rootless: the container's own network through
+//! pasta or slirp4netns, the supervisor's child, ended when the supervisor drops it (before
+//! the end is recorded) or dies. See ARCHITECTURE.md, "Network set-up".
 
 use nix::unistd::Pid;
 
@@ -10,9 +12,12 @@ use super::super::record::{Container, NetworkMode};
 use super::super::teardown::owner_alive;
 use crate::network::NetworkError;
 use crate::network::attach::{ContainerRef, Join};
-use crate::network::hosts::parse_add_host;
+use crate::network::hosts::{ExtraHost, parse_add_host};
 use crate::network::kernel::HostKernel;
 use crate::network::resolv::{DnsFlags, host_resolv_conf};
+use crate::network::rootless::{
+    HelperChoice, RootlessRequest, RootlessSetup, set_up_rootless as set_up_rootless_network,
+};
 use crate::network::setup::{BridgeRequest, BridgeSetup, set_up_bridge};
 use crate::network::state::Owner;
 use crate::store::{Store, write_file_atomically};
@@ -22,7 +27,7 @@ use crate::store::{Store, write_file_atomically};
 /// no bridge network. Takes the networks lock.
 pub fn set_up(store: &Store, container: &Container, pid: Pid) -> Result<Option<BridgeSetup>, NetworkError> {
     let config = &container.config;
-    if config.network != NetworkMode::Bridge {
+    if config.network != NetworkMode::Bridge || config.rootless {
         return Ok(None);
     }
     let path = format!("/proc/{pid}/ns/net");
@@ -42,12 +47,8 @@ pub fn set_up(store: &Store, container: &Container, pid: Pid) -> Result<Option<B
             mac: j.mac.as_deref().and_then(crate::network::netlink::parse_mac),
         })
         .collect();
-    let extra_hosts = config.net.extra_hosts.iter().map(|h| parse_add_host(h)).collect::<Result<Vec<_>, _>>()?;
-    let dns = DnsFlags {
-        servers: config.net.dns.clone(),
-        search: config.net.dns_search.clone(),
-        options: config.net.dns_options.clone(),
-    };
+    let extra_hosts = extra_hosts(container)?;
+    let dns = dns_flags(container);
     let publish = config.net.publish_specs();
     let request = BridgeRequest {
         container: ContainerRef {
@@ -73,5 +74,45 @@ pub fn set_up(store: &Store, container: &Container, pid: Pid) -> Result<Option<B
         super::super::teardown::release_network(store, &container.id);
         return Err(e.into());
     }
+    Ok(Some(setup))
+}
+
+fn extra_hosts(container: &Container) -> Result<Vec<ExtraHost>, NetworkError> {
+    Ok(container.config.net.extra_hosts.iter().map(|h| parse_add_host(h)).collect::<Result<Vec<_>, _>>()?)
+}
+
+fn dns_flags(container: &Container) -> DnsFlags {
+    let net = &container.config.net;
+    DnsFlags { servers: net.dns.clone(), search: net.dns_search.clone(), options: net.dns_options.clone() }
+}
+
+/// A rootless container's own network (pasta or slirp4netns, as its network's name asks) for
+/// the container whose first process is `pid`, and its /etc/hosts and /etc/resolv.conf
+/// written. None when the container is not rootless on the default network.
+pub fn set_up_rootless(store: &Store, container: &Container, pid: Pid) -> Result<Option<RootlessSetup>, NetworkError> {
+    let config = &container.config;
+    if config.network != NetworkMode::Bridge || !config.rootless {
+        return Ok(None);
+    }
+    let helper = config.net.network_names().next().and_then(HelperChoice::for_network).unwrap_or_default();
+    let path = format!("/proc/{pid}/ns/net");
+    let io = |e| NetworkError::Store(crate::store::StoreError::io(std::path::Path::new(&path), e));
+    let netns = crate::sandbox::netns::open_netns_of(pid.as_raw()).map_err(io)?;
+    let run_dir = store.container_run_dir(&container.id);
+    let request = RootlessRequest {
+        netns: std::os::fd::AsFd::as_fd(&netns),
+        publish: &config.net.publish_specs(),
+        helper,
+        hostname: &config.hostname,
+        domainname: &config.net.domainname,
+        extra_hosts: &extra_hosts(container)?,
+        dns: &dns_flags(container),
+        host_resolv: &host_resolv_conf(),
+        run_dir: &run_dir,
+    };
+    let setup = set_up_rootless_network(&request)?;
+    let dir = store.container_dir(&container.id);
+    write_file_atomically(&dir.join("hosts"), setup.hosts.as_bytes())?;
+    write_file_atomically(&dir.join("resolv.conf"), setup.resolv_conf.as_bytes())?;
     Ok(Some(setup))
 }

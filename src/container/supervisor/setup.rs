@@ -21,6 +21,7 @@ use super::super::protocol::listen_for_attach;
 use super::super::record::{Container, NetworkMode, Status};
 use super::super::sandbox_spec::{NoIdsToKeep, apply_userns, cgroup_resources, for_container};
 use super::super::teardown::{release_network, remove_unstarted};
+use crate::network::rootless::RootlessSetup;
 use crate::network::setup::BridgeSetup;
 use crate::sandbox::EXIT_SETUP;
 use crate::sandbox::cgroup::{Cgroup, CgroupError, DEFAULT_ROOT};
@@ -97,6 +98,9 @@ pub struct Running {
     pub listener: OwnedFd,
     /// The container's networks: held host ports and DNS responder (None: no bridge network).
     pub network: Option<BridgeSetup>,
+    /// A rootless container's own network: its pasta or slirp4netns (None: not rootless on
+    /// the default network).
+    pub rootless_network: Option<RootlessSetup>,
     /// Keeps the run directory (the attach socket's) open for the container's life.
     pub run_dir: File,
 }
@@ -165,11 +169,13 @@ fn prepare_and_spawn(
     spec.cgroup_join_files = cgroup_slot.as_ref().map(Cgroup::self_join_files).unwrap_or_default();
     let (theirs, stdio) = make_stdio(config.tty, config.open_stdin).map_err(SetupError::Stdio)?;
     let mut network = None;
+    let mut rootless_network = None;
     let _ = std::fs::remove_file(exit_file(store, id));
     let spawned = {
         // The network first: the claim is recorded Running only once the container is whole.
         let mut before_start = |pid: Pid| -> Result<(), BeforeStartError> {
             network = super::network::set_up(store, container, pid).map_err(NetworkSetupError)?;
+            rootless_network = super::network::set_up_rootless(store, container, pid).map_err(NetworkSetupError)?;
             record_running(store, id, me, pid)?;
             Ok(())
         };
@@ -195,6 +201,7 @@ fn prepare_and_spawn(
         log,
         listener,
         network,
+        rootless_network,
         run_dir,
     })
 }
