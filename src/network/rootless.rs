@@ -15,7 +15,7 @@
 
 use std::io::{Read, Write};
 use std::net::IpAddr;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,6 +32,9 @@ use crate::sandbox::netns::{die_with_parent, pass_fd};
 
 /// How long a helper gets to configure the container's interface.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The fd slirp4netns gets the container's run directory as (its API socket is made there).
+const SLIRP_DIR_FD: i32 = 6;
 
 /// The file in the container's run directory that lists its published ports.
 pub const PUBLISHED_FILE: &str = "published.json";
@@ -267,13 +270,24 @@ fn start_slirp(
     let io = |e: nix::errno::Errno| NetworkError::from(crate::store::StoreError::io(&api, e.into()));
     let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io)?;
     let (exit_r, exit_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io)?;
-    let options = SlirpOptions { netns_fd: NETNS_FD, ready_fd: 4, exit_fd: 5, api_socket: &api };
+    // The run directory's path may be longer than a socket address holds (108 bytes): the
+    // socket is named through an fd of the directory, in slirp4netns and here.
+    let dir = std::fs::File::open(request.run_dir).map_err(|e| crate::store::StoreError::io(request.run_dir, e))?;
+    let theirs = PathBuf::from(format!("/proc/self/fd/{SLIRP_DIR_FD}/slirp.sock"));
+    let ours = PathBuf::from(format!("/proc/self/fd/{}/slirp.sock", dir.as_raw_fd()));
+    let options = SlirpOptions { netns_fd: NETNS_FD, ready_fd: 4, exit_fd: 5, api_socket: &theirs };
     let mut command = Command::new(program);
     command.args(slirp::args(&options)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log_file(&log)?);
     let netns = request.netns.try_clone_to_owned().map_err(|e| crate::store::StoreError::io(&api, e))?;
     pass_fd(&mut command, netns, NETNS_FD).map_err(io)?;
     pass_fd(&mut command, ready_w, 4).map_err(io)?;
     pass_fd(&mut command, exit_r, 5).map_err(io)?;
+    pass_fd(
+        &mut command,
+        OwnedFd::from(dir.try_clone().map_err(|e| crate::store::StoreError::io(&api, e))?),
+        SLIRP_DIR_FD,
+    )
+    .map_err(io)?;
     let child = spawn(program, command)?;
     // From here on, dropping the setup ends slirp4netns.
     let mut setup = RootlessSetup::new(child, Some(exit_w), request.run_dir, mappings);
@@ -292,7 +306,7 @@ fn start_slirp(
     let own = Some(IpAddr::V4(slirp::CONTAINER_ADDR));
     (setup.hosts, setup.resolv_conf) = etc_files(request, own, host, resolv::Mode::Slirp)?;
     for mapping in &setup.mappings {
-        add_hostfwd(&api, mapping)?;
+        add_hostfwd(&ours, mapping)?;
     }
     Ok(setup)
 }
