@@ -34,8 +34,8 @@ impl Status {
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
-    /// A private network namespace with only loopback (`--network private`; rootless, the
-    /// default until pasta is wired in).
+    /// A private network namespace with only loopback (`--network private`; older rootless
+    /// containers' default, before pasta).
     #[default]
     Private,
     /// Attached to the bridge networks `ContainerConfig::net` names (root's default: `bridge`).
