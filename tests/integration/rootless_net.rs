@@ -271,3 +271,44 @@ fn rootless_slirp4netns_by_name_publishes_ports() {
     let (_, port) = env.host_port("slow", "80");
     assert_eq!(env.fetch(&format!("127.0.0.1:{port}")).as_deref(), Some("hello from the container\n"));
 }
+
+/// `inner` (a berth command) run with `resolv` bind-mounted on /etc/resolv.conf in a mount
+/// namespace of its own: what berth and pasta read as the host's resolvers.
+fn with_resolv_conf(inner: Command, resolv: &Path) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+    ]);
+    cmd.arg(resolv).arg(inner.get_program()).args(inner.get_args());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+#[test]
+fn rootless_dns_goes_through_pastas_forwarder_to_the_hosts_resolver() {
+    let Some(mut env) = RootlessLab::new() else { return };
+    // The host's resolver is a tiny DNS server in the outside namespace.
+    let udp_echo = udp_echo_binary().unwrap().display().to_string();
+    let server = Lab::command_in(&env.lab.outside, &udp_echo, &["dns", OUTSIDE, "53", "10.1.2.3"]).spawn().unwrap();
+    env.servers.push(server);
+    let resolv = env.path("resolv.conf");
+    std::fs::write(&resolv, format!("nameserver {OUTSIDE}\n")).unwrap();
+    let script = "grep -m 1 ^nameserver /etc/resolv.conf; \
+                  for i in 1 2 3 4 5 6 7 8 9 10; do nslookup -type=a db.example.test 169.254.1.1 && break; sleep 0.2; done";
+    let out = with_resolv_conf(env.command(["run", "--rm", "bb", "sh", "-c", script]), &resolv).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("nameserver 169.254.1.1\n"), "{stdout}");
+    assert!(stdout.contains("Address: 10.1.2.3"), "the name resolved through pasta: {stdout}");
+}
