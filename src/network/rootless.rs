@@ -138,6 +138,17 @@ pub fn published_ports(run_dir: &Path) -> Vec<PortMapping> {
         .unwrap_or_default()
 }
 
+/// Whether this network namespace has a default route (IPv4 or IPv6), as pasta needs.
+fn has_default_route() -> bool {
+    let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+    v4.lines().skip(1).any(|l| l.split_whitespace().nth(1) == Some("00000000"))
+        || v6.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 9 && f[0].bytes().all(|b| b == b'0') && f[1] == "00" && f[9] != "lo"
+        })
+}
+
 /// The host's IPv4 addresses, and the one pasta copies into a container: the first address
 /// of the interface with the default route (pasta's choice of "external interface").
 fn host_addresses() -> (Vec<IpAddr>, Option<IpAddr>) {
@@ -189,7 +200,12 @@ pub fn set_up_rootless(request: &RootlessRequest<'_>) -> Result<RootlessSetup, N
     let pasta_program = match request.helper {
         HelperChoice::Slirp4netns => None,
         HelperChoice::Pasta => Some(pasta::find_pasta().map_err(RootlessNetError::from)?),
-        HelperChoice::Auto => pasta::find_pasta().ok(),
+        // Debian 12's pasta refuses a host without a default route ("External interface not
+        // usable"); slirp4netns needs none, so an offline host still gets a network.
+        HelperChoice::Auto => match pasta::find_pasta() {
+            Ok(_) if !has_default_route() && slirp::find_slirp4netns().is_some() => None,
+            found => found.ok(),
+        },
     };
     let setup = match pasta_program {
         Some(program) => start_pasta(request, &program, reservation.mappings)?,

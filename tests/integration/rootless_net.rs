@@ -312,3 +312,19 @@ fn rootless_dns_goes_through_pastas_forwarder_to_the_hosts_resolver() {
     assert!(stdout.starts_with("nameserver 169.254.1.1\n"), "{stdout}");
     assert!(stdout.contains("Address: 10.1.2.3"), "the name resolved through pasta: {stdout}");
 }
+
+#[test]
+fn rootless_containers_on_a_host_without_a_default_route_get_slirp4netns() {
+    let Some(env) = RootlessLab::new() else { return };
+    if !require_program("slirp4netns") {
+        return;
+    }
+    env.lab.in_host("ip", &["route", "del", "default"]);
+    let out = env.sh(&[], "ip -o -4 addr show");
+    assert!(out.contains("inet 10.0.2.100/24"), "slirp4netns, which needs no default route: {out}");
+    // Asked for by name, pasta says why it cannot.
+    let (code, stderr) = env.berth_err(&["run", "--rm", "--network", "pasta", "bb", "true"]);
+    assert_ne!(code, 0);
+    let line = assert_one_error_line(&stderr);
+    assert!(line.contains("pasta failed"), "{line}");
+}
