@@ -4,7 +4,8 @@
 //! Attaching, under the networks lock (exclusive): dead owners' endpoints are collected first;
 //! then for each network an address is allocated and the endpoint written (incomplete) to the
 //! network's runtime state; then the kernel work: bridge, veth pair into the container's
-//! namespace, addresses and routes there, firewall (one nft transaction for the container);
+//! namespace, addresses and routes there, firewall (one nft transaction, and only when the
+//! table changes: a network's first use, or published ports);
 //! then the endpoints are marked complete. Any failure undoes the kernel work done so far and
 //! removes the endpoints, so a failed attach leaves nothing (and a crashed one leaves an
 //! endpoint whose dead owner the next networking command tears down).
@@ -15,6 +16,7 @@ use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 
 use super::NetworkError;
+use super::firewall::rules::Ruleset;
 use super::firewall::{Change, plan, rules};
 use super::ipam;
 use super::kernel::Kernel;
@@ -272,6 +274,7 @@ pub fn attach(
     let records = manage::load_locked(store)?;
     super::gc::collect_locked(store, &records, kernel, alive)?;
     let mut states = load_states(store)?;
+    let before = plan::ruleset(&records, &states, &[]);
     let planned = allocate(store, &records, &mut states, request)?;
     let mut done: Vec<&str> = Vec::new();
     let kernel_work = (|| -> Result<(), NetworkError> {
@@ -285,9 +288,9 @@ pub fn attach(
             kernel.attach_container(bridge, request.container.netns, &link)?;
             done.push(&endpoint.host_veth);
         }
-        let ruleset = plan::ruleset(&records, &states, &[]);
+        let after = plan::ruleset(&records, &states, &[]);
         let change = Change { fill: vec![request.container.id.to_owned()], ..Change::default() };
-        kernel.apply_firewall(&rules::script(&ruleset, &change), "setting up the container's firewall rules")
+        update_firewall(kernel, &before, &after, change, "setting up the container's firewall rules")
     })();
     if let Err(e) = kernel_work {
         for veth in done {
@@ -311,6 +314,25 @@ pub fn attach(
     Ok(attachment)
 }
 
+/// Brings berth's table from `before` to `after` with `change`: nothing at all when the two
+/// are the same and the table is there (a container without published ports on a network in
+/// use already: no `nft` process, the common case); the whole table rebuilt when it is missing
+/// (after `nft flush ruleset`, say); otherwise the change, one transaction.
+fn update_firewall(
+    kernel: &mut dyn Kernel,
+    before: &Ruleset,
+    after: &Ruleset,
+    change: Change,
+    what: &str,
+) -> Result<(), NetworkError> {
+    let present = kernel.firewall_present()?;
+    if present && before == after {
+        return Ok(());
+    }
+    let change = if present { change } else { Change { recreate: true, ..change } };
+    kernel.apply_firewall(&rules::script(after, &change), what)
+}
+
 /// Removes the endpoints of `containers` from every network: veths, firewall rules (one
 /// transaction), addresses. Bridges stay (as Docker's do) until their network is removed:
 /// deleting one costs ~40 ms of the kernel's global netlink lock, which the next container's
@@ -329,6 +351,7 @@ pub(super) fn release_locked(
             first_error.get_or_insert(e);
         }
     };
+    let before = plan::ruleset(records, states, &[]);
     let mut any = false;
     for state in states.values_mut() {
         let leaving: Vec<Endpoint> =
@@ -345,9 +368,9 @@ pub(super) fn release_locked(
     if !any {
         return Ok(false);
     }
-    let ruleset = plan::ruleset(records, states, containers);
+    let after = plan::ruleset(records, states, containers);
     let change = Change { remove: containers.to_vec(), ..Change::default() };
-    note(kernel.apply_firewall(&rules::script(&ruleset, &change), "removing the container's firewall rules"));
+    note(update_firewall(kernel, &before, &after, change, "removing the container's firewall rules"));
     for (network_id, state) in states.iter() {
         if records.iter().any(|r| &r.id == network_id) {
             note(store.write_network_state(network_id, state).map_err(NetworkError::from));
@@ -402,17 +425,18 @@ pub fn detach_from(
     let records = manage::load_locked(store)?;
     let record = manage::find(&records, network)?.clone();
     let mut states = load_states(store)?;
+    let before = plan::ruleset(&records, &states, &[]);
     let Some(endpoint) = states.get_mut(&record.id).and_then(|s| s.endpoints.remove(container_id)) else {
         return Ok(false);
     };
     let detached = kernel.detach_container(&endpoint.host_veth);
-    let ruleset = plan::ruleset(&records, &states, &[]);
+    let after = plan::ruleset(&records, &states, &[]);
     let change = if endpoint.ports.is_empty() {
         Change::default()
     } else {
         Change { remove: vec![container_id.to_owned()], ..Change::default() }
     };
-    let applied = kernel.apply_firewall(&rules::script(&ruleset, &change), "removing the container's firewall rules");
+    let applied = update_firewall(kernel, &before, &after, change, "removing the container's firewall rules");
     store.write_network_state(&record.id, &states[&record.id])?;
     detached?;
     applied?;

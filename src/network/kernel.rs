@@ -5,8 +5,9 @@
 use std::os::fd::BorrowedFd;
 
 use super::NetworkError;
-use super::firewall::nft;
+use super::firewall::{nft, rules};
 use super::netlink::Netlink;
+use super::netlink::nftables::NFPROTO_INET;
 use super::plumbing::{self, BridgeSpec, ContainerLink};
 use super::sysctl;
 
@@ -27,6 +28,8 @@ pub trait Kernel {
     fn remove_bridge(&mut self, name: &str) -> Result<(), NetworkError>;
     /// Applies an nft script to berth's table (one transaction).
     fn apply_firewall(&mut self, script: &str, what: &str) -> Result<(), NetworkError>;
+    /// Whether berth's table exists (an in-process netlink query, no `nft` process).
+    fn firewall_present(&mut self) -> Result<bool, NetworkError>;
 }
 
 /// The real thing, in the calling thread's network namespace; the netlink socket is opened on
@@ -73,6 +76,11 @@ impl Kernel for HostKernel {
     fn apply_firewall(&mut self, script: &str, what: &str) -> Result<(), NetworkError> {
         Ok(nft::apply(script, what)?)
     }
+
+    fn firewall_present(&mut self) -> Result<bool, NetworkError> {
+        let (family, name) = (NFPROTO_INET, rules::TABLE_NAME);
+        Ok(Netlink::open_netfilter()?.nft_table_exists(family, name)?)
+    }
 }
 
 #[cfg(test)]
@@ -86,6 +94,8 @@ pub(crate) mod recording {
         pub scripts: Vec<String>,
         /// Call prefixes ("attach vethX") that fail.
         pub fail: Vec<String>,
+        /// Whether berth's table exists: after a script that does not delete it.
+        pub table: bool,
     }
 
     impl RecordingKernel {
@@ -133,7 +143,13 @@ pub(crate) mod recording {
 
         fn apply_firewall(&mut self, script: &str, what: &str) -> Result<(), NetworkError> {
             self.scripts.push(script.to_owned());
-            self.record(format!("firewall {what}"))
+            self.record(format!("firewall {what}"))?;
+            self.table = !script.ends_with(&format!("delete table {}\n", rules::TABLE));
+            Ok(())
+        }
+
+        fn firewall_present(&mut self) -> Result<bool, NetworkError> {
+            Ok(self.table)
         }
     }
 }

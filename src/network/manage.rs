@@ -1,7 +1,7 @@
 //! Network records as commands manage them: the predefined networks (made on first use),
 //! `network create` with Docker's checks, `rm` and `prune`. The kernel is touched only to
-//! delete a removed network's bridge (made by the first container attached, kept until then;
-//! its rules exist only while containers are attached, see `attach`).
+//! delete a removed network's bridge and its firewall rules (both made by the first container
+//! attached, kept until then, see `attach`).
 //!
 //! Locks: the networks lock (level `Networks`). Whether a network is in use is answered from its
 //! runtime state (running containers) and from the caller (containers whose records name it,
@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::NetworkError;
+use super::firewall::{Change, plan, rules};
 use super::kernel::Kernel;
 use super::pool;
 use super::record::{self, DEFAULT_BRIDGE, DEFAULT_NETWORK, Driver, NetworkRecord, PREDEFINED, SubnetConfig};
@@ -323,6 +324,14 @@ pub fn remove_locked(
         kernel.remove_bridge(&record.bridge)?;
     }
     networks.retain(|n| n.id != record.id);
+    // A network's rules stay in berth's table from its first use (when its state is made) on,
+    // as its bridge does; they go with it.
+    if !store.rootless() && store.network_state_ids()?.contains(&record.id) {
+        let mut states = super::attach::load_states(store)?;
+        states.remove(&record.id);
+        let ruleset = plan::ruleset(&networks, &states, &[]);
+        kernel.apply_firewall(&rules::script(&ruleset, &Change::default()), "removing the network's firewall rules")?;
+    }
     store.write_networks(&NetworkIndex { networks })?;
     store.remove_network_state(&record.id)?;
     Ok(record)

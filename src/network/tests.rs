@@ -238,11 +238,47 @@ fn a_slash_29_fills_up_and_garbage_collection_frees_dead_owners_addresses() {
     let mut kernel = RecordingKernel::default();
     assert!(gc::collect_garbage(&store, &mut kernel, &alive).unwrap().is_empty());
     assert!(kernel.calls.is_empty());
-    // Everyone dead: every endpoint goes, and berth's table (the bridge stays with its network).
-    let mut kernel = RecordingKernel::default();
+    // Everyone dead: every endpoint goes; the network's rules stay in berth's table as its
+    // bridge does, and no container had a chain: no nft at all.
+    let mut kernel = RecordingKernel { table: true, ..RecordingKernel::default() };
     assert_eq!(gc::collect_garbage(&store, &mut kernel, &|_| false).unwrap().len(), 4);
     assert!(!kernel.calls.iter().any(|c| c.starts_with("remove bridge")), "{:?}", kernel.calls);
-    assert_eq!(kernel.scripts.last().unwrap(), "add table inet berth\ndelete table inet berth\n");
+    assert!(kernel.scripts.is_empty(), "{:?}", kernel.scripts);
+    // The table missing (someone flushed the ruleset): the next change brings it all back.
+    let mut kernel = RecordingKernel::default();
+    attach::attach(&store, &mut kernel, &request(C2, &fd, &[join("small")], &[], LIVE), &alive).unwrap();
+    assert!(kernel.scripts[0].starts_with("add table inet berth\ndelete table inet berth\n"), "{:?}", kernel.scripts);
+    assert!(kernel.scripts[0].contains("ip saddr 10.235.0.0/29 oifname != \"berth1\" masquerade"));
+    // The network removed: its rules go, and with no network left, the table.
+    let _lock = store.lock_networks_exclusive().unwrap();
+    let mut kernel = RecordingKernel { table: true, ..RecordingKernel::default() };
+    gc::collect_locked(&store, &manage::load_locked(&store).unwrap(), &mut kernel, &|_| false).unwrap();
+    manage::remove_locked(&store, &mut kernel, "small", &|_| Vec::new()).unwrap();
+    assert_eq!(kernel.scripts, ["add table inet berth\ndelete table inet berth\n"], "{:?}", kernel.calls);
+}
+
+#[test]
+fn a_container_without_published_ports_runs_no_nft() {
+    let (_dir, store) = store();
+    net(&store, "front", "10.239.0.0/24");
+    let fd = some_fd();
+    // The network's first use installs its rules.
+    let mut kernel = RecordingKernel { table: true, ..RecordingKernel::default() };
+    attach::attach(&store, &mut kernel, &request(C1, &fd, &[join("front")], &[], LIVE), &alive).unwrap();
+    assert_eq!(kernel.scripts.len(), 1);
+    assert!(!kernel.scripts[0].contains("ctr-"), "{}", kernel.scripts[0]);
+    // The next container, its teardown, and the first's: no script.
+    attach::attach(&store, &mut kernel, &request(C2, &fd, &[join("front")], &[], LIVE), &alive).unwrap();
+    assert!(attach::detach(&store, &mut kernel, C2).unwrap());
+    assert!(attach::detach(&store, &mut kernel, C1).unwrap());
+    assert_eq!(kernel.scripts.len(), 1, "{:?}", kernel.scripts);
+    // Published ports fill and delete the container's chain only.
+    let ports = [PortMapping { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp }];
+    attach::attach(&store, &mut kernel, &request(C1, &fd, &[join("front")], &ports, LIVE), &alive).unwrap();
+    assert!(kernel.scripts[1].contains("add rule inet berth ctr-c1c1c1c1c1c1"), "{}", kernel.scripts[1]);
+    assert!(attach::detach(&store, &mut kernel, C1).unwrap());
+    assert!(kernel.scripts[2].ends_with("delete chain inet berth ctr-c1c1c1c1c1c1\n"), "{}", kernel.scripts[2]);
+    assert_eq!(kernel.scripts.len(), 3);
 }
 
 #[test]
@@ -318,12 +354,15 @@ fn a_published_port_on_the_hosts_loopback_reaches_the_container_through_berths_b
     in_netns(host.as_fd(), || {
         let mut nl = super::netlink::Netlink::open().unwrap();
         assert!(nl.link_by_name(&attach::veth_name(C1, &front)).unwrap().is_none());
-        assert!(nft::list_table("inet berth").is_err(), "berth's table is gone with its last container");
-        // The bridge stays with its network, and goes with it.
+        let listed = nft::list_table("inet berth").unwrap();
+        assert!(!listed.contains("ctr-"), "the container's chain is gone with it: {listed}");
+        assert!(listed.contains("ip saddr 10.237.0.0/24 oifname != \"berth1\" masquerade"), "{listed}");
+        // The bridge and the network's rules stay with the network, and go with it.
         assert!(nl.link_by_name("berth1").unwrap().is_some());
         let _lock = store.lock_networks_exclusive().unwrap();
         manage::remove_locked(&store, &mut HostKernel::default(), "front", &|_| Vec::new()).unwrap();
         assert!(nl.link_by_name("berth1").unwrap().is_none());
+        assert!(nft::list_table("inet berth").is_err(), "no network left: no table");
     })
     .unwrap();
     let mut inside = super::netlink::Netlink::open_in(container.as_fd()).unwrap();
@@ -404,7 +443,8 @@ fn set_up_bridge_gives_a_container_names_files_and_a_clean_teardown() {
     eprintln!("tear_down (last container: veth, rules): {:?}", started.elapsed());
     drop(setup);
     assert!(state(&store, &net_id(&store, "front")).endpoints.is_empty());
-    in_netns(host.as_fd(), || assert!(nft::list_table("inet berth").is_err())).unwrap();
+    let listed = in_netns(host.as_fd(), || nft::list_table("inet berth").unwrap()).unwrap();
+    assert!(!listed.contains("ctr-"), "{listed}");
 }
 
 fn net_id(store: &Store, name: &str) -> String {

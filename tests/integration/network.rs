@@ -290,8 +290,12 @@ fn reload_rebuilds_berths_table_in_the_namespace_and_touches_no_other() {
     assert!(out.contains("ip daddr 127.0.0.1 tcp dport 18080 dnat ip to 10.216.0.2:80"), "{out}");
     assert!(out.contains("ip saddr 10.216.0.0/24 oifname != \"berth1\" masquerade"), "{out}");
     assert!(out.contains("table inet other") && out.contains("chain keep"), "{out}");
-    // With no container left, reload leaves no table behind.
+    // With no container left, the network's rules stay (as its bridge does) and the
+    // container's go; with the network removed, no table is left.
     attach_in_state(&env, &id, "app", "10.216.0.2", dead_owner(), json!([]));
-    let out = in_own_netns(&env, "nft add table inet berth; $BERTH network reload; nft list tables");
+    let out = in_own_netns(&env, "$BERTH network reload; nft list table inet berth");
+    assert!(out.contains("ip saddr 10.216.0.0/24 oifname != \"berth1\" masquerade"), "{out}");
+    assert!(!out.contains("chain ctr-"), "{out}");
+    let out = in_own_netns(&env, "$BERTH network reload; $BERTH network rm web; nft list tables");
     assert!(!out.contains("inet berth"), "{out}");
 }

@@ -19,12 +19,19 @@ mod tests {
     use crate::network::test_support::require_root_and_nft;
     use crate::sandbox::netns::{in_netns, in_new_netns};
 
+    /// berth's table, as the attach path asks for it (netlink, no `nft`).
+    fn table_exists() -> bool {
+        use crate::network::kernel::{HostKernel, Kernel};
+        HostKernel::default().firewall_present().unwrap()
+    }
+
     #[test]
     fn the_rules_apply_read_back_and_go_in_a_test_namespace() {
         if !require_root_and_nft("applying nftables rules in a private network namespace") {
             return;
         }
         let ns = in_new_netns(|ns| ns).unwrap();
+        assert!(!in_netns(ns.as_fd(), table_exists).unwrap(), "a new namespace has no table");
         let ruleset = rules::tests::sample();
         let run = |change: &Change| {
             let text = rules::script(&ruleset, change);
@@ -69,8 +76,10 @@ mod tests {
         })
         .unwrap();
         assert!(in_netns(ns.as_fd(), || nft::list_table(rules::TABLE)).unwrap().is_err());
+        assert!(!in_netns(ns.as_fd(), table_exists).unwrap(), "the netlink query sees it gone too");
         let listed = run(&Change { recreate: true, ..Change::default() });
         assert!(listed.contains("dnat ip to 10.77.0.2:80"), "{listed}");
+        assert!(in_netns(ns.as_fd(), table_exists).unwrap());
 
         // Bad input is refused as a whole: nothing of the failed script is applied.
         let before = in_netns(ns.as_fd(), || nft::list_table(rules::TABLE).unwrap()).unwrap();

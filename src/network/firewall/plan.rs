@@ -1,6 +1,7 @@
 //! What berth's table should hold, from the networks' records and runtime state: a network's
-//! rules while it has containers attached, a container's DNAT rules while it has published
-//! ports.
+//! rules from its first use (its runtime state is made then) until it is removed, as its
+//! bridge stays; a container's DNAT rules while it has published ports. So a container
+//! without published ports changes nothing in the table, and starting one runs no `nft`.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -15,7 +16,7 @@ pub fn ruleset(records: &[NetworkRecord], states: &BTreeMap<String, NetworkState
     for record in records {
         let Some(state) = states.get(&record.id) else { continue };
         let endpoints: Vec<_> = state.endpoints.values().filter(|e| !leaving.contains(&e.container_id)).collect();
-        if endpoints.is_empty() || record.bridge.is_empty() {
+        if record.bridge.is_empty() {
             continue;
         }
         ruleset.networks.push(FwNetwork {

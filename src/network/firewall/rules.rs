@@ -32,6 +32,8 @@ use crate::network::ports::PortMapping;
 use crate::network::subnet::Subnet;
 
 pub const TABLE: &str = "inet berth";
+/// [`TABLE`]'s name without its family (netlink names the family apart).
+pub const TABLE_NAME: &str = "berth";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuleError {

@@ -1,5 +1,5 @@
-//! A NETLINK_ROUTE socket, synchronous: send one request, read until its acknowledgement (or
-//! the end of a dump). A socket opened with [`Netlink::open_in`] belongs to another network
+//! A netlink socket (NETLINK_ROUTE, or NETLINK_NETFILTER for nftables queries), synchronous:
+//! send one request, read until its acknowledgement (or the end of a dump). A socket opened with [`Netlink::open_in`] belongs to another network
 //! namespace, so the caller configures a container's interfaces without running there.
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -36,11 +36,19 @@ pub struct Netlink {
 }
 
 impl Netlink {
-    /// A socket in the calling thread's network namespace.
+    /// A NETLINK_ROUTE socket in the calling thread's network namespace.
     pub fn open() -> Result<Netlink, NetlinkError> {
+        Netlink::open_protocol(SockProtocol::NetlinkRoute)
+    }
+
+    /// A NETLINK_NETFILTER socket in the calling thread's network namespace (nftables queries).
+    pub fn open_netfilter() -> Result<Netlink, NetlinkError> {
+        Netlink::open_protocol(SockProtocol::NetlinkNetFilter)
+    }
+
+    fn open_protocol(protocol: SockProtocol) -> Result<Netlink, NetlinkError> {
         let fail = |e| NetlinkError::new("opening a netlink socket", e);
-        let fd = socket(AddressFamily::Netlink, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::NetlinkRoute)
-            .map_err(fail)?;
+        let fd = socket(AddressFamily::Netlink, SockType::Raw, SockFlag::SOCK_CLOEXEC, protocol).map_err(fail)?;
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(fail)?;
         Ok(Netlink { fd, seq: 0, buf: vec![0u8; RECV_BUFFER] })
     }
