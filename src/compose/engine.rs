@@ -193,6 +193,10 @@ pub fn up(
         if service.healthcheck.as_ref().is_some_and(|h| !h.disable && !h.test.is_empty()) {
             progress.warn(&format!("service {name}: healthchecks are not run yet"));
         }
+        if settings.rootless && service.network_mode.is_none() {
+            progress
+                .warn(&format!("service {name}: rootless containers do not join project networks yet (loopback only)"));
+        }
         wait_for_dependencies(store, project, service, progress)?;
         let replicas = opts.scale.get(&name).copied().unwrap_or_else(|| service.replicas());
         let mut mine: Vec<&Container> = existing.iter().filter(|c| service_of(c) == name).collect();
@@ -302,8 +306,13 @@ fn ensure_networks(store: &Store, project: &Project, progress: &mut dyn Progress
         let mut labels = net.labels.clone();
         labels.insert(LABEL_PROJECT.into(), project.name.clone());
         labels.insert(LABEL_NETWORK.into(), key.clone());
+        let pools = &net.ipam.config;
         let opts = crate::network::manage::CreateOptions {
             name: net.name.clone(),
+            driver: net.driver.clone().unwrap_or_default(),
+            subnets: pools.iter().filter_map(|p| p.subnet.clone()).collect(),
+            gateways: pools.iter().filter_map(|p| p.gateway.clone()).collect(),
+            ip_ranges: pools.iter().filter_map(|p| p.ip_range.clone()).collect(),
             internal: net.internal,
             labels,
             options: net.driver_opts.clone(),
@@ -357,7 +366,7 @@ pub fn labels(project: &Project, service: &str, number: u32, hash: &str, oneoff:
 }
 
 /// A service as `create`'s flags: the compose keys mapped onto the words of `run`.
-pub fn create_flags(project: &Project, name: &str, s: &Service) -> R<CreateFlags> {
+pub fn create_flags(project: &Project, name: &str, s: &Service, rootless: bool) -> R<CreateFlags> {
     let unsupported = |message: String| EngineError::Unsupported { service: name.into(), message };
     let mut f = CreateFlags {
         image: s.image.clone().unwrap_or_default(),
@@ -400,22 +409,9 @@ pub fn create_flags(project: &Project, name: &str, s: &Service) -> R<CreateFlags
         tmpfs: s.tmpfs.clone(),
         ..CreateFlags::default()
     };
-    f.net.networks = vec![match s.network_mode.as_deref() {
-        Some("none") => "none".into(),
-        Some("host") => "host".into(),
-        // Until the project network is joined (below), a private namespace with loopback.
-        None | Some("bridge") | Some("default") => "private".into(),
-        Some(other) => return Err(unsupported(format!("network_mode {other:?} is not supported yet"))),
-    }];
-    // NETWORK PLUG-IN POINT: with user networks in the run path (the networking branch), the
-    // container joins each of `s.networks` (PROJECT_default for `default`) with its service
-    // name and aliases as DNS names, and `ports:` are published; until then the container has
-    // its own private namespace (loopback) and these keys are refused rather than ignored.
-    if !s.ports.is_empty() {
-        return Err(unsupported("ports: publishing is not supported by compose yet".into()));
-    }
-    if !s.extra_hosts.is_empty() || !s.dns.is_empty() || !s.sysctls.is_empty() {
-        return Err(unsupported("extra_hosts, dns and sysctls are not supported yet".into()));
+    f.net = super::netmap::flags(project, name, s, rootless)?;
+    if !s.sysctls.is_empty() {
+        return Err(unsupported("sysctls are not supported yet".into()));
     }
     if let Some(logging) = &s.logging
         && !logging.options.is_empty()
@@ -472,22 +468,27 @@ fn create(
     number: u32,
     hash: &str,
 ) -> R<Container> {
-    let mut flags = create_flags(project, name, s)?;
+    let mut flags = create_flags(project, name, s, settings.rootless)?;
     let cname = container_name(project, name, s, number);
     flags.name = Some(cname.clone());
-    create_from(store, settings, flags, s, labels(project, name, number, hash, false))
+    create_from(store, settings, project, flags, s, labels(project, name, number, hash, false))
 }
 
+/// A container of the service from its flags, with what flags cannot say (per-network names
+/// and addresses, the entrypoint as a list, labels) set on the parsed options.
 pub fn create_from(
     store: &Store,
     settings: &Settings,
+    project: &Project,
     flags: CreateFlags,
     s: &Service,
     labels: BTreeMap<String, String>,
 ) -> R<Container> {
     let cname = flags.name.clone().unwrap_or_default();
     let service = labels.get(LABEL_SERVICE).cloned().unwrap_or_default();
-    let mut options = options::parse(&flags).map_err(|source| EngineError::Options { service, source })?;
+    let mut options =
+        options::parse(&flags).map_err(|source| EngineError::Options { service: service.clone(), source })?;
+    super::netmap::joins(project, &service, s, &mut options)?;
     if let Some(entrypoint) = &s.entrypoint {
         options.entrypoint = Some(entrypoint.clone());
     }
@@ -631,22 +632,27 @@ fn levels(project: &Project) -> BTreeMap<String, usize> {
     depth
 }
 
-/// The project's own networks (labelled with its name; never an external one).
+/// The project's own networks (labelled with its name; never an external one). One still in
+/// use (an orphan container left on it) stays, with Docker Compose's warning.
 fn remove_networks(store: &Store, project: &Project, progress: &mut dyn Progress) -> R<()> {
     use crate::network::{gc, kernel::HostKernel, manage};
     let _containers = store.lock_containers_shared().map_err(|e| EngineError::Containers(e.into()))?;
+    let index: crate::container::index::Index = store.containers().map_err(|e| EngineError::Containers(e.into()))?;
     let _networks = store.lock_networks_exclusive().map_err(|e| EngineError::Containers(e.into()))?;
     let records = manage::load_locked(store).map_err(|source| EngineError::Network { name: "(all)".into(), source })?;
     let mut kernel = HostKernel::default();
     let alive = |o: crate::network::state::Owner| crate::container::liveness::is_alive(o.pid, o.start_time);
     gc::collect_locked(store, &records, &mut kernel, &alive)
         .map_err(|source| EngineError::Network { name: "(garbage)".into(), source })?;
+    let named_by = |n: &crate::network::record::NetworkRecord| crate::container::net_view::containers_naming(&index, n);
     for record in records.iter().filter(|r| r.labels.get(LABEL_PROJECT) == Some(&project.name)) {
-        // No container record names a user network yet (see NETWORK PLUG-IN POINT), so only
-        // the runtime state can hold one back.
-        manage::remove_locked(store, &mut kernel, &record.id, &|_| Vec::new())
-            .map_err(|source| EngineError::Network { name: record.name.clone(), source })?;
-        progress.event("Network", &record.name, "Removed");
+        match manage::remove_locked(store, &mut kernel, &record.id, &named_by) {
+            Ok(_) => progress.event("Network", &record.name, "Removed"),
+            Err(NetworkError::InUse { .. }) => {
+                progress.warn(&format!("network {}: resource is still in use", record.name))
+            }
+            Err(source) => return Err(EngineError::Network { name: record.name.clone(), source }),
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod interpolate;
 pub mod load;
 pub mod merge;
 pub mod model;
+pub mod netmap;
 pub mod output;
 pub mod scalars;
 pub mod yaml;
