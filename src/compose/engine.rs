@@ -11,6 +11,7 @@ use crate::container::index::{ContainerError, load_all, refresh};
 use crate::container::lifecycle::{self, LifecycleError};
 use crate::container::options::{self, CreateFlags, OptionsError};
 use crate::container::record::{Container, Status};
+use crate::container::restart::RestartPolicy;
 use crate::container::start::{StartError, launch};
 use crate::container::volumes::{self, VolumeError};
 use crate::image::ImageError;
@@ -84,6 +85,15 @@ pub enum EngineError {
     Containers(#[from] ContainerError),
     #[error("service {service} did not complete successfully: it exited with {code}")]
     DependencyFailed { service: String, code: i32 },
+    /// Docker Compose's "dependency failed to start: container X is unhealthy".
+    #[error("dependency failed to start: container {name} {why}")]
+    Dependency { name: String, why: String },
+    #[error("service {service}: restart")]
+    Restart {
+        service: String,
+        #[source]
+        source: crate::container::restart::RestartPolicyError,
+    },
     #[error("creating the bind source {path}")]
     BindSource {
         path: String,
@@ -173,7 +183,10 @@ pub fn up(
     opts: &UpOptions,
     progress: &mut dyn Progress,
 ) -> R<Vec<Container>> {
-    ensure_networks(store, project, progress)?;
+    // Rootless, containers do not join project networks yet (see netmap::flags): none is made.
+    if !settings.rootless {
+        ensure_networks(store, project, progress)?;
+    }
     ensure_volumes(store, project, progress)?;
     let existing = containers(store, &project.name, false)?;
     if opts.remove_orphans {
@@ -186,13 +199,6 @@ pub fn up(
     let mut result = Vec::new();
     for name in selected(project, &opts.services, opts.no_deps) {
         let service = &project.services[&name];
-        // HEALTHCHECK PLUG-IN POINT (restart policies and healthchecks come from that branch).
-        if service.restart.as_deref().is_some_and(|r| r != "no") {
-            progress.warn(&format!("service {name}: restart policies are not carried out yet"));
-        }
-        if service.healthcheck.as_ref().is_some_and(|h| !h.disable && !h.test.is_empty()) {
-            progress.warn(&format!("service {name}: healthchecks are not run yet"));
-        }
         if settings.rootless && service.network_mode.is_none() {
             progress
                 .warn(&format!("service {name}: rootless containers do not join project networks yet (loopback only)"));
@@ -237,8 +243,9 @@ pub fn up(
     Ok(result)
 }
 
-/// depends_on conditions, before the dependent service is created. `service_started` holds
-/// already (dependencies start first, in order).
+/// depends_on conditions, before the dependent service is created: `service_healthy` waits on
+/// the supervisor's checks, `service_completed_successfully` on the exit; `service_started`
+/// holds already (dependencies start first, in order).
 fn wait_for_dependencies(store: &Store, project: &Project, service: &Service, progress: &mut dyn Progress) -> R<()> {
     for (dep, d) in &service.depends_on {
         if !project.services.contains_key(dep) {
@@ -248,8 +255,7 @@ fn wait_for_dependencies(store: &Store, project: &Project, service: &Service, pr
             "service_completed_successfully" => {
                 for c in containers(store, &project.name, false)?.iter().filter(|c| service_of(c) == dep) {
                     progress.event("Container", &c.name, "Waiting");
-                    let code = lifecycle::wait(store, c)
-                        .map_err(|source| EngineError::Lifecycle { name: c.name.clone(), source })?;
+                    let code = super::readiness::wait_exited(store, c)?;
                     if code != 0 {
                         return Err(EngineError::DependencyFailed { service: dep.clone(), code });
                     }
@@ -257,10 +263,11 @@ fn wait_for_dependencies(store: &Store, project: &Project, service: &Service, pr
                 }
             }
             "service_healthy" => {
-                // HEALTHCHECK PLUG-IN POINT: healthchecks and their state come from the
-                // healthcheck branch (issue 13, "Containers first"); until then a dependency
-                // on service_healthy waits only for the container to be running, which
-                // `start` already made sure of.
+                for c in containers(store, &project.name, false)?.iter().filter(|c| service_of(c) == dep) {
+                    progress.event("Container", &c.name, "Waiting");
+                    super::readiness::wait_healthy(store, c)?;
+                    progress.event("Container", &c.name, "Healthy");
+                }
             }
             _ => {}
         }
@@ -489,6 +496,14 @@ pub fn create_from(
     let mut options =
         options::parse(&flags).map_err(|source| EngineError::Options { service: service.clone(), source })?;
     super::netmap::joins(project, &service, s, &mut options)?;
+    if let Some(h) = &s.healthcheck {
+        options.healthcheck = Some(super::readiness::health_config(h));
+    }
+    // A one-off `run` container keeps no policy (Docker Compose's run ignores restart:).
+    if labels.get(LABEL_ONEOFF).map(String::as_str) != Some("True") {
+        options.restart = RestartPolicy::parse(s.restart.as_deref().unwrap_or(""))
+            .map_err(|source| EngineError::Restart { service: service.clone(), source })?;
+    }
     if let Some(entrypoint) = &s.entrypoint {
         options.entrypoint = Some(entrypoint.clone());
     }
@@ -605,7 +620,10 @@ pub fn down(store: &Store, project: &Project, opts: &DownOptions, progress: &mut
             progress.event("Container", &c.name, "Removed");
         }
     }
-    remove_networks(store, project, progress)?;
+    // Rootless, up makes no project network (see netmap::flags).
+    if !store.rootless() {
+        remove_networks(store, project, progress)?;
+    }
     if opts.volumes {
         for vol in project.volumes.values().filter(|v| !v.external) {
             volumes::remove(store, &vol.name, true)

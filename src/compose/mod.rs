@@ -11,6 +11,7 @@ pub mod merge;
 pub mod model;
 pub mod netmap;
 pub mod output;
+pub mod readiness;
 pub mod scalars;
 pub mod yaml;
 
