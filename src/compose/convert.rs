@@ -110,13 +110,11 @@ const UNSUPPORTED: &[&str] = &[
     "cpuset",
     "develop",
     "device_cgroup_rules",
-    "domainname",
     "external_links",
     "group_add",
     "ipc",
     "isolation",
     "links",
-    "mac_address",
     "mem_reservation",
     "mem_swappiness",
     "memswap_limit",
@@ -131,8 +129,6 @@ const UNSUPPORTED: &[&str] = &[
     "userns_mode",
     "uts",
     "volumes_from",
-    "dns_opt",
-    "dns_search",
     "attach",
     "annotations",
 ];
@@ -184,6 +180,10 @@ pub fn service(name: &str, n: &Node, cx: &Context<'_>) -> R<Service> {
             "deploy" => s.deploy = Some(deploy(v, &kp)?),
             "devices" => s.devices = devices(v, &kp)?,
             "dns" => s.dns = string_or_list(v, &kp)?,
+            "dns_opt" => s.dns_opt = list(v, &kp)?,
+            "dns_search" => s.dns_search = string_or_list(v, &kp)?,
+            "domainname" => s.domainname = Some(string(v, &kp)?),
+            "mac_address" => s.mac_address = Some(string(v, &kp)?),
             "environment" => {
                 for (k, val) in dict(v, &kp)? {
                     let val = val.or_else(|| cx.env.get(&k));
@@ -783,12 +783,35 @@ pub fn network(key: &str, n: &Node, cx: &Context<'_>) -> R<Network> {
     net.external = opt_bool(n.get("external"), &join(&path, "external"))?.unwrap_or(false);
     net.internal = opt_bool(n.get("internal"), &join(&path, "internal"))?.unwrap_or(false);
     net.labels = n.get("labels").map(|o| string_dict(o, &path)).transpose()?.unwrap_or_default();
+    if let Some(ipam) = n.get("ipam") {
+        net.ipam = self::ipam(ipam, &join(&path, "ipam"))?;
+    }
     match opt_string(n.get("name"), &join(&path, "name"))? {
         Some(name) => net.name = name,
         None if net.external => net.name = key.to_owned(),
         None => {}
     }
     Ok(net)
+}
+
+fn ipam(n: &Node, path: &str) -> R<Ipam> {
+    check_keys(n, path, &["driver", "config", "options"])?;
+    let mut ipam = Ipam { driver: opt_string(n.get("driver"), &join(path, "driver"))?, config: Vec::new() };
+    if let Some(config) = n.get("config") {
+        let cp = join(path, "config");
+        let Value::Seq(items) = &config.value else {
+            return Err(config.error(&cp, format!("must be a list, not {}", config.kind())));
+        };
+        for item in items {
+            check_keys(item, &cp, &["subnet", "gateway", "ip_range", "aux_addresses"])?;
+            ipam.config.push(IpamPool {
+                subnet: opt_string(item.get("subnet"), &join(&cp, "subnet"))?,
+                gateway: opt_string(item.get("gateway"), &join(&cp, "gateway"))?,
+                ip_range: opt_string(item.get("ip_range"), &join(&cp, "ip_range"))?,
+            });
+        }
+    }
+    Ok(ipam)
 }
 
 pub fn volume(key: &str, n: &Node, cx: &Context<'_>) -> R<Volume> {

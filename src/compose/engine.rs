@@ -11,6 +11,7 @@ use crate::container::index::{ContainerError, load_all, refresh};
 use crate::container::lifecycle::{self, LifecycleError};
 use crate::container::options::{self, CreateFlags, OptionsError};
 use crate::container::record::{Container, Status};
+use crate::container::restart::RestartPolicy;
 use crate::container::start::{StartError, launch};
 use crate::container::volumes::{self, VolumeError};
 use crate::image::ImageError;
@@ -84,6 +85,15 @@ pub enum EngineError {
     Containers(#[from] ContainerError),
     #[error("service {service} did not complete successfully: it exited with {code}")]
     DependencyFailed { service: String, code: i32 },
+    /// Docker Compose's "dependency failed to start: container X is unhealthy".
+    #[error("dependency failed to start: container {name} {why}")]
+    Dependency { name: String, why: String },
+    #[error("service {service}: restart")]
+    Restart {
+        service: String,
+        #[source]
+        source: crate::container::restart::RestartPolicyError,
+    },
     #[error("creating the bind source {path}")]
     BindSource {
         path: String,
@@ -173,7 +183,10 @@ pub fn up(
     opts: &UpOptions,
     progress: &mut dyn Progress,
 ) -> R<Vec<Container>> {
-    ensure_networks(store, project, progress)?;
+    // Rootless, containers do not join project networks yet (see netmap::flags): none is made.
+    if !settings.rootless {
+        ensure_networks(store, project, progress)?;
+    }
     ensure_volumes(store, project, progress)?;
     let existing = containers(store, &project.name, false)?;
     if opts.remove_orphans {
@@ -186,12 +199,9 @@ pub fn up(
     let mut result = Vec::new();
     for name in selected(project, &opts.services, opts.no_deps) {
         let service = &project.services[&name];
-        // HEALTHCHECK PLUG-IN POINT (restart policies and healthchecks come from that branch).
-        if service.restart.as_deref().is_some_and(|r| r != "no") {
-            progress.warn(&format!("service {name}: restart policies are not carried out yet"));
-        }
-        if service.healthcheck.as_ref().is_some_and(|h| !h.disable && !h.test.is_empty()) {
-            progress.warn(&format!("service {name}: healthchecks are not run yet"));
+        if settings.rootless && service.network_mode.is_none() {
+            progress
+                .warn(&format!("service {name}: rootless containers do not join project networks yet (loopback only)"));
         }
         wait_for_dependencies(store, project, service, progress)?;
         let replicas = opts.scale.get(&name).copied().unwrap_or_else(|| service.replicas());
@@ -233,8 +243,9 @@ pub fn up(
     Ok(result)
 }
 
-/// depends_on conditions, before the dependent service is created. `service_started` holds
-/// already (dependencies start first, in order).
+/// depends_on conditions, before the dependent service is created: `service_healthy` waits on
+/// the supervisor's checks, `service_completed_successfully` on the exit; `service_started`
+/// holds already (dependencies start first, in order).
 fn wait_for_dependencies(store: &Store, project: &Project, service: &Service, progress: &mut dyn Progress) -> R<()> {
     for (dep, d) in &service.depends_on {
         if !project.services.contains_key(dep) {
@@ -244,8 +255,7 @@ fn wait_for_dependencies(store: &Store, project: &Project, service: &Service, pr
             "service_completed_successfully" => {
                 for c in containers(store, &project.name, false)?.iter().filter(|c| service_of(c) == dep) {
                     progress.event("Container", &c.name, "Waiting");
-                    let code = lifecycle::wait(store, c)
-                        .map_err(|source| EngineError::Lifecycle { name: c.name.clone(), source })?;
+                    let code = super::readiness::wait_exited(store, c)?;
                     if code != 0 {
                         return Err(EngineError::DependencyFailed { service: dep.clone(), code });
                     }
@@ -253,10 +263,11 @@ fn wait_for_dependencies(store: &Store, project: &Project, service: &Service, pr
                 }
             }
             "service_healthy" => {
-                // HEALTHCHECK PLUG-IN POINT: healthchecks and their state come from the
-                // healthcheck branch (issue 13, "Containers first"); until then a dependency
-                // on service_healthy waits only for the container to be running, which
-                // `start` already made sure of.
+                for c in containers(store, &project.name, false)?.iter().filter(|c| service_of(c) == dep) {
+                    progress.event("Container", &c.name, "Waiting");
+                    super::readiness::wait_healthy(store, c)?;
+                    progress.event("Container", &c.name, "Healthy");
+                }
             }
             _ => {}
         }
@@ -302,8 +313,13 @@ fn ensure_networks(store: &Store, project: &Project, progress: &mut dyn Progress
         let mut labels = net.labels.clone();
         labels.insert(LABEL_PROJECT.into(), project.name.clone());
         labels.insert(LABEL_NETWORK.into(), key.clone());
+        let pools = &net.ipam.config;
         let opts = crate::network::manage::CreateOptions {
             name: net.name.clone(),
+            driver: net.driver.clone().unwrap_or_default(),
+            subnets: pools.iter().filter_map(|p| p.subnet.clone()).collect(),
+            gateways: pools.iter().filter_map(|p| p.gateway.clone()).collect(),
+            ip_ranges: pools.iter().filter_map(|p| p.ip_range.clone()).collect(),
             internal: net.internal,
             labels,
             options: net.driver_opts.clone(),
@@ -357,7 +373,7 @@ pub fn labels(project: &Project, service: &str, number: u32, hash: &str, oneoff:
 }
 
 /// A service as `create`'s flags: the compose keys mapped onto the words of `run`.
-pub fn create_flags(project: &Project, name: &str, s: &Service) -> R<CreateFlags> {
+pub fn create_flags(project: &Project, name: &str, s: &Service, rootless: bool) -> R<CreateFlags> {
     let unsupported = |message: String| EngineError::Unsupported { service: name.into(), message };
     let mut f = CreateFlags {
         image: s.image.clone().unwrap_or_default(),
@@ -400,22 +416,9 @@ pub fn create_flags(project: &Project, name: &str, s: &Service) -> R<CreateFlags
         tmpfs: s.tmpfs.clone(),
         ..CreateFlags::default()
     };
-    f.net.networks = vec![match s.network_mode.as_deref() {
-        Some("none") => "none".into(),
-        Some("host") => "host".into(),
-        // Until the project network is joined (below), a private namespace with loopback.
-        None | Some("bridge") | Some("default") => "private".into(),
-        Some(other) => return Err(unsupported(format!("network_mode {other:?} is not supported yet"))),
-    }];
-    // NETWORK PLUG-IN POINT: with user networks in the run path (the networking branch), the
-    // container joins each of `s.networks` (PROJECT_default for `default`) with its service
-    // name and aliases as DNS names, and `ports:` are published; until then the container has
-    // its own private namespace (loopback) and these keys are refused rather than ignored.
-    if !s.ports.is_empty() {
-        return Err(unsupported("ports: publishing is not supported by compose yet".into()));
-    }
-    if !s.extra_hosts.is_empty() || !s.dns.is_empty() || !s.sysctls.is_empty() {
-        return Err(unsupported("extra_hosts, dns and sysctls are not supported yet".into()));
+    f.net = super::netmap::flags(project, name, s, rootless)?;
+    if !s.sysctls.is_empty() {
+        return Err(unsupported("sysctls are not supported yet".into()));
     }
     if let Some(logging) = &s.logging
         && !logging.options.is_empty()
@@ -472,22 +475,35 @@ fn create(
     number: u32,
     hash: &str,
 ) -> R<Container> {
-    let mut flags = create_flags(project, name, s)?;
+    let mut flags = create_flags(project, name, s, settings.rootless)?;
     let cname = container_name(project, name, s, number);
     flags.name = Some(cname.clone());
-    create_from(store, settings, flags, s, labels(project, name, number, hash, false))
+    create_from(store, settings, project, flags, s, labels(project, name, number, hash, false))
 }
 
+/// A container of the service from its flags, with what flags cannot say (per-network names
+/// and addresses, the entrypoint as a list, labels) set on the parsed options.
 pub fn create_from(
     store: &Store,
     settings: &Settings,
+    project: &Project,
     flags: CreateFlags,
     s: &Service,
     labels: BTreeMap<String, String>,
 ) -> R<Container> {
     let cname = flags.name.clone().unwrap_or_default();
     let service = labels.get(LABEL_SERVICE).cloned().unwrap_or_default();
-    let mut options = options::parse(&flags).map_err(|source| EngineError::Options { service, source })?;
+    let mut options =
+        options::parse(&flags).map_err(|source| EngineError::Options { service: service.clone(), source })?;
+    super::netmap::joins(project, &service, s, &mut options)?;
+    if let Some(h) = &s.healthcheck {
+        options.healthcheck = Some(super::readiness::health_config(h));
+    }
+    // A one-off `run` container keeps no policy (Docker Compose's run ignores restart:).
+    if labels.get(LABEL_ONEOFF).map(String::as_str) != Some("True") {
+        options.restart = RestartPolicy::parse(s.restart.as_deref().unwrap_or(""))
+            .map_err(|source| EngineError::Restart { service: service.clone(), source })?;
+    }
     if let Some(entrypoint) = &s.entrypoint {
         options.entrypoint = Some(entrypoint.clone());
     }
@@ -604,7 +620,10 @@ pub fn down(store: &Store, project: &Project, opts: &DownOptions, progress: &mut
             progress.event("Container", &c.name, "Removed");
         }
     }
-    remove_networks(store, project, progress)?;
+    // Rootless, up makes no project network (see netmap::flags).
+    if !store.rootless() {
+        remove_networks(store, project, progress)?;
+    }
     if opts.volumes {
         for vol in project.volumes.values().filter(|v| !v.external) {
             volumes::remove(store, &vol.name, true)
@@ -631,22 +650,27 @@ fn levels(project: &Project) -> BTreeMap<String, usize> {
     depth
 }
 
-/// The project's own networks (labelled with its name; never an external one).
+/// The project's own networks (labelled with its name; never an external one). One still in
+/// use (an orphan container left on it) stays, with Docker Compose's warning.
 fn remove_networks(store: &Store, project: &Project, progress: &mut dyn Progress) -> R<()> {
     use crate::network::{gc, kernel::HostKernel, manage};
     let _containers = store.lock_containers_shared().map_err(|e| EngineError::Containers(e.into()))?;
+    let index: crate::container::index::Index = store.containers().map_err(|e| EngineError::Containers(e.into()))?;
     let _networks = store.lock_networks_exclusive().map_err(|e| EngineError::Containers(e.into()))?;
     let records = manage::load_locked(store).map_err(|source| EngineError::Network { name: "(all)".into(), source })?;
     let mut kernel = HostKernel::default();
     let alive = |o: crate::network::state::Owner| crate::container::liveness::is_alive(o.pid, o.start_time);
     gc::collect_locked(store, &records, &mut kernel, &alive)
         .map_err(|source| EngineError::Network { name: "(garbage)".into(), source })?;
+    let named_by = |n: &crate::network::record::NetworkRecord| crate::container::net_view::containers_naming(&index, n);
     for record in records.iter().filter(|r| r.labels.get(LABEL_PROJECT) == Some(&project.name)) {
-        // No container record names a user network yet (see NETWORK PLUG-IN POINT), so only
-        // the runtime state can hold one back.
-        manage::remove_locked(store, &mut kernel, &record.id, &|_| Vec::new())
-            .map_err(|source| EngineError::Network { name: record.name.clone(), source })?;
-        progress.event("Network", &record.name, "Removed");
+        match manage::remove_locked(store, &mut kernel, &record.id, &named_by) {
+            Ok(_) => progress.event("Network", &record.name, "Removed"),
+            Err(NetworkError::InUse { .. }) => {
+                progress.warn(&format!("network {}: resource is still in use", record.name))
+            }
+            Err(source) => return Err(EngineError::Network { name: record.name.clone(), source }),
+        }
     }
     Ok(())
 }

@@ -9,7 +9,9 @@ pub mod interpolate;
 pub mod load;
 pub mod merge;
 pub mod model;
+pub mod netmap;
 pub mod output;
+pub mod readiness;
 pub mod scalars;
 pub mod yaml;
 

@@ -60,6 +60,12 @@ pub struct Service {
     pub devices: Vec<Device>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_opt: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domainname: Option<String>,
     pub entrypoint: Option<Vec<String>>,
     /// None: a variable named without a value that the environment does not define.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -84,6 +90,8 @@ pub struct Service {
     /// Bytes, printed as a string as compose-go's UnitBytes is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mem_limit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<String>,
     /// None for a network joined with no options (printed `default: null`).
@@ -303,8 +311,8 @@ pub struct TmpfsOptions {
 #[derive(Debug, Clone, Serialize, Default, PartialEq)]
 pub struct Network {
     pub name: String,
-    /// Always printed `{}` (no address management options yet).
-    pub ipam: BTreeMap<String, String>,
+    /// Printed `{}` when the file gives none, as compose-go does.
+    pub ipam: Ipam,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -315,6 +323,25 @@ pub struct Network {
     pub internal: bool,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct Ipam {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<IpamPool>,
+}
+
+/// One subnet of a network (compose-go's IPAMPool).
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct IpamPool {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Default, PartialEq)]

@@ -252,3 +252,19 @@ pub fn network_settings(store: &Store, container: &Container, live: &LiveNetwork
     settings.insert("Networks".into(), Value::Object(networks));
     Value::Object(settings)
 }
+
+/// The containers whose records name `network`, running or not, read under the containers
+/// lock the caller holds: those on bridge networks, whose record names the network by name,
+/// id or id prefix (as given at create).
+pub fn containers_naming(index: &super::index::Index, network: &NetworkRecord) -> Vec<String> {
+    let names = |given: &str| given == network.name || (given.len() >= 2 && network.id.starts_with(given));
+    index
+        .containers
+        .iter()
+        .filter(|c| match c.config.network {
+            NetworkMode::Bridge => c.config.net.network_names().any(names),
+            NetworkMode::Private | NetworkMode::None | NetworkMode::Host | NetworkMode::Container => false,
+        })
+        .map(|c| c.name.clone())
+        .collect()
+}

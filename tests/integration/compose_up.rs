@@ -6,29 +6,39 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::util::{ContainerEnv, root_with_busybox};
+use crate::networking::Lab;
+use crate::util::{ContainerEnv, NETWORK_CONFIG, TestEnv};
 
-struct Project {
-    env: ContainerEnv,
-    dir: PathBuf,
+/// A project in its own store; as root its berth runs in a lab's namespace (compose makes
+/// bridges for the project's networks), dropped after the containers are.
+pub struct Project {
+    pub env: ContainerEnv,
+    pub dir: PathBuf,
+    pub lab: Option<Lab>,
 }
 
 impl Project {
-    fn new(what: &str, compose: &str) -> Option<Project> {
-        let env = root_with_busybox(what, "busybox")?;
+    pub fn new(_what: &str, compose: &str) -> Option<Project> {
+        let lab = Lab::new()?;
+        let mut env = TestEnv::with_config(NETWORK_CONFIG);
+        env.netns = Some(lab.host_path());
+        let env = env.with_busybox("busybox", &[], |root| {
+            std::fs::create_dir_all(root.join("www")).unwrap();
+            std::fs::write(root.join("www/index.html"), "hello from the container\n").unwrap();
+        });
         let dir = env.path("proj");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("compose.yaml"), compose).unwrap();
-        Some(Project { env, dir })
+        Some(Project { env, dir, lab: Some(lab) })
     }
 
-    fn compose(&self, args: &[&str]) -> Output {
+    pub fn compose(&self, args: &[&str]) -> Output {
         let mut full = vec!["compose"];
         full.extend_from_slice(args);
         self.env.command(&full).current_dir(&self.dir).output().expect("running berth compose")
     }
 
-    fn ok(&self, args: &[&str]) -> (String, String) {
+    pub fn ok(&self, args: &[&str]) -> (String, String) {
         let out = self.compose(args);
         let (stdout, stderr) =
             (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
@@ -36,7 +46,7 @@ impl Project {
         (stdout, stderr)
     }
 
-    fn write(&self, compose: &str) {
+    pub fn write(&self, compose: &str) {
         std::fs::write(self.dir.join("compose.yaml"), compose).unwrap();
     }
 
@@ -55,7 +65,7 @@ impl Project {
         rows
     }
 
-    fn names(&self) -> Vec<String> {
+    pub fn names(&self) -> Vec<String> {
         self.containers().into_iter().map(|(n, _, _)| n).collect()
     }
 }
@@ -258,7 +268,7 @@ fn rootless_up_and_down() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("compose.yaml"), WEB_DB).unwrap();
     env.give(&dir);
-    let p = Project { env, dir };
+    let p = Project { env, dir, lab: None };
     p.ok(&["up", "-d"]);
     assert_eq!(p.names(), ["proj-db-1", "proj-web-1"]);
     let (logs, _) = p.ok(&["logs", "web"]);

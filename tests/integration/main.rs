@@ -21,6 +21,8 @@ mod check;
 mod cli;
 mod compat;
 mod compose_config;
+mod compose_health;
+mod compose_net;
 mod compose_up;
 mod concurrency;
 mod containers;

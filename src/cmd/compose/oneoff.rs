@@ -66,6 +66,9 @@ pub struct RunArgs {
     /// Working directory inside the container
     #[arg(short, long = "workdir")]
     pub workdir: Option<String>,
+    /// Publish the service's ports as up does
+    #[arg(long)]
+    pub service_ports: bool,
     /// Service
     pub service: String,
     /// Command and arguments (default: the service's)
@@ -114,7 +117,12 @@ pub fn run(ctx: &Ctx, global: &ComposeArgs, args: &RunArgs) -> Result<u8> {
     if let Some(entrypoint) = &args.entrypoint {
         service.entrypoint = Some(crate::compose::convert::shell_split(entrypoint).unwrap_or_default());
     }
-    let mut flags = engine::create_flags(&project, &args.service, &service)?;
+    let mut flags = engine::create_flags(&project, &args.service, &service, ctx.settings.rootless)?;
+    if !args.service_ports {
+        // Docker Compose's run publishes nothing unless asked: the service's own container
+        // may hold those ports.
+        flags.net.publish.clear();
+    }
     let tty = !args.no_tty && !args.detach && std::io::stdin().is_terminal();
     let slug = &crate::container::record::new_id()[..12];
     flags.name = Some(args.name.clone().unwrap_or_else(|| format!("{}-{}-run-{slug}", project.name, args.service)));
@@ -129,7 +137,7 @@ pub fn run(ctx: &Ctx, global: &ComposeArgs, args: &RunArgs) -> Result<u8> {
         flags.workdir = Some(w.clone());
     }
     let labels = engine::labels(&project, &args.service, 1, &service.config_hash(), true);
-    let container = engine::create_from(store, &ctx.settings, flags, &service, labels)?;
+    let container = engine::create_from(store, &ctx.settings, &project, flags, &service, labels)?;
     let started = crate::container::start::start(store, &container)?;
     if args.detach {
         println!("{}", container.id);

@@ -296,13 +296,26 @@ pub fn ps(ctx: &Ctx, global: &ComposeArgs, args: &PsArgs) -> Result<u8> {
         return Ok(0);
     }
     let now = chrono::Utc::now();
+    let live = crate::container::net_view::LiveNetworks::load(ctx.store()?);
     if args.format == "json" {
         for c in &containers {
+            // Docker Compose's Publishers: one per published port.
+            let publishers: Vec<serde_json::Value> = live
+                .ports(c)
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "URL": m.host_ip.map_or_else(|| "0.0.0.0".to_owned(), |ip| ip.to_string()),
+                        "TargetPort": m.container_port, "PublishedPort": m.host_port,
+                        "Protocol": m.protocol.to_string(),
+                    })
+                })
+                .collect();
             let row = serde_json::json!({
                 "ID": c.id, "Name": c.name, "Image": c.config.image_name, "Command": command_line(c),
                 "Project": c.config.labels.get(engine::LABEL_PROJECT), "Service": service_of(c),
                 "State": c.state.status.as_str(), "Status": status_text(c, now), "Created": c.created,
-                "Labels": c.config.labels, "Publishers": [],
+                "Labels": c.config.labels, "Publishers": publishers,
             });
             println!("{row}");
         }
@@ -318,7 +331,7 @@ pub fn ps(ctx: &Ctx, global: &ComposeArgs, args: &PsArgs) -> Result<u8> {
                 service_of(c).to_owned(),
                 time_ago(&c.created, now),
                 status_text(c, now),
-                String::new(),
+                crate::container::net_view::ports_text(c, &live),
             ]
         })
         .collect();
