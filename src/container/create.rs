@@ -61,6 +61,9 @@ pub struct CreateOptions {
     /// `--health-*` / `--no-healthcheck`; None: the image's check (see container::health).
     pub healthcheck: Option<crate::image::spec::HealthConfig>,
     pub restart: super::restart::RestartPolicy,
+    /// `--oom-score-adj`, `--cgroupns`, `--shm-size`, `--sysctl`, `--group-add`, … (see
+    /// container::resource_options).
+    pub process_host: super::resource_options::HostSettings,
 }
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -208,6 +211,7 @@ pub fn build_config(
         volumes: defaults.volumes.as_ref().map(|v| v.keys().cloned().collect()).unwrap_or_default(),
         healthcheck: super::health::merge(options.healthcheck.clone(), defaults.healthcheck.as_ref()),
         restart: options.restart,
+        process_host: options.process_host.clone(),
     })
 }
 

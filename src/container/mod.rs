@@ -24,6 +24,7 @@ pub mod options;
 pub mod protocol;
 pub mod query;
 pub mod record;
+pub mod resource_options;
 pub mod restart;
 pub mod sandbox_spec;
 pub mod signals;

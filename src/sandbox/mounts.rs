@@ -204,7 +204,8 @@ fn mount_dev(root: &Path, spec: &SandboxSpec, sys: &dyn Syscall) -> Result<(), S
     }
     let shm = dev.join("shm");
     sys.mkdir_all(&shm, 0o755).step(|| "creating /dev/shm".into())?;
-    mount_fs(sys, "tmpfs", &shm, nosuid_nodev_noexec(), Some("mode=1777,size=65536k"))?;
+    let shm_options = format!("mode=1777,size={}k", spec.tuning.shm_size.div_ceil(1024));
+    mount_fs(sys, "tmpfs", &shm, nosuid_nodev_noexec(), Some(&shm_options))?;
     let mqueue = dev.join("mqueue");
     sys.mkdir_all(&mqueue, 0o755).step(|| "creating /dev/mqueue".into())?;
     mount_fs(sys, "mqueue", &mqueue, nosuid_nodev_noexec(), None)?;
@@ -523,6 +524,7 @@ mod tests {
             privileged: false,
             device_requests: Vec::new(),
             devices: Vec::new(),
+            tuning: Default::default(),
             process: ProcessSpec { args: vec!["sh".into()], ..Default::default() },
         }
     }

@@ -232,14 +232,28 @@ fn run_container(
         join_cgroup(&spec.cgroup_join_files)?;
         if !spec.privileged {
             // Before any node is made; the container cannot undo it (no cgroupfs on v1).
-            devices::restrict_cgroup(&spec.cgroup_join_files, &devices::cgroup_rules(&spec.devices))
+            let mut rules = devices::cgroup_rules(&spec.devices);
+            rules.extend(spec.tuning.device_cgroup_rules.iter().cloned());
+            devices::restrict_cgroup(&spec.cgroup_join_files, &rules)
                 .step(|| "restricting devices in the devices cgroup".into())?;
         }
-        // Created only now that this process is in the container's cgroup, so that cgroup is
-        // the namespace's root.
-        unshare(CloneFlags::CLONE_NEWCGROUP).step(|| "creating the cgroup namespace".into())?;
+        if spec.tuning.cgroup_namespace {
+            // Created only now that this process is in the container's cgroup, so that cgroup
+            // is the namespace's root.
+            unshare(CloneFlags::CLONE_NEWCGROUP).step(|| "creating the cgroup namespace".into())?;
+        }
+        if let Some(adj) = spec.tuning.oom_score_adj {
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .step(|| format!("setting oom_score_adj to {adj}"))?;
+        }
         install_stdio(stdio, spec.process.tty)?;
         configure_namespaces(spec, &sys)?;
+        // Through the host's /proc, still mounted here: a namespaced sysctl file shows the
+        // namespace of the process that opens it, which is the container's by now.
+        for (key, value) in &spec.tuning.sysctls {
+            let path = std::path::Path::new("/proc/sys").join(key.replace('.', "/"));
+            std::fs::write(&path, value).step(|| format!("setting sysctl {key}={value}"))?;
+        }
         prepare_rootfs(spec, &sys)
     };
     if let Err(e) = setup() {
@@ -398,6 +412,7 @@ mod tests {
             privileged: false,
             device_requests: Vec::new(),
             devices: Vec::new(),
+            tuning: Default::default(),
             process: ProcessSpec { args: vec!["sh".into()], ..Default::default() },
         }
     }

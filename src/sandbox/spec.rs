@@ -42,7 +42,35 @@ pub struct SandboxSpec {
     /// The device nodes made beyond the default ones: the requested ones, and every host
     /// device when privileged.
     pub devices: Vec<Device>,
+    pub tuning: KernelTuning,
     pub process: ProcessSpec,
+}
+
+/// Kernel settings of the container beyond its mounts and cgroup limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelTuning {
+    /// Written to /proc/self/oom_score_adj before the program runs (`--oom-score-adj`).
+    pub oom_score_adj: Option<i32>,
+    /// A cgroup namespace of its own (`--cgroupns private`); false: the host's.
+    pub cgroup_namespace: bool,
+    /// Bytes of the /dev/shm tmpfs.
+    pub shm_size: u64,
+    /// Sysctls of the container's own namespaces, written once they exist (`--sysctl`).
+    pub sysctls: Vec<(String, String)>,
+    /// Extra rules for the devices cgroup (`--device-cgroup-rule`, v1).
+    pub device_cgroup_rules: Vec<String>,
+}
+
+impl Default for KernelTuning {
+    fn default() -> Self {
+        KernelTuning {
+            oom_score_adj: None,
+            cgroup_namespace: true,
+            shm_size: 64 << 20,
+            sysctls: Vec::new(),
+            device_cgroup_rules: Vec::new(),
+        }
+    }
 }
 
 /// The network namespace a container's first process lives in.
@@ -168,4 +196,7 @@ pub struct ProcessSpec {
     /// its child.
     pub init: bool,
     pub security: ProcessSecurity,
+    /// `--group-add`: group names (looked up in the container's /etc/group) or ids, added to
+    /// the supplementary groups.
+    pub additional_groups: Vec<String>,
 }
