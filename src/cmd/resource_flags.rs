@@ -64,6 +64,15 @@ pub struct ResourceArgs {
     /// Add an annotation to the container (KEY=VALUE)
     #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
+    /// PID namespace to use: host or container:NAME
+    #[arg(long, value_name = "MODE")]
+    pub pid: Option<String>,
+    /// IPC mode to use: host, private, shareable, none or container:NAME
+    #[arg(long, value_name = "MODE")]
+    pub ipc: Option<String>,
+    /// UTS namespace to use: host
+    #[arg(long, value_name = "MODE")]
+    pub uts: Option<String>,
 }
 
 impl ResourceArgs {
@@ -88,6 +97,9 @@ impl ResourceArgs {
             sysctls: self.sysctl.clone(),
             group_add: self.group_add.clone(),
             annotations: self.annotation.clone(),
+            pid: self.pid.clone(),
+            ipc: self.ipc.clone(),
+            uts: self.uts.clone(),
         }
     }
 }

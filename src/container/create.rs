@@ -288,6 +288,7 @@ pub fn create_container(
     let image_config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(CreateError::ImageConfig)?;
     let mut config = build_config(options, &image, &image_config, settings.rootless)?;
     check_networks(store, &mut config)?;
+    super::namespaces::resolve(store, &mut config)?;
     Ok(create(store, options.name.as_deref(), config)?)
 }
 

@@ -17,6 +17,7 @@ pub mod liveness;
 pub mod logfile;
 pub mod logs;
 pub mod mounts;
+pub mod namespaces;
 pub mod net_config;
 pub mod net_connect;
 pub mod net_view;

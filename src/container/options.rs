@@ -126,7 +126,7 @@ pub fn parse(flags: &CreateFlags) -> Result<CreateOptions, OptionsError> {
         pids_limit: flags.pids_limit.filter(|&p| p != 0),
         more: Default::default(),
     };
-    let (more, process_host) = super::resource_options::parse(&flags.more, network)?;
+    let (more, process_host) = super::resource_options::parse(&flags.more, network, flags.hostname.as_deref())?;
     let resources = Resources { more, ..resources };
     crate::sandbox::cgroup::check(&super::resource_options::cgroup_resources(&resources))
         .map_err(super::resource_options::ResourceError::from)?;

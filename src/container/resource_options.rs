@@ -43,6 +43,10 @@ pub struct ResourceFlags {
     pub group_add: Vec<String>,
     /// KEY=VALUE.
     pub annotations: Vec<String>,
+    /// `--pid`, `--ipc`, `--uts` (see container::namespaces).
+    pub pid: Option<String>,
+    pub ipc: Option<String>,
+    pub uts: Option<String>,
 }
 
 /// The cgroup limits beyond memory, cpus, shares and pids, as the record keeps them (Docker's
@@ -121,6 +125,14 @@ pub struct HostSettings {
     pub group_add: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// Docker's PidMode, IpcMode, UTSMode: "", "host", "container:<id>" (IPC also "private",
+    /// "shareable", "none"); see container::namespaces.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pid_mode: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ipc_mode: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uts_mode: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +145,8 @@ pub enum ResourceError {
     SysctlNotAllowed(String),
     #[error("sysctl '{0}' is not allowed in the host's network namespace (--network host)")]
     SysctlHostNetwork(String),
+    #[error(transparent)]
+    Namespace(#[from] super::namespaces::NamespaceError),
     /// The cgroup code's own words (Docker's daemon messages).
     #[error(transparent)]
     Cgroup(#[from] cgroup::CgroupError),
@@ -142,8 +156,15 @@ fn bad(flag: &'static str, value: &str, reason: impl Into<String>) -> ResourceEr
     ResourceError::Flag { flag, value: value.to_owned(), reason: reason.into() }
 }
 
-/// Checks the flags and gives what the record keeps.
-pub fn parse(flags: &ResourceFlags, network: NetworkMode) -> Result<(MoreResources, HostSettings), ResourceError> {
+/// Checks the flags and gives what the record keeps. `hostname`: `--hostname`, which the host's
+/// UTS namespace excludes.
+pub fn parse(
+    flags: &ResourceFlags,
+    network: NetworkMode,
+    hostname: Option<&str>,
+) -> Result<(MoreResources, HostSettings), ResourceError> {
+    let (pid_mode, ipc_mode, uts_mode) =
+        super::namespaces::parse(flags.pid.as_deref(), flags.ipc.as_deref(), flags.uts.as_deref(), hostname)?;
     let size = |flag: &'static str, text: &Option<String>| -> Result<Option<i64>, ResourceError> {
         let Some(text) = text else { return Ok(None) };
         if flag == "memory-swap" && text.trim() == "-1" {
@@ -189,6 +210,7 @@ pub fn parse(flags: &ResourceFlags, network: NetworkMode) -> Result<(MoreResourc
     for entry in &flags.sysctls {
         let (key, value) = entry.split_once('=').ok_or_else(|| bad("sysctl", entry, "expected KEY=VALUE"))?;
         check_sysctl(key, network)?;
+        super::namespaces::check_sysctl(key, &ipc_mode, &uts_mode)?;
         sysctls.insert(key.to_owned(), value.to_owned());
     }
     let mut annotations = BTreeMap::new();
@@ -211,6 +233,9 @@ pub fn parse(flags: &ResourceFlags, network: NetworkMode) -> Result<(MoreResourc
         sysctls,
         group_add: flags.group_add.clone(),
         annotations,
+        pid_mode,
+        ipc_mode,
+        uts_mode,
     };
     Ok((more, host))
 }
@@ -348,7 +373,7 @@ mod tests {
             cgroupns: Some("host".into()),
             ..Default::default()
         };
-        let (more, host) = parse(&flags, NetworkMode::Bridge).unwrap();
+        let (more, host) = parse(&flags, NetworkMode::Bridge, None).unwrap();
         assert_eq!((more.memory_swap, more.memory_reservation), (Some(-1), Some(32 << 20)));
         assert_eq!(more.device_read_bps, [ThrottleDevice { path: "/dev/vda".into(), rate: 1 << 20 }]);
         assert_eq!(more.device_write_iops, [ThrottleDevice { path: "/dev/vda".into(), rate: 100 }]);
@@ -357,7 +382,7 @@ mod tests {
         assert_eq!(host.cgroupns, CgroupnsMode::Host);
         assert_eq!(host.annotations["org.example"], "yes");
 
-        let refused = |flags: ResourceFlags| parse(&flags, NetworkMode::Bridge).unwrap_err().to_string();
+        let refused = |flags: ResourceFlags| parse(&flags, NetworkMode::Bridge, None).unwrap_err().to_string();
         let err = refused(ResourceFlags { device_read_bps: strings(&["/dev/vda"]), ..Default::default() });
         assert_eq!(err, "invalid argument \"/dev/vda\" for \"--device-read-bps\" flag: bad format: /dev/vda");
         let err = refused(ResourceFlags { device_read_iops: strings(&["/dev/vda:1mb"]), ..Default::default() });
@@ -377,7 +402,7 @@ mod tests {
         let err = refused(ResourceFlags { cgroupns: Some("shared".into()), ..Default::default() });
         assert!(err.contains("--cgroupns"), "{err}");
         let host_net = ResourceFlags { sysctls: strings(&["net.core.somaxconn=10"]), ..Default::default() };
-        assert!(matches!(parse(&host_net, NetworkMode::Host), Err(ResourceError::SysctlHostNetwork(_))));
+        assert!(matches!(parse(&host_net, NetworkMode::Host, None), Err(ResourceError::SysctlHostNetwork(_))));
         assert!(
             refused(ResourceFlags { sysctls: strings(&["net.../x=1"]), ..Default::default() })
                 .contains("not whitelisted")
@@ -393,7 +418,7 @@ mod tests {
             blkio_weight: Some(0),
             ..Default::default()
         };
-        let (more, host) = parse(&flags, NetworkMode::Bridge).unwrap();
+        let (more, host) = parse(&flags, NetworkMode::Bridge, None).unwrap();
         assert_eq!(more, MoreResources::default());
         assert_eq!(host, HostSettings::default());
     }

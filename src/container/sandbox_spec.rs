@@ -107,6 +107,11 @@ fn tuning(config: &ContainerConfig) -> KernelTuning {
         shm_size: host.shm_size.unwrap_or(super::resource_options::DEFAULT_SHM_SIZE),
         sysctls: host.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         device_cgroup_rules: host.device_cgroup_rules.clone(),
+        // Joined namespaces are found at start (supervisor/setup.rs, container::namespaces).
+        pid: Default::default(),
+        ipc: Default::default(),
+        uts_host: host.uts_mode == "host",
+        shm: Default::default(),
     }
 }
 

@@ -59,6 +59,35 @@ pub struct KernelTuning {
     pub sysctls: Vec<(String, String)>,
     /// Extra rules for the devices cgroup (`--device-cgroup-rule`, v1).
     pub device_cgroup_rules: Vec<String>,
+    /// `--pid`: the supervisor enters a joined one around the clone (its children only).
+    pub pid: SharedNamespace,
+    /// `--ipc`: a joined one is entered by the container's first process.
+    pub ipc: SharedNamespace,
+    /// `--uts host`: no UTS namespace of its own, and the hostname is left alone.
+    pub uts_host: bool,
+    pub shm: ShmMount,
+}
+
+/// A namespace the container may share.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SharedNamespace {
+    #[default]
+    New,
+    Host,
+    /// `/proc/PID/ns/…` of another container.
+    Join(PathBuf),
+}
+
+/// What is mounted at /dev/shm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShmMount {
+    /// A tmpfs of `shm_size` bytes.
+    #[default]
+    Tmpfs,
+    /// The host's /dev/shm, bound (`--ipc host`).
+    Host,
+    /// Nothing (`--ipc none`).
+    None,
 }
 
 impl Default for KernelTuning {
@@ -69,6 +98,10 @@ impl Default for KernelTuning {
             shm_size: 64 << 20,
             sysctls: Vec::new(),
             device_cgroup_rules: Vec::new(),
+            pid: SharedNamespace::New,
+            ipc: SharedNamespace::New,
+            uts_host: false,
+            shm: ShmMount::Tmpfs,
         }
     }
 }

@@ -207,3 +207,54 @@ fn process_settings_are_seen_inside() {
     assert_eq!(host["ShmSize"], 1u64 << 30);
     env.berth_ok(&["start", "-a", "tuned"]);
 }
+
+/// The namespace `/proc/PID/ns/NAME` link of a process of this host.
+fn ns(pid: &str, name: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{name}")).unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn pid_ipc_and_uts_namespaces_are_shared_as_asked() {
+    let Some(env) = root_with_busybox("containers", "busybox") else { return };
+    let me = std::process::id().to_string();
+    let seen = env.sh(
+        &["--pid", "host", "--ipc", "host", "--uts", "host"],
+        "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; hostname; grep -c ' /dev/shm ' /proc/mounts",
+    );
+    let host_name = nix::unistd::gethostname().unwrap().to_string_lossy().into_owned();
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        [ns(&me, "pid"), ns(&me, "ipc"), ns(&me, "uts"), host_name, "1".into()]
+    );
+    let own = env.sh(&[], "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; echo $$");
+    let own: Vec<&str> = own.lines().collect();
+    assert_ne!(own[0], ns(&me, "pid"));
+    assert_ne!(own[1], ns(&me, "ipc"));
+    assert_eq!(own[2], "1", "a PID namespace of its own by default");
+
+    env.berth_ok(&["run", "-d", "--name", "donor", "--ipc", "shareable", "busybox", "sleep", "1000"]);
+    let donor_pid = env.berth_ok(&["inspect", "-f", "{{.State.Pid}}", "donor"]).trim().to_owned();
+    let joined = env.sh(&["--pid", "container:donor", "--ipc", "container:donor"], "ps; readlink /proc/self/ns/ipc");
+    assert!(joined.lines().any(|l| l.trim_start().starts_with("1 ") && l.contains("sleep 1000")), "{joined}");
+    assert_eq!(joined.lines().last().unwrap(), ns(&donor_pid, "ipc"));
+
+    env.berth_ok(&["run", "-d", "--name", "private", "busybox", "sleep", "1000"]);
+    let line = env.berth_fails_125(&["run", "--rm", "--ipc", "container:private", "busybox", "true"]);
+    assert!(line.contains("non-shareable IPC"), "{line}");
+    let line = env.berth_fails_125(&["run", "--rm", "--uts", "host", "--hostname", "x", "busybox", "true"]);
+    assert!(line.contains("Conflicting options: hostname and the UTS mode"), "{line}");
+    let line = env.berth_fails_125(&["run", "--rm", "--pid", "sibling", "busybox", "true"]);
+    assert!(line.contains("--pid"), "{line}");
+    assert_eq!(env.sh(&["--ipc", "none"], "test -e /dev/shm || echo no-shm").trim(), "no-shm");
+
+    env.berth_ok(&["create", "--name", "follower", "--pid", "container:donor", "--ipc", "host", "busybox", "true"]);
+    let host = &env.inspect_container("follower")["HostConfig"];
+    let donor_id = env.berth_ok(&["inspect", "-f", "{{.Id}}", "donor"]).trim().to_owned();
+    assert_eq!(host["PidMode"].as_str().unwrap(), format!("container:{donor_id}"));
+    assert_eq!((host["IpcMode"].as_str(), host["UTSMode"].as_str()), (Some("host"), Some("")));
+    env.berth_ok(&["rm", "-f", "donor"]);
+    let (code, err) = env.berth_err(&["start", "follower"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot join the pid namespace of container"), "{err}");
+    env.berth_ok(&["rm", "-f", "private", "follower"]);
+}
