@@ -115,6 +115,8 @@ pub struct CreateArgs {
     pub health: super::health_flags::HealthFlags,
     #[command(flatten)]
     pub extra: super::run_flags_extra::ExtraRunArgs,
+    #[command(flatten)]
+    pub resources: super::resource_flags::ResourceArgs,
     /// Image
     pub image: String,
     /// Command and arguments
@@ -159,6 +161,7 @@ impl CreateArgs {
             tmpfs: self.tmpfs.clone(),
             read_only: self.read_only,
             volumes_from: self.volumes_from.clone(),
+            more: self.resources.flags(),
         }
     }
 }
@@ -175,6 +178,9 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> Result<Container> {
         flags.net.networks.extend(ctx.settings.default_network.clone());
     }
     let mut options = options::parse(&flags)?;
+    for warning in crate::container::resource_options::discard_unsupported(&mut options.resources) {
+        eprintln!("berth: warning: {warning}");
+    }
     args.health.apply(&mut options)?;
     args.extra.before_create(ctx, args.name.as_deref())?;
     let credentials = CredentialSource::default();

@@ -69,6 +69,7 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
         rlimits: crate::container::sandbox_spec::rlimits(&container.config.ulimits),
         init: false,
         security: crate::container::sandbox_spec::process_security(&container.config),
+        additional_groups: container.config.process_host.group_add.clone(),
     };
     if !spec.cwd.starts_with('/') {
         bail!("the working directory {:?} is invalid: it needs to be an absolute path", spec.cwd);

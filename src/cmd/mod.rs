@@ -37,6 +37,7 @@ mod ps;
 mod pull;
 mod push;
 mod rename;
+mod resource_flags;
 mod restart;
 mod rm;
 mod rmi;

@@ -62,6 +62,9 @@ pub struct CreateOptions {
     /// `--health-*` / `--no-healthcheck`; None: the image's check (see container::health).
     pub healthcheck: Option<crate::image::spec::HealthConfig>,
     pub restart: super::restart::RestartPolicy,
+    /// `--oom-score-adj`, `--cgroupns`, `--shm-size`, `--sysctl`, `--group-add`, … (see
+    /// container::resource_options).
+    pub process_host: super::resource_options::HostSettings,
 }
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -223,6 +226,7 @@ pub fn build_config(
         volumes: defaults.volumes.as_ref().map(|v| v.keys().cloned().collect()).unwrap_or_default(),
         healthcheck: super::health::merge(options.healthcheck.clone(), defaults.healthcheck.as_ref()),
         restart: options.restart,
+        process_host: options.process_host.clone(),
     })
 }
 
@@ -299,6 +303,7 @@ pub fn create_container(
     let image_config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(CreateError::ImageConfig)?;
     let mut config = build_config(options, &image, &image_config, settings.rootless)?;
     check_networks(store, &mut config)?;
+    super::namespaces::resolve(store, &mut config)?;
     Ok(create(store, options.name.as_deref(), config)?)
 }
 

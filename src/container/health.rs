@@ -364,6 +364,7 @@ pub fn run_helper(store: &Store, id: &str) -> i32 {
         rlimits: super::sandbox_spec::rlimits(&config.ulimits),
         init: false,
         security: super::sandbox_spec::process_security(config),
+        additional_groups: config.process_host.group_add.clone(),
     };
     // Not moved into the container's cgroup (as an exec is): a check that runs when the
     // container is stopped would then be a task outside its pid namespace left in the cgroup,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::logfile::log_path;
-use super::record::{Container, NetworkMode, Status, UsernsMode};
+use super::record::{Container, ContainerConfig, NetworkMode, Status, UsernsMode};
 use crate::store::Store;
 
 /// Go's zero time, which Docker prints for "never".
@@ -210,10 +210,52 @@ pub fn inspect_json(store: &Store, container: &Container) -> Value {
         "Config": config_json,
         "NetworkSettings": super::net_view::network_settings(store, container, &super::net_view::LiveNetworks::load(store)),
     });
+    if let (Some(host_config), Value::Object(more)) = (inspect["HostConfig"].as_object_mut(), more_host_config(config))
+    {
+        host_config.extend(more);
+    }
     if let (Some(health), Some(_)) = (&state.health, super::health::active(config)) {
         inspect["State"]["Health"] = json!(health);
     }
     inspect
+}
+
+/// HostConfig's resource and kernel settings beyond the basic limits (one json! for all of
+/// HostConfig would pass serde_json's macro recursion limit).
+fn more_host_config(config: &ContainerConfig) -> Value {
+    let (more, host) = (&config.resources.more, &config.process_host);
+    json!({
+        "MemorySwap": more.memory_swap.unwrap_or(0),
+        "MemoryReservation": more.memory_reservation.unwrap_or(0),
+        "OomKillDisable": more.oom_kill_disable,
+        "CpuPeriod": more.cpu_period.unwrap_or(0),
+        "CpuQuota": more.cpu_quota.unwrap_or(0),
+        "CpusetCpus": more.cpuset_cpus.clone().unwrap_or_default(),
+        "CpusetMems": more.cpuset_mems.clone().unwrap_or_default(),
+        "BlkioWeight": more.blkio_weight.unwrap_or(0),
+        "BlkioDeviceReadBps": throttles(&more.device_read_bps),
+        "BlkioDeviceWriteBps": throttles(&more.device_write_bps),
+        "BlkioDeviceReadIOps": throttles(&more.device_read_iops),
+        "BlkioDeviceWriteIOps": throttles(&more.device_write_iops),
+        "OomScoreAdj": host.oom_score_adj.unwrap_or(0),
+        "DeviceCgroupRules": strings_or_null(&host.device_cgroup_rules),
+        "CgroupnsMode": host.cgroupns.as_str(),
+        "ShmSize": host.shm_size.unwrap_or(super::resource_options::DEFAULT_SHM_SIZE),
+        "Sysctls": if host.sysctls.is_empty() { Value::Null } else { json!(host.sysctls) },
+        "GroupAdd": strings_or_null(&host.group_add),
+        "Annotations": if host.annotations.is_empty() { Value::Null } else { json!(host.annotations) },
+        "PidMode": host.pid_mode,
+        "IpcMode": if host.ipc_mode.is_empty() { "private" } else { host.ipc_mode.as_str() },
+        "UTSMode": host.uts_mode,
+    })
+}
+
+/// Docker's `[{"Path": …, "Rate": …}]`, or null when there are none.
+fn throttles(list: &[crate::sandbox::cgroup::ThrottleDevice]) -> Value {
+    if list.is_empty() {
+        return Value::Null;
+    }
+    list.iter().map(|t| json!({ "Path": t.path, "Rate": t.rate })).collect()
 }
 
 #[cfg(test)]

@@ -60,6 +60,9 @@ pub struct CreateFlags {
     pub tmpfs: Vec<String>,
     pub read_only: bool,
     pub volumes_from: Vec<String>,
+    /// `--memory-swap`, `--cpuset-cpus`, `--sysctl`, `--group-add` and the other resource and
+    /// kernel settings (see container::resource_options).
+    pub more: super::resource_options::ResourceFlags,
 }
 
 /// Why an option was refused. Each message names the option and the value; causes (an io
@@ -100,6 +103,8 @@ pub enum OptionsError {
     StopSignal(#[from] BadSignal),
     #[error(transparent)]
     Mount(#[from] MountSpecError),
+    #[error(transparent)]
+    Resource(#[from] super::resource_options::ResourceError),
 }
 
 /// Checks every option and gives what [`super::create::build_config`] takes. Reads the env
@@ -119,7 +124,12 @@ pub fn parse(flags: &CreateFlags) -> Result<CreateOptions, OptionsError> {
         nano_cpus: flags.cpus.filter(|&c| c != 0.0).map(|c| (c * 1e9) as i64),
         cpu_shares: flags.cpu_shares,
         pids_limit: flags.pids_limit.filter(|&p| p != 0),
+        more: Default::default(),
     };
+    let (more, process_host) = super::resource_options::parse(&flags.more, network, flags.hostname.as_deref())?;
+    let resources = Resources { more, ..resources };
+    crate::sandbox::cgroup::check(&super::resource_options::cgroup_resources(&resources))
+        .map_err(super::resource_options::ResourceError::from)?;
     if let Some(signal) = &flags.stop_signal {
         super::signals::parse_signal(signal)?;
     }
@@ -153,6 +163,7 @@ pub fn parse(flags: &CreateFlags) -> Result<CreateOptions, OptionsError> {
         mounts: parse_mounts(flags)?,
         read_only: flags.read_only,
         volumes_from: flags.volumes_from.clone(),
+        process_host,
         // Health checks and restart policies: set by cmd/health_flags.rs.
         ..Default::default()
     })

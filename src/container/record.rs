@@ -72,6 +72,10 @@ pub struct Resources {
     pub cpu_shares: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<i64>,
+    /// `--memory-swap`, `--memory-reservation`, `--cpuset-*`, `--blkio-weight`, … (see
+    /// container::resource_options).
+    #[serde(default, flatten)]
+    pub more: super::resource_options::MoreResources,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -222,6 +226,9 @@ pub struct ContainerConfig {
     /// `--restart` (see container::restart).
     #[serde(default, skip_serializing_if = "super::restart::RestartPolicy::is_no")]
     pub restart: super::restart::RestartPolicy,
+    /// `--oom-score-adj`, `--cgroupns`, `--shm-size`, `--sysctl`, `--group-add`, `--annotation`.
+    #[serde(default, flatten)]
+    pub process_host: super::resource_options::HostSettings,
 }
 
 impl ContainerConfig {
@@ -396,7 +403,13 @@ mod tests {
         assert_eq!(config.ulimits, [Ulimit { name: "nofile".into(), soft: 100, hard: 200 }]);
         assert_eq!(
             config.resources,
-            Resources { memory: Some(64 << 20), nano_cpus: Some(500_000_000), cpu_shares: None, pids_limit: Some(10) }
+            Resources {
+                memory: Some(64 << 20),
+                nano_cpus: Some(500_000_000),
+                cpu_shares: None,
+                pids_limit: Some(10),
+                ..Default::default()
+            }
         );
         assert_eq!(config.devices[0].path_in_container, "/dev/mynull");
         assert_eq!(config.mounts.iter().map(|m| m.kind).collect::<Vec<_>>(), [MountKind::Bind, MountKind::Tmpfs]);

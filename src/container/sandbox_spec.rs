@@ -10,7 +10,7 @@ use super::record::{
 };
 use crate::sandbox::cgroup;
 use crate::sandbox::spec::{
-    DeviceRequest, NetworkNamespace, ProcessSecurity, ProcessSpec, Rlimit, SandboxSpec, SeccompProfile,
+    DeviceRequest, KernelTuning, NetworkNamespace, ProcessSecurity, ProcessSpec, Rlimit, SandboxSpec, SeccompProfile,
 };
 use crate::store::{Store, StoreError};
 
@@ -45,6 +45,7 @@ pub fn sandbox_spec(
         privileged: config.privileged,
         device_requests: config.devices.iter().map(device_request).collect(),
         devices: Vec::new(),
+        tuning: tuning(config),
         process: ProcessSpec {
             args: config.argv(),
             env: config.env.clone(),
@@ -54,6 +55,7 @@ pub fn sandbox_spec(
             rlimits: rlimits(&config.ulimits),
             init: config.init,
             security: process_security(config),
+            additional_groups: config.process_host.group_add.clone(),
         },
     })
 }
@@ -93,7 +95,24 @@ fn device_request(d: &DeviceMapping) -> DeviceRequest {
 
 /// The limits of the container's cgroup.
 pub fn cgroup_resources(r: &Resources) -> cgroup::Resources {
-    cgroup::Resources { memory: r.memory, nano_cpus: r.nano_cpus, cpu_shares: r.cpu_shares, pids_limit: r.pids_limit }
+    super::resource_options::cgroup_resources(r)
+}
+
+/// The kernel settings beyond the cgroup's limits.
+fn tuning(config: &ContainerConfig) -> KernelTuning {
+    let host = &config.process_host;
+    KernelTuning {
+        oom_score_adj: host.oom_score_adj,
+        cgroup_namespace: host.cgroupns.is_private(),
+        shm_size: host.shm_size.unwrap_or(super::resource_options::DEFAULT_SHM_SIZE),
+        sysctls: host.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        device_cgroup_rules: host.device_cgroup_rules.clone(),
+        // Joined namespaces are found at start (supervisor/setup.rs, container::namespaces).
+        pid: Default::default(),
+        ipc: Default::default(),
+        uts_host: host.uts_mode == "host",
+        shm: Default::default(),
+    }
 }
 
 /// Root on cgroup v1 confines device access with the devices cgroup. On cgroup v2 that takes an

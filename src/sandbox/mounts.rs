@@ -12,7 +12,7 @@ use nix::mount::{MntFlags, MsFlags};
 
 use super::cgroup::V1HostEntry;
 use super::process::{SandboxError, Step};
-use super::spec::{NetworkNamespace, SandboxMount, SandboxMountKind, SandboxSpec};
+use super::spec::{NetworkNamespace, SandboxMount, SandboxMountKind, SandboxSpec, ShmMount};
 use super::syscall::Syscall;
 
 /// mount(2) copies at most one page of options, NUL included.
@@ -203,8 +203,18 @@ fn mount_dev(root: &Path, spec: &SandboxSpec, sys: &dyn Syscall) -> Result<(), S
         sys.symlink(Path::new(target), &dev.join(name)).step(|| format!("creating /dev/{name}"))?;
     }
     let shm = dev.join("shm");
-    sys.mkdir_all(&shm, 0o755).step(|| "creating /dev/shm".into())?;
-    mount_fs(sys, "tmpfs", &shm, nosuid_nodev_noexec(), Some("mode=1777,size=65536k"))?;
+    match spec.tuning.shm {
+        ShmMount::Tmpfs => {
+            sys.mkdir_all(&shm, 0o755).step(|| "creating /dev/shm".into())?;
+            let shm_options = format!("mode=1777,size={}k", spec.tuning.shm_size.div_ceil(1024));
+            mount_fs(sys, "tmpfs", &shm, nosuid_nodev_noexec(), Some(&shm_options))?;
+        }
+        ShmMount::Host => {
+            sys.mkdir_all(&shm, 0o755).step(|| "creating /dev/shm".into())?;
+            sys.bind_mount(Path::new("/dev/shm"), &shm, true).step(|| "binding the host's /dev/shm".into())?;
+        }
+        ShmMount::None => {}
+    }
     let mqueue = dev.join("mqueue");
     sys.mkdir_all(&mqueue, 0o755).step(|| "creating /dev/mqueue".into())?;
     mount_fs(sys, "mqueue", &mqueue, nosuid_nodev_noexec(), None)?;
@@ -523,6 +533,7 @@ mod tests {
             privileged: false,
             device_requests: Vec::new(),
             devices: Vec::new(),
+            tuning: Default::default(),
             process: ProcessSpec { args: vec!["sh".into()], ..Default::default() },
         }
     }

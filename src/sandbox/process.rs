@@ -110,7 +110,14 @@ pub fn exec_process(process: &ProcessSpec, seccomp: &[seccompiler::BpfProgram]) 
 fn setup_and_exec(process: &ProcessSpec, filters: &[seccompiler::BpfProgram]) -> Result<Infallible, SandboxError> {
     let argv0 = process.args.first().ok_or_else(|| SandboxError::Invalid("no command specified".into()))?;
     umask(Mode::from_bits_truncate(0o022));
-    let user = resolve_user(&process.user, &read_container_file("/etc/passwd")?, &read_container_file("/etc/group")?)?;
+    let groups = read_container_file("/etc/group")?;
+    let mut user = resolve_user(&process.user, &read_container_file("/etc/passwd")?, &groups)?;
+    for extra in &process.additional_groups {
+        let gid = super::users::resolve_group(extra, &groups)?;
+        if !user.additional_gids.contains(&gid) {
+            user.additional_gids.push(gid);
+        }
+    }
     set_rlimits(&process.rlimits)?;
     let cwd = if process.cwd.is_empty() { "/" } else { process.cwd.as_str() };
     create_working_dir(cwd)?;

@@ -20,7 +20,7 @@ use nix::unistd::{Pid, pipe2};
 use super::init;
 use super::mounts::prepare_rootfs;
 use super::process::{self, SandboxError, Step};
-use super::spec::{NetworkNamespace, ProcessSecurity, SandboxSpec, SeccompProfile};
+use super::spec::{NetworkNamespace, ProcessSecurity, SandboxSpec, SeccompProfile, SharedNamespace};
 use super::syscall::{LinuxSyscall, Syscall};
 use super::{EXIT_SETUP, devices, seccomp};
 
@@ -58,6 +58,18 @@ fn open_network_namespace(spec: &SandboxSpec) -> Result<Option<File>, SandboxErr
         )));
     }
     File::open(path).map(Some).step(|| format!("opening the network namespace {}", path.display()))
+}
+
+/// Opens a namespace the container is to join (as [`open_network_namespace`] does).
+fn open_shared(shared: &SharedNamespace, what: &str) -> Result<Option<File>, SandboxError> {
+    let SharedNamespace::Join(path) = shared else { return Ok(None) };
+    File::open(path).map(Some).step(|| format!("opening the {what} namespace {}", path.display()))
+}
+
+/// The namespaces the container's first process joins, opened by the supervisor.
+struct Joined {
+    net: Option<File>,
+    ipc: Option<File>,
 }
 
 /// Moves the calling thread into the network namespace `netns` (opened by
@@ -98,18 +110,46 @@ pub fn spawn(
         spec
     };
     let netns = open_network_namespace(spec)?;
+    let ipcns = open_shared(&spec.tuning.ipc, "IPC")?;
+    let pidns = open_shared(&spec.tuning.pid, "PID")?;
     let (start_r, start_w) = pipe2(OFlag::O_CLOEXEC).step(|| "creating the start pipe".into())?;
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).step(|| "creating the report pipe".into())?;
     let mut flags = namespace_flags(&spec.network);
     if spec.nested_id_maps.is_some() {
         flags |= CloneFlags::CLONE_NEWUSER;
     }
-    let Some(pid) = clone_process(flags).step(|| "creating the container process".into())? else {
+    if spec.tuning.pid != SharedNamespace::New {
+        flags.remove(CloneFlags::CLONE_NEWPID);
+    }
+    if spec.tuning.ipc != SharedNamespace::New {
+        flags.remove(CloneFlags::CLONE_NEWIPC);
+    }
+    if spec.tuning.uts_host {
+        flags.remove(CloneFlags::CLONE_NEWUTS);
+    }
+    // A PID namespace cannot be entered by the process itself, only by its next children: the
+    // supervisor moves its children's namespace there for the clone, and back right after.
+    let own_pidns = match &pidns {
+        Some(theirs) => {
+            let own = File::open("/proc/self/ns/pid").step(|| "opening berth's PID namespace".into())?;
+            nix::sched::setns(theirs, CloneFlags::CLONE_NEWPID).step(|| "joining the PID namespace".into())?;
+            Some(own)
+        }
+        None => None,
+    };
+    let cloned = clone_process(flags);
+    if let (Ok(Some(_)) | Err(_), Some(own)) = (&cloned, &own_pidns) {
+        // Back to its own, so that what the supervisor starts later is not in the other
+        // container's namespace (setns to one's own active PID namespace is always allowed).
+        let _ = nix::sched::setns(own, CloneFlags::CLONE_NEWPID);
+    }
+    let Some(pid) = cloned.step(|| "creating the container process".into())? else {
         drop(start_w);
         drop(report_r);
-        child_main(spec, netns, stdio, start_r, report_w)
+        child_main(spec, Joined { net: netns, ipc: ipcns }, stdio, start_r, report_w)
     };
     drop(netns);
+    drop(ipcns);
     drop(start_r);
     drop(report_w);
     drop(stdio);
@@ -190,7 +230,7 @@ pub(crate) fn clone_process(flags: CloneFlags) -> Result<Option<Pid>, Errno> {
 }
 
 /// The container's first process: never returns.
-fn child_main(spec: &SandboxSpec, netns: Option<File>, stdio: ContainerStdio, start: OwnedFd, report: OwnedFd) -> ! {
+fn child_main(spec: &SandboxSpec, joined: Joined, stdio: ContainerStdio, start: OwnedFd, report: OwnedFd) -> ! {
     // Compiled while the supervisor records the container as running (its file writes and
     // fsyncs take longer), so the filter costs the start nothing on a machine with two cores.
     let filters = compile_seccomp(&spec.process.security);
@@ -202,7 +242,7 @@ fn child_main(spec: &SandboxSpec, netns: Option<File>, stdio: ContainerStdio, st
         Ok(filters) => filters,
         Err(e) => report_and_exit(&report, &e),
     };
-    let err = match std::panic::catch_unwind(AssertUnwindSafe(|| run_container(spec, netns, &filters, stdio, &report)))
+    let err = match std::panic::catch_unwind(AssertUnwindSafe(|| run_container(spec, joined, &filters, stdio, &report)))
     {
         Ok(err) => err,
         Err(_) => SandboxError::Invalid("internal error: the container setup panicked".into()),
@@ -218,7 +258,7 @@ fn wait_for_start(start: OwnedFd) -> bool {
 
 fn run_container(
     spec: &SandboxSpec,
-    netns: Option<File>,
+    joined: Joined,
     filters: &[seccompiler::BpfProgram],
     stdio: ContainerStdio,
     report: &OwnedFd,
@@ -226,20 +266,37 @@ fn run_container(
     let sys = LinuxSyscall;
     let setup = || -> Result<(), SandboxError> {
         // First: /sys, mounted below, shows the network namespace it is mounted in.
-        if let Some(netns) = &netns {
+        if let Some(netns) = &joined.net {
             join_network_namespace(netns)?;
+        }
+        if let Some(ipc) = &joined.ipc {
+            nix::sched::setns(ipc, CloneFlags::CLONE_NEWIPC).step(|| "joining the IPC namespace".into())?;
         }
         join_cgroup(&spec.cgroup_join_files)?;
         if !spec.privileged {
             // Before any node is made; the container cannot undo it (no cgroupfs on v1).
-            devices::restrict_cgroup(&spec.cgroup_join_files, &devices::cgroup_rules(&spec.devices))
+            let mut rules = devices::cgroup_rules(&spec.devices);
+            rules.extend(spec.tuning.device_cgroup_rules.iter().cloned());
+            devices::restrict_cgroup(&spec.cgroup_join_files, &rules)
                 .step(|| "restricting devices in the devices cgroup".into())?;
         }
-        // Created only now that this process is in the container's cgroup, so that cgroup is
-        // the namespace's root.
-        unshare(CloneFlags::CLONE_NEWCGROUP).step(|| "creating the cgroup namespace".into())?;
+        if spec.tuning.cgroup_namespace {
+            // Created only now that this process is in the container's cgroup, so that cgroup
+            // is the namespace's root.
+            unshare(CloneFlags::CLONE_NEWCGROUP).step(|| "creating the cgroup namespace".into())?;
+        }
+        if let Some(adj) = spec.tuning.oom_score_adj {
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .step(|| format!("setting oom_score_adj to {adj}"))?;
+        }
         install_stdio(stdio, spec.process.tty)?;
         configure_namespaces(spec, &sys)?;
+        // Through the host's /proc, still mounted here: a namespaced sysctl file shows the
+        // namespace of the process that opens it, which is the container's by now.
+        for (key, value) in &spec.tuning.sysctls {
+            let path = std::path::Path::new("/proc/sys").join(key.replace('.', "/"));
+            std::fs::write(&path, value).step(|| format!("setting sysctl {key}={value}"))?;
+        }
         prepare_rootfs(spec, &sys)
     };
     if let Err(e) = setup() {
@@ -264,7 +321,7 @@ fn join_cgroup(files: &[std::path::PathBuf]) -> Result<(), SandboxError> {
 
 /// What the new UTS and network namespaces need before anything runs in them.
 pub fn configure_namespaces(spec: &SandboxSpec, sys: &dyn Syscall) -> Result<(), SandboxError> {
-    if !spec.hostname.is_empty() {
+    if !spec.hostname.is_empty() && !spec.tuning.uts_host {
         sys.sethostname(&spec.hostname).step(|| format!("setting the hostname to {:?}", spec.hostname))?;
     }
     if spec.network == NetworkNamespace::New {
@@ -398,6 +455,7 @@ mod tests {
             privileged: false,
             device_requests: Vec::new(),
             devices: Vec::new(),
+            tuning: Default::default(),
             process: ProcessSpec { args: vec!["sh".into()], ..Default::default() },
         }
     }

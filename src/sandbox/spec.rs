@@ -42,7 +42,68 @@ pub struct SandboxSpec {
     /// The device nodes made beyond the default ones: the requested ones, and every host
     /// device when privileged.
     pub devices: Vec<Device>,
+    pub tuning: KernelTuning,
     pub process: ProcessSpec,
+}
+
+/// Kernel settings of the container beyond its mounts and cgroup limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelTuning {
+    /// Written to /proc/self/oom_score_adj before the program runs (`--oom-score-adj`).
+    pub oom_score_adj: Option<i32>,
+    /// A cgroup namespace of its own (`--cgroupns private`); false: the host's.
+    pub cgroup_namespace: bool,
+    /// Bytes of the /dev/shm tmpfs.
+    pub shm_size: u64,
+    /// Sysctls of the container's own namespaces, written once they exist (`--sysctl`).
+    pub sysctls: Vec<(String, String)>,
+    /// Extra rules for the devices cgroup (`--device-cgroup-rule`, v1).
+    pub device_cgroup_rules: Vec<String>,
+    /// `--pid`: the supervisor enters a joined one around the clone (its children only).
+    pub pid: SharedNamespace,
+    /// `--ipc`: a joined one is entered by the container's first process.
+    pub ipc: SharedNamespace,
+    /// `--uts host`: no UTS namespace of its own, and the hostname is left alone.
+    pub uts_host: bool,
+    pub shm: ShmMount,
+}
+
+/// A namespace the container may share.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SharedNamespace {
+    #[default]
+    New,
+    Host,
+    /// `/proc/PID/ns/…` of another container.
+    Join(PathBuf),
+}
+
+/// What is mounted at /dev/shm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShmMount {
+    /// A tmpfs of `shm_size` bytes.
+    #[default]
+    Tmpfs,
+    /// The host's /dev/shm, bound (`--ipc host`).
+    Host,
+    /// Nothing (`--ipc none`).
+    None,
+}
+
+impl Default for KernelTuning {
+    fn default() -> Self {
+        KernelTuning {
+            oom_score_adj: None,
+            cgroup_namespace: true,
+            shm_size: 64 << 20,
+            sysctls: Vec::new(),
+            device_cgroup_rules: Vec::new(),
+            pid: SharedNamespace::New,
+            ipc: SharedNamespace::New,
+            uts_host: false,
+            shm: ShmMount::Tmpfs,
+        }
+    }
 }
 
 /// The network namespace a container's first process lives in.
@@ -168,4 +229,7 @@ pub struct ProcessSpec {
     /// its child.
     pub init: bool,
     pub security: ProcessSecurity,
+    /// `--group-add`: group names (looked up in the container's /etc/group) or ids, added to
+    /// the supplementary groups.
+    pub additional_groups: Vec<String>,
 }

@@ -97,6 +97,14 @@ pub fn resolve_user(user: &str, passwd: &str, group: &str) -> Result<ExecUser, S
     Ok(resolved)
 }
 
+/// A `--group-add` group: a name in the container's /etc/group, or a number.
+pub fn resolve_group(group: &str, group_file: &str) -> Result<u32, SandboxError> {
+    if let Some(entry) = group_entries(group_file).find(|g| g.name == group) {
+        return Ok(entry.gid);
+    }
+    group.parse().map_err(|_| SandboxError::UnknownGroup(group.to_owned()))
+}
+
 fn non_empty_home(home: &str) -> String {
     if home.is_empty() { "/".into() } else { home.into() }
 }

@@ -43,6 +43,7 @@ mod policies;
 mod ports;
 mod push;
 mod registry;
+mod resource_flags;
 mod restarts;
 mod rootless;
 mod rootless_net;

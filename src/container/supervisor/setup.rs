@@ -60,6 +60,8 @@ pub enum SetupError {
     Sandbox(#[from] SandboxError),
     #[error("cannot join the network of container {0}: it is not running")]
     SharedNetwork(String),
+    #[error(transparent)]
+    SharedNamespace(#[from] super::super::namespaces::NotRunning),
 }
 
 /// Why the container's network could not be set up (inside the spawn hook's error).
@@ -156,6 +158,7 @@ fn prepare_and_spawn(
     if container.config.network == NetworkMode::Container {
         share_network(store, container, &mut spec)?;
     }
+    (spec.tuning.pid, spec.tuning.ipc, spec.tuning.shm) = super::super::namespaces::shared(store, &container.config)?;
     let run_dir_path = store.container_run_dir(id);
     let run_dir_error = |source| SetupError::RunDir { path: run_dir_path.clone(), source };
     std::fs::create_dir_all(&run_dir_path).map_err(run_dir_error)?;

@@ -48,8 +48,12 @@
 //! The supervisor itself never joins the cgroup: it would count against the container's memory
 //! limit, be frozen by `pause` and be killed by [`Cgroup::kill_all`].
 
+mod limits;
 mod v1;
 mod v2;
+
+use limits::{Limits, cpu_weight};
+pub use limits::{Resources, ThrottleDevice, Unsupported, check, unsupported};
 
 pub use v1::{HostEntry as V1HostEntry, host_entries as host_v1_entries};
 
@@ -68,38 +72,11 @@ pub const DEFAULT_ROOT: &str = "/sys/fs/cgroup";
 /// The directory under which containers' cgroups are made (one per hierarchy on v1).
 pub const GROUP: &str = "berth";
 
-/// Docker's CFS period for `--cpus`, in microseconds.
-const CPU_PERIOD_US: u64 = 100_000;
-
-/// The kernel refuses CFS quotas below one millisecond.
-const MIN_CPU_QUOTA_US: u64 = 1_000;
-
-/// Docker refuses memory limits below 6 MiB: a container's first process would not survive.
-const MIN_MEMORY: i64 = 6 * 1024 * 1024;
-
 /// How long pausing may take before berth gives up and thaws the cgroup again.
 const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long `remove` waits for exiting processes to leave the cgroup.
 const REMOVE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The limits a container's cgroup is made with, in Docker's units (what `--memory`, `--cpus`,
-/// `--cpu-shares` and `--pids-limit` give); `Limits` is what they become in the kernel's files.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Resources {
-    /// Bytes.
-    pub memory: Option<i64>,
-    /// Nano-CPUs (1e9 = one CPU), as Docker stores --cpus.
-    pub nano_cpus: Option<i64>,
-    pub cpu_shares: Option<u64>,
-    pub pids_limit: Option<i64>,
-}
-
-impl Resources {
-    pub fn any(&self) -> bool {
-        self.memory.is_some() || self.nano_cpus.is_some() || self.cpu_shares.is_some() || self.pids_limit.is_some()
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CgroupVersion {
@@ -377,80 +354,6 @@ fn parse_v2_cgroup(text: &str) -> Option<String> {
     text.lines().find_map(|line| line.strip_prefix("0::")).map(str::to_owned)
 }
 
-/// `Resources` as the values written to the kernel, checked the way Docker checks them.
-#[derive(Debug, Default, PartialEq)]
-struct Limits {
-    /// Bytes.
-    memory: Option<u64>,
-    /// Microseconds per [`CPU_PERIOD_US`].
-    cpu_quota_us: Option<u64>,
-    /// Within the kernel's 2..=262144.
-    cpu_shares: Option<u64>,
-    /// A number or "max".
-    pids_max: Option<String>,
-}
-
-impl Limits {
-    /// Zero (or less) memory, cpus or shares means "not set", as with Docker; a pids limit of
-    /// zero or less means unlimited.
-    fn from_resources(r: &Resources) -> Result<Limits, CgroupError> {
-        let memory = match r.memory {
-            Some(m) if m > 0 && m < MIN_MEMORY => {
-                return Err(CgroupError::Invalid("Minimum memory limit allowed is 6MB".into()));
-            }
-            Some(m) if m > 0 => Some(m as u64),
-            _ => None,
-        };
-        let cpu_quota_us = match r.nano_cpus {
-            Some(nano) if nano > 0 => Some(cpu_quota_us(nano)?),
-            _ => None,
-        };
-        let cpu_shares = r.cpu_shares.filter(|&s| s > 0).map(|s| s.clamp(2, 262_144));
-        let pids_max = r.pids_limit.map(|p| if p > 0 { p.to_string() } else { "max".into() });
-        Ok(Limits { memory, cpu_quota_us, cpu_shares, pids_max })
-    }
-
-    /// The controllers these limits are written to.
-    fn controllers(&self) -> Vec<&'static str> {
-        let mut needed = Vec::new();
-        if self.memory.is_some() {
-            needed.push("memory");
-        }
-        if self.cpu_quota_us.is_some() || self.cpu_shares.is_some() {
-            needed.push("cpu");
-        }
-        if self.pids_max.is_some() {
-            needed.push("pids");
-        }
-        needed
-    }
-}
-
-/// Docker's `--cpus` → CFS quota: `nano × period / 1e9`, refused outside 0.01..=host CPUs.
-fn cpu_quota_us(nano_cpus: i64) -> Result<u64, CgroupError> {
-    let quota = (nano_cpus as u128 * CPU_PERIOD_US as u128 / 1_000_000_000) as u64;
-    let host_cpus = host_cpu_count();
-    if quota < MIN_CPU_QUOTA_US || nano_cpus as u128 > host_cpus as u128 * 1_000_000_000 {
-        return Err(CgroupError::Invalid(format!(
-            "Range of CPUs is from 0.01 to {host_cpus}.00, as there are only {host_cpus} CPUs available"
-        )));
-    }
-    Ok(quota)
-}
-
-/// The CPUs this process may run on, as Docker counts them (Go's runtime.NumCPU).
-fn host_cpu_count() -> usize {
-    match nix::sched::sched_getaffinity(Pid::from_raw(0)) {
-        Ok(set) => (0..nix::sched::CpuSet::count()).filter(|&cpu| set.is_set(cpu).unwrap_or(false)).count().max(1),
-        Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    }
-}
-
-/// runc's conversion of v1 `cpu.shares` (2..=262144) to v2 `cpu.weight` (1..=10000).
-fn cpu_weight(shares: u64) -> u64 {
-    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
-}
-
 // ---------------------------------------------------------------------------------------------
 // Files
 // ---------------------------------------------------------------------------------------------
@@ -624,57 +527,6 @@ mod tests {
         assert_eq!(detect_at(dir.path()), CgroupVersion::V1);
         fs::write(dir.path().join("cgroup.controllers"), "cpu memory\n").unwrap();
         assert_eq!(detect_at(dir.path()), CgroupVersion::V2);
-    }
-
-    #[test]
-    fn limits_follow_dockers_conversions() {
-        let r = Resources {
-            memory: Some(64 << 20),
-            nano_cpus: Some(500_000_000),
-            cpu_shares: Some(512),
-            pids_limit: Some(20),
-        };
-        let limits = Limits::from_resources(&r).unwrap();
-        assert_eq!(
-            limits,
-            Limits {
-                memory: Some(64 << 20),
-                cpu_quota_us: Some(50_000),
-                cpu_shares: Some(512),
-                pids_max: Some("20".into())
-            }
-        );
-        assert_eq!(limits.controllers(), ["memory", "cpu", "pids"]);
-
-        let unset = Resources { memory: Some(0), nano_cpus: Some(0), cpu_shares: Some(0), pids_limit: Some(-1) };
-        let limits = Limits::from_resources(&unset).unwrap();
-        assert_eq!(limits, Limits { pids_max: Some("max".into()), ..Limits::default() });
-        assert_eq!(Limits::from_resources(&Resources::default()).unwrap(), Limits::default());
-
-        let huge_shares = Resources { cpu_shares: Some(1 << 40), ..Resources::default() };
-        assert_eq!(Limits::from_resources(&huge_shares).unwrap().cpu_shares, Some(262_144));
-    }
-
-    #[test]
-    fn out_of_range_limits_are_refused() {
-        let tiny_memory = Resources { memory: Some(1 << 20), ..Resources::default() };
-        assert!(matches!(Limits::from_resources(&tiny_memory), Err(CgroupError::Invalid(_))));
-        let tiny_cpus = Resources { nano_cpus: Some(1_000_000), ..Resources::default() };
-        assert!(matches!(Limits::from_resources(&tiny_cpus), Err(CgroupError::Invalid(_))));
-        let too_many_cpus = Resources { nano_cpus: Some(100_000 * 1_000_000_000), ..Resources::default() };
-        let err = Limits::from_resources(&too_many_cpus).unwrap_err();
-        assert!(err.to_string().starts_with("Range of CPUs is from 0.01 to "), "{err}");
-        let hundredth = Resources { nano_cpus: Some(10_000_000), ..Resources::default() };
-        assert_eq!(Limits::from_resources(&hundredth).unwrap().cpu_quota_us, Some(1_000));
-    }
-
-    #[test]
-    fn shares_convert_to_weights_as_runc_does() {
-        assert_eq!(cpu_weight(2), 1);
-        assert_eq!(cpu_weight(1), 1);
-        assert_eq!(cpu_weight(512), 20);
-        assert_eq!(cpu_weight(1024), 39);
-        assert_eq!(cpu_weight(262_144), 10_000);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::{
-    CPU_PERIOD_US, CgroupError, CgroupStats, FREEZE_TIMEOUT, Limits, make_dir, procs_below, read_file, read_keyed,
+    CgroupError, CgroupStats, FREEZE_TIMEOUT, Limits, Unsupported, make_dir, procs_below, read_file, read_keyed,
     read_limit, read_trimmed, read_u64, remove_tree, wait_until, write_file,
 };
 
@@ -101,24 +101,52 @@ impl V1Cgroup {
     fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
         if let Some(memory) = limits.memory {
             let dir = self.dir_for("memory")?;
-            write_file(&dir.join("memory.limit_in_bytes"), &memory.to_string())?;
-            // Docker's default for an unset --memory-swap: as much swap as memory, i.e. twice
-            // the memory in memory+swap. The file is missing where swap accounting is off.
+            // memory+swap may never be below memory: lift it first, so a lower memory limit
+            // than before (update) is accepted, then set both.
             let memsw = dir.join("memory.memsw.limit_in_bytes");
-            if memsw.exists() {
-                write_file(&memsw, &memory.saturating_mul(2).to_string())?;
+            let has_swap_accounting = memsw.exists();
+            if has_swap_accounting {
+                write_file(&memsw, "-1")?;
+            }
+            write_file(&dir.join("memory.limit_in_bytes"), &memory.to_string())?;
+            // The file is missing where swap accounting is off (Docker warns at create).
+            if let (true, Some(swap)) = (has_swap_accounting, limits.memory_swap) {
+                write_file(&memsw, &swap.to_string())?;
             }
         }
+        if let Some(low) = limits.memory_low {
+            write_file(&self.dir_for("memory")?.join("memory.soft_limit_in_bytes"), &low.to_string())?;
+        }
+        if limits.oom_kill_disable {
+            write_file(&self.dir_for("memory")?.join("memory.oom_control"), "1")?;
+        }
+        if let Some(period) = limits.cpu_period_us {
+            write_file(&self.dir_for("cpu")?.join("cpu.cfs_period_us"), &period.to_string())?;
+        }
         if let Some(quota) = limits.cpu_quota_us {
-            let dir = self.dir_for("cpu")?;
-            write_file(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
-            write_file(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
+            write_file(&self.dir_for("cpu")?.join("cpu.cfs_quota_us"), &quota.to_string())?;
         }
         if let Some(shares) = limits.cpu_shares {
             write_file(&self.dir_for("cpu")?.join("cpu.shares"), &shares.to_string())?;
         }
         if let Some(max) = &limits.pids_max {
             write_file(&self.dir_for("pids")?.join("pids.max"), max)?;
+        }
+        if let Some(cpus) = &limits.cpuset_cpus {
+            write_file(&self.dir_for("cpuset")?.join("cpuset.cpus"), cpus)?;
+        }
+        if let Some(mems) = &limits.cpuset_mems {
+            write_file(&self.dir_for("cpuset")?.join("cpuset.mems"), mems)?;
+        }
+        if let Some(weight) = limits.blkio_weight {
+            let dir = self.dir_for("blkio")?;
+            let file = ["blkio.weight", "blkio.bfq.weight"].map(|f| dir.join(f)).into_iter().find(|f| f.exists());
+            let file = file.ok_or_else(|| CgroupError::Unsupported(Unsupported::BlkioWeight.to_string()))?;
+            write_file(&file, &weight.to_string())?;
+        }
+        for throttle in &limits.throttles {
+            let file = self.dir_for("blkio")?.join(throttle.kind.v1_file());
+            write_file(&file, &format!("{} {}", throttle.device, throttle.rate))?;
         }
         Ok(())
     }
@@ -418,6 +446,7 @@ mod tests {
             nano_cpus: Some(500_000_000),
             cpu_shares: Some(512),
             pids_limit: Some(20),
+            ..Resources::default()
         };
         let cgroup = Cgroup::create_in(&t.root, &t.group, None, "c1", false, &resources).unwrap().unwrap();
         let super::super::Inner::V1(v1) = &cgroup.inner else { panic!("expected v1: {cgroup:?}") };

@@ -8,8 +8,9 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::unistd::{AccessFlags, access, geteuid};
 
+use super::limits::{CPU_PERIOD_US, io_weight};
 use super::{
-    CPU_PERIOD_US, CgroupError, CgroupStats, FREEZE_TIMEOUT, Limits, cpu_weight, make_dir, procs_below, read_file,
+    CgroupError, CgroupStats, FREEZE_TIMEOUT, Limits, Unsupported, cpu_weight, make_dir, procs_below, read_file,
     read_keyed, read_limit, read_trimmed, read_u64, remove_tree, wait_until, write_file,
 };
 
@@ -29,7 +30,7 @@ impl V2Cgroup {
         limits: &Limits,
         rootless: bool,
     ) -> Result<V2Cgroup, CgroupError> {
-        let needed = limits.controllers();
+        let needed: Vec<&str> = limits.controllers().into_iter().map(|c| if c == "blkio" { "io" } else { c }).collect();
         let group_dir = base.join(group);
         enable_controllers(base, &needed, rootless)?;
         make_dir(&group_dir)?;
@@ -47,22 +48,50 @@ impl V2Cgroup {
     fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
         if let Some(memory) = limits.memory {
             write_file(&self.dir.join("memory.max"), &memory.to_string())?;
-            // Docker's default for an unset --memory-swap is memory+swap = twice the memory,
-            // i.e. as much swap as memory; v2 limits swap on its own. The file is missing where
-            // swap accounting is off.
+            // v2 limits swap on its own: Docker's memory+swap less the memory. The file is
+            // missing where swap accounting is off.
             let swap = self.dir.join("memory.swap.max");
-            if swap.exists() {
-                write_file(&swap, &memory.to_string())?;
+            if let (true, Some(total)) = (swap.exists(), limits.memory_swap) {
+                let value =
+                    if total < 0 { "max".to_owned() } else { (total as u64).saturating_sub(memory).to_string() };
+                write_file(&swap, &value)?;
             }
         }
-        if let Some(quota) = limits.cpu_quota_us {
-            write_file(&self.dir.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}"))?;
+        if let Some(low) = limits.memory_low {
+            write_file(&self.dir.join("memory.low"), &low.to_string())?;
+        }
+        if limits.cpu_quota_us.is_some() || limits.cpu_period_us.is_some() {
+            let quota = limits.cpu_quota_us.filter(|&q| q > 0).map_or("max".to_owned(), |q| q.to_string());
+            let period = limits.cpu_period_us.unwrap_or(CPU_PERIOD_US);
+            write_file(&self.dir.join("cpu.max"), &format!("{quota} {period}"))?;
         }
         if let Some(shares) = limits.cpu_shares {
             write_file(&self.dir.join("cpu.weight"), &cpu_weight(shares).to_string())?;
         }
         if let Some(max) = &limits.pids_max {
             write_file(&self.dir.join("pids.max"), max)?;
+        }
+        if let Some(cpus) = &limits.cpuset_cpus {
+            write_file(&self.dir.join("cpuset.cpus"), cpus)?;
+        }
+        if let Some(mems) = &limits.cpuset_mems {
+            write_file(&self.dir.join("cpuset.mems"), mems)?;
+        }
+        if let Some(weight) = limits.blkio_weight {
+            let bfq = self.dir.join("io.bfq.weight");
+            let (file, value) = if bfq.exists() {
+                (bfq, weight.to_string())
+            } else {
+                (self.dir.join("io.weight"), format!("default {}", io_weight(weight)))
+            };
+            if !file.exists() {
+                return Err(CgroupError::Unsupported(Unsupported::BlkioWeight.to_string()));
+            }
+            write_file(&file, &value)?;
+        }
+        for throttle in &limits.throttles {
+            let line = format!("{} {}={}", throttle.device, throttle.kind.v2_key(), throttle.rate);
+            write_file(&self.dir.join("io.max"), &line)?;
         }
         Ok(())
     }
@@ -246,7 +275,13 @@ mod tests {
     const ID: &str = "0123456789abcdef";
 
     fn limited() -> Resources {
-        Resources { memory: Some(64 << 20), nano_cpus: Some(500_000_000), cpu_shares: Some(512), pids_limit: Some(20) }
+        Resources {
+            memory: Some(64 << 20),
+            nano_cpus: Some(500_000_000),
+            cpu_shares: Some(512),
+            pids_limit: Some(20),
+            ..Resources::default()
+        }
     }
 
     /// A temp dir laid out like a cgroup2 mount: every cgroup directory holds its control files
@@ -507,7 +542,7 @@ mod tests {
             memory: has("memory").then_some(64 << 20),
             nano_cpus: has("cpu").then_some(500_000_000),
             pids_limit: has("pids").then_some(20),
-            cpu_shares: None,
+            ..Resources::default()
         };
         let cgroup = Cgroup::create_in(&root, &group, None, "c1", false, &resources).unwrap().unwrap();
         let dir = root.join(&group).join("c1");
