@@ -171,12 +171,20 @@ fn mount_flag(mount: &Value) -> Result<String, ApiError> {
 
 fn net_flags(config: &Map<String, Value>, host: &Map<String, Value>, body: &Value) -> Result<NetFlags, ApiError> {
     let mut net = NetFlags::default();
-    match text(host, "NetworkMode")?.as_deref() {
-        None | Some("default") => {}
-        Some(mode) => net.networks.push(mode.to_owned()),
+    // The docker CLI sends "bridge" when the user named no network: that is the engine's
+    // default, which for berth is `[network] default_network` (the bridge unless configured).
+    let engine_default = |mode: &str| matches!(mode, "default" | "bridge");
+    let mode = text(host, "NetworkMode")?;
+    match mode.as_deref() {
+        None => {}
+        Some(m) if engine_default(m) => {}
+        Some(m) => net.networks.push(m.to_owned()),
     }
     if let Some(endpoints) = body.pointer("/NetworkingConfig/EndpointsConfig").and_then(Value::as_object) {
         for (network, endpoint) in endpoints {
+            if engine_default(network) && mode.as_deref().is_none_or(engine_default) {
+                continue;
+            }
             if !net.networks.contains(network) {
                 net.networks.push(network.clone());
             }
@@ -225,7 +233,8 @@ mod tests {
             "Image": "busybox", "Cmd": ["echo", "hi"], "Entrypoint": ["/bin/sh", "-c"], "Env": ["A=1"],
             "Tty": false, "OpenStdin": true, "Labels": {"a": "b"},
             "HostConfig": {"AutoRemove": true, "Binds": ["v1:/data"], "Memory": 67108864,
-                "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, "NetworkMode": "default"},
+                "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, "NetworkMode": "bridge"},
+            "NetworkingConfig": {"EndpointsConfig": {"bridge": {}}},
         });
         let flags = create_flags(&body, Some("web")).unwrap();
         assert_eq!(flags.name.as_deref(), Some("web"));
