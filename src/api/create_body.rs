@@ -135,7 +135,7 @@ pub fn create_flags(body: &Value, name: Option<&str>) -> Result<CreateFlags, Api
         cpus,
         cpu_shares,
         pids_limit,
-        ulimits: Vec::new(),
+        ulimits: ulimit_flags(host.get("Ulimits"))?,
         cap_add: strings(host.get("CapAdd"), "HostConfig.CapAdd")?,
         cap_drop: strings(host.get("CapDrop"), "HostConfig.CapDrop")?,
         privileged: flag(&host, "Privileged")?,
@@ -152,6 +152,24 @@ pub fn create_flags(body: &Value, name: Option<&str>) -> Result<CreateFlags, Api
         read_only: flag(&host, "ReadonlyRootfs")?,
         volumes_from: strings(host.get("VolumesFrom"), "HostConfig.VolumesFrom")?,
     })
+}
+
+/// `HostConfig.Ulimits` (`[{Name, Soft, Hard}]`) as `--ulimit NAME=SOFT:HARD` words.
+fn ulimit_flags(value: Option<&Value>) -> Result<Vec<String>, ApiError> {
+    let bad = || ApiError::bad("HostConfig.Ulimits: expected [{\"Name\", \"Soft\", \"Hard\"}]");
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|u| {
+                let name = u.get("Name").and_then(Value::as_str).ok_or_else(bad)?;
+                let soft = u.get("Soft").and_then(Value::as_i64).ok_or_else(bad)?;
+                let hard = u.get("Hard").and_then(Value::as_i64).ok_or_else(bad)?;
+                Ok(format!("{name}={soft}:{hard}"))
+            })
+            .collect(),
+        Some(_) => Err(bad()),
+    }
 }
 
 /// A `HostConfig.Mounts` entry as `--mount`'s words.
@@ -233,7 +251,8 @@ mod tests {
             "Image": "busybox", "Cmd": ["echo", "hi"], "Entrypoint": ["/bin/sh", "-c"], "Env": ["A=1"],
             "Tty": false, "OpenStdin": true, "Labels": {"a": "b"},
             "HostConfig": {"AutoRemove": true, "Binds": ["v1:/data"], "Memory": 67108864,
-                "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, "NetworkMode": "bridge"},
+                "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, "NetworkMode": "bridge",
+                "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]},
             "NetworkingConfig": {"EndpointsConfig": {"bridge": {}}},
         });
         let flags = create_flags(&body, Some("web")).unwrap();
@@ -246,6 +265,7 @@ mod tests {
         assert_eq!(flags.net.publish, vec!["8080:80/tcp"]);
         assert!(flags.net.networks.is_empty());
         assert_eq!(flags.labels, vec!["a=b"]);
+        assert_eq!(flags.ulimits, vec!["nofile=1024:2048"]);
     }
 
     #[test]
