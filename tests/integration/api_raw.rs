@@ -299,3 +299,30 @@ fn the_service_refuses_a_socket_path_someone_else_owns_and_exits_when_idle() {
     assert!(status.success(), "{status}");
     assert!(started.elapsed() >= Duration::from_secs(1));
 }
+
+#[test]
+fn a_socket_activated_service_answers_the_first_request() {
+    if !crate::util::require_program("systemd-socket-activate") {
+        return;
+    }
+    let env = crate::util::ContainerEnv::new(TestEnv::new(), "unused");
+    let socket = env.path("activated.sock");
+    let mut args: Vec<String> = vec!["-l".into(), socket.display().to_string(), crate::util::BERTH.into()];
+    for (flag, value) in [("--root", &env.root), ("--runroot", &env.runroot), ("--config", &env.config)] {
+        args.extend([flag.to_owned(), value.display().to_string()]);
+    }
+    args.extend(["system", "service", "--time", "1"].map(str::to_owned));
+    let mut activator = std::process::Command::new("systemd-socket-activate")
+        .args(&args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("systemd-socket-activate");
+    let listening = poll_for(Duration::from_secs(10), || socket.exists().then_some(()));
+    assert!(listening.is_some(), "systemd-socket-activate did not listen");
+    // The first connection starts berth, which takes the socket from LISTEN_FDS.
+    let ping = request(&socket, "GET", "/v1.50/_ping", b"");
+    assert_eq!((ping.status, ping.body.as_slice()), (200, &b"OK"[..]));
+    assert_eq!(request(&socket, "GET", "/containers/json?all=1", b"").json(), json!([]));
+    let ended = poll_for(Duration::from_secs(15), || activator.try_wait().ok().flatten());
+    assert!(ended.is_some_and(|s| s.success()), "the activated service exits when idle");
+}
