@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod api;
 mod build;
 mod cmd;
 mod compose;

@@ -1,9 +1,8 @@
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Ctx, lookup_image};
-use crate::image::spec::ImageConfig;
 use crate::store::ImageRecord;
 
 #[derive(Args, Debug)]
@@ -16,45 +15,9 @@ pub struct InspectArgs {
     pub names: Vec<String>,
 }
 
-/// Docker's ImageInspect for one image.
+/// Docker's ImageInspect for one image (image::inspect, which the API serves too).
 pub fn image_inspect_json(ctx: &Ctx, image: &ImageRecord) -> Result<Value> {
-    let store = ctx.store()?;
-    let (config_bytes, layers) = {
-        let _lock = store.lock_images_shared()?;
-        let layers: Vec<String> = image
-            .layers
-            .iter()
-            .map(|c| store.layer(c).ok().flatten().map(|l| l.diff_id).unwrap_or_else(|| c.to_string()))
-            .collect();
-        (store.read_blob(&image.id)?, layers)
-    };
-    let config: ImageConfig = serde_json::from_slice(&config_bytes)
-        .with_context(|| format!("reading the config of image {}", image.short_id()))?;
-    let config_json = serde_json::to_value(config.config.clone().unwrap_or_default())?;
-    let repo_digests: Vec<String> =
-        image.digests.iter().map(|d| crate::image::reference::familiar_name(d).to_owned()).collect();
-    let repo_tags: Vec<String> =
-        image.names.iter().map(|d| crate::image::reference::familiar_name(d).to_owned()).collect();
-    Ok(json!({
-        "Id": image.id,
-        "RepoTags": repo_tags,
-        "RepoDigests": repo_digests,
-        "Parent": "",
-        "Comment": config.history.last().and_then(|h| h.comment.clone()).unwrap_or_default(),
-        "Created": config.created.clone().unwrap_or_default(),
-        "DockerVersion": "",
-        "Author": config.author.clone().unwrap_or_default(),
-        "Config": config_json,
-        "Architecture": config.architecture,
-        "Variant": config.variant,
-        "Os": config.os,
-        "Size": image.size,
-        "VirtualSize": image.size,
-        "GraphDriver": { "Name": "overlay", "Data": null },
-        "RootFS": { "Type": "layers", "Layers": layers },
-        "Metadata": { "LastTagTime": image.added },
-        "ManifestDigest": image.manifest_digest,
-    }))
+    Ok(crate::image::inspect::inspect_json(ctx.store()?, image)?)
 }
 
 pub fn print_inspected(format: Option<&str>, values: &[Value]) -> Result<()> {

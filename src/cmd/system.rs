@@ -14,6 +14,21 @@ pub enum SystemCommand {
     Info(super::info::InfoArgs),
     /// Start the containers whose restart policy says so (always; unless-stopped if not stopped by the user), as after a reboot
     Boot,
+    /// Serve the Docker Engine API on a socket (DOCKER_HOST=unix://...), exiting when idle
+    Service(ServiceArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServiceArgs {
+    /// Seconds without a client before exiting (0: never)
+    #[arg(short, long, default_value_t = 5, value_name = "SECONDS")]
+    pub time: u64,
+    /// Allow a TCP address that is not loopback (no TLS: anyone who reaches it is root)
+    #[arg(long)]
+    pub insecure_tcp: bool,
+    /// unix:///PATH or tcp://127.0.0.1:PORT (default: the LISTEN_FDS socket, else RUNROOT/docker.sock)
+    #[arg(value_name = "URI")]
+    pub address: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -31,7 +46,22 @@ pub fn run(ctx: &Ctx, command: SystemCommand) -> Result<u8> {
         SystemCommand::Check(a) => check(ctx, a),
         SystemCommand::Info(a) => super::info::run(ctx, a),
         SystemCommand::Boot => boot(ctx),
+        SystemCommand::Service(a) => service(ctx, a),
     }
+}
+
+/// Runs in berth's user namespace when rootless (entered in cmd::main before any thread), so
+/// the service's runtime and the containers it starts are made there.
+fn service(ctx: &Ctx, args: ServiceArgs) -> Result<u8> {
+    use anyhow::Context;
+    let address = args.address.as_deref().map(crate::api::Address::parse).transpose()?;
+    let options = crate::api::ServeOptions {
+        address,
+        idle: (args.time > 0).then(|| std::time::Duration::from_secs(args.time)),
+        insecure_tcp: args.insecure_tcp,
+    };
+    crate::api::serve(ctx.store()?.clone(), ctx.settings.clone(), options).context("serving the API")?;
+    Ok(0)
 }
 
 /// Prints the name of each container started; each failure as its own error line.

@@ -8,6 +8,7 @@ pub mod decode;
 pub mod ensure;
 pub mod import;
 pub mod ingest;
+pub mod inspect;
 pub mod instructions;
 pub mod layer;
 pub mod lookup;

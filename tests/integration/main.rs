@@ -9,6 +9,8 @@
 //! commit), `volumes`, `security` (the default confinement), `rootless`; `layering` checks the
 //! source itself against the guide's layering rules. Tests of the harness itself are below.
 
+mod api;
+mod api_raw;
 mod archive;
 mod assemble;
 mod auth;
