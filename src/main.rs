@@ -9,6 +9,7 @@ mod cmd;
 mod compose;
 mod config;
 mod container;
+mod events;
 mod image;
 mod network;
 mod sandbox;

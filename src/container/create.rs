@@ -298,7 +298,9 @@ pub fn create(store: &Store, name: Option<&str>, config: ContainerConfig) -> Res
             return Err(ContainerError::ImageRemoved(config.image_id));
         }
     }
-    insert(store, name, config)
+    let container = insert(store, name, config)?;
+    crate::container::event::record(store, "create", &container);
+    Ok(container)
 }
 
 /// A build step's container: its layers are the build's own (some in no image yet), kept from

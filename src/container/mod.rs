@@ -8,6 +8,7 @@ pub mod cp;
 pub mod create;
 pub mod diff;
 pub mod etc_files;
+pub mod event;
 pub mod export;
 pub mod health;
 pub mod index;

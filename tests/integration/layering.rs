@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 /// Each module with the modules above it, which it must not use.
 const LAYERS: &[(&str, &[&str])] = &[
     ("src/store", &["cmd", "compose", "container", "build", "network", "image", "sandbox"]),
+    // The event journal sits beside the store: every feature module records into it.
+    ("src/events", &["cmd", "compose", "container", "build", "network", "image", "sandbox"]),
     ("src/sandbox", &["cmd", "compose", "container", "build", "network", "image"]),
     ("src/image", &["cmd", "compose", "container", "build", "network"]),
     ("src/network", &["cmd", "compose", "container", "build", "image"]),

@@ -27,6 +27,7 @@ mod containers;
 mod copy;
 mod cp_rules;
 mod docker_flags;
+mod events;
 mod exit_codes;
 mod fault_injection;
 mod format;

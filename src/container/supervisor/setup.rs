@@ -224,7 +224,7 @@ fn share_network(store: &Store, container: &Container, spec: &mut SandboxSpec) -
 /// start time, if the claim is still this supervisor's.
 fn record_running(store: &Store, id: &str, me: Me, pid: Pid) -> Result<(), ContainerError> {
     let start_time = process_start_time(pid.as_raw()).unwrap_or(0);
-    update(store, id, |c| {
+    let started = update(store, id, |c| {
         if !me.claims(c) {
             return Err(ContainerError::StartedElsewhere(c.name.clone()));
         }
@@ -237,8 +237,17 @@ fn record_running(store: &Store, id: &str, me: Me, pid: Pid) -> Result<(), Conta
         state.exit_code = None;
         state.oom_killed = false;
         state.error = None;
-        Ok(())
-    })
+        Ok(c.clone())
+    })?;
+    crate::container::event::record(store, "start", &started);
+    for mount in started.config.mounts.iter().filter(|m| m.kind == crate::container::record::MountKind::Volume) {
+        let event = crate::events::Event::volume("mount", &mount.source, "local")
+            .with("container", &started.id)
+            .with("destination", &mount.destination)
+            .with("read/write", if mount.read_only { "false" } else { "true" });
+        crate::events::record(store, event);
+    }
+    Ok(())
 }
 
 /// After a failed start: the status before the claim, with the failure's code and message; a
