@@ -61,6 +61,7 @@ pub struct CreateOptions {
     /// `--health-*` / `--no-healthcheck`; None: the image's check (see container::health).
     pub healthcheck: Option<crate::image::spec::HealthConfig>,
     pub restart: super::restart::RestartPolicy,
+    pub sdnotify: super::sdnotify::SdNotify,
 }
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -208,6 +209,7 @@ pub fn build_config(
         volumes: defaults.volumes.as_ref().map(|v| v.keys().cloned().collect()).unwrap_or_default(),
         healthcheck: super::health::merge(options.healthcheck.clone(), defaults.healthcheck.as_ref()),
         restart: options.restart,
+        sdnotify: options.sdnotify,
     })
 }
 

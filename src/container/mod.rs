@@ -27,6 +27,7 @@ pub mod query;
 pub mod record;
 pub mod restart;
 pub mod sandbox_spec;
+pub mod sdnotify;
 pub mod signals;
 pub mod start;
 pub mod supervisor;

@@ -222,6 +222,9 @@ pub struct ContainerConfig {
     /// `--restart` (see container::restart).
     #[serde(default, skip_serializing_if = "super::restart::RestartPolicy::is_no")]
     pub restart: super::restart::RestartPolicy,
+    /// `--sdnotify`: what a start tells systemd (see container::sdnotify).
+    #[serde(default)]
+    pub sdnotify: super::sdnotify::SdNotify,
 }
 
 impl ContainerConfig {

@@ -44,6 +44,7 @@ mod push;
 mod registry;
 mod restarts;
 mod rootless;
+mod sdnotify;
 mod security;
 mod signals;
 mod sigpipe;

@@ -59,6 +59,8 @@ pub enum SetupError {
     Sandbox(#[from] SandboxError),
     #[error("cannot join the network of container {0}: it is not running")]
     SharedNetwork(String),
+    #[error(transparent)]
+    SdNotify(#[from] crate::container::sdnotify::SdNotifyError),
 }
 
 /// Why the container's network could not be set up (inside the spawn hook's error).
@@ -149,6 +151,7 @@ fn prepare_and_spawn(
         for_container(store, container, etc).map_err(SetupError::Spec)?
     };
     apply_userns(&mut spec, container.config.userns)?;
+    bind_notify_socket(&mut spec, container)?;
     if container.config.network == NetworkMode::Container {
         share_network(store, container, &mut spec)?;
     }
@@ -197,6 +200,23 @@ fn prepare_and_spawn(
         network,
         run_dir,
     })
+}
+
+/// `--sdnotify=container`: systemd's notify socket (the one this supervisor was started with)
+/// bound into the container, and named there by NOTIFY_SOCKET.
+fn bind_notify_socket(spec: &mut SandboxSpec, container: &Container) -> Result<(), SetupError> {
+    use crate::container::sdnotify::{CONTAINER_SOCKET, socket_to_bind};
+    if let Some(socket) = socket_to_bind(container.config.sdnotify)? {
+        spec.mounts.push(crate::sandbox::spec::SandboxMount {
+            source: socket,
+            destination: CONTAINER_SOCKET.to_owned(),
+            kind: crate::sandbox::spec::SandboxMountKind::Bind { copy_up: false, propagation: String::new() },
+            read_only: false,
+        });
+        spec.process.env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
+        spec.process.env.push(format!("NOTIFY_SOCKET={CONTAINER_SOCKET}"));
+    }
+    Ok(())
 }
 
 /// `--network container:X`: X's namespace joined, X's /etc/hosts and resolv.conf copied (its
