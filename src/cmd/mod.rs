@@ -9,6 +9,7 @@ mod container;
 mod cp;
 mod create;
 mod diff;
+mod events;
 pub(crate) mod exec;
 mod exists;
 pub(crate) mod exit_codes;
@@ -144,6 +145,8 @@ pub enum Command {
     Builder(build::BuilderCommand),
     /// List the changes to a container's filesystem (A added, C changed, D deleted)
     Diff(diff::DiffArgs),
+    /// Show events from the store's journal (and follow new ones)
+    Events(events::EventsArgs),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -263,6 +266,7 @@ fn needs_user_namespace(command: &Command) -> bool {
             | Command::Logout(_)
             | Command::Version(_)
             | Command::Info(_)
+            | Command::Events(_)
             | Command::Completion(_)
             | Command::GenerateManPages(_)
             | Command::Image(
@@ -373,6 +377,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Build(a) => build::run(ctx, a),
         Command::Builder(c) => build::run_builder(ctx, c),
         Command::Diff(a) => diff::run(ctx, a),
+        Command::Events(a) => events::run(ctx, a),
         Command::Volume(c) => volume::run(ctx, c),
         Command::Network(c) => network::run(ctx, c),
         Command::Container(c) => container::run(ctx, c),

@@ -65,6 +65,7 @@ pub struct CreateOptions {
     /// `--oom-score-adj`, `--cgroupns`, `--shm-size`, `--sysctl`, `--group-add`, … (see
     /// container::resource_options).
     pub process_host: super::resource_options::HostSettings,
+    pub sdnotify: super::sdnotify::SdNotify,
 }
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -227,6 +228,7 @@ pub fn build_config(
         healthcheck: super::health::merge(options.healthcheck.clone(), defaults.healthcheck.as_ref()),
         restart: options.restart,
         process_host: options.process_host.clone(),
+        sdnotify: options.sdnotify,
     })
 }
 
@@ -318,7 +320,9 @@ pub fn create(store: &Store, name: Option<&str>, config: ContainerConfig) -> Res
             return Err(ContainerError::ImageRemoved(config.image_id));
         }
     }
-    insert(store, name, config)
+    let container = insert(store, name, config)?;
+    crate::container::event::record(store, "create", &container);
+    Ok(container)
 }
 
 /// A build step's container: its layers are the build's own (some in no image yet), kept from

@@ -73,7 +73,14 @@ pub fn connect(
     update(store, &container.id, |c| {
         c.config.net.networks.push(join);
         Ok(())
-    })
+    })?;
+    record_network_event(store, "connect", &record, &container.id);
+    Ok(())
+}
+
+fn record_network_event(store: &Store, action: &str, record: &crate::network::record::NetworkRecord, container: &str) {
+    let event = crate::events::Event::network(action, &record.id, &record.name, "bridge").with("container", container);
+    crate::events::record(store, event);
 }
 
 /// Disconnects container `input` from `network`. Takes the networks lock, then the containers
@@ -93,5 +100,7 @@ pub fn disconnect(store: &Store, input: &str, network: &str) -> Result<(), Conta
     update(store, &container.id, |c| {
         c.config.net.networks.retain(|j| !named(&j.network));
         Ok(())
-    })
+    })?;
+    record_network_event(store, "disconnect", &record, &container.id);
+    Ok(())
 }

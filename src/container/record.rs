@@ -229,6 +229,9 @@ pub struct ContainerConfig {
     /// `--oom-score-adj`, `--cgroupns`, `--shm-size`, `--sysctl`, `--group-add`, `--annotation`.
     #[serde(default, flatten)]
     pub process_host: super::resource_options::HostSettings,
+    /// `--sdnotify`: what a start tells systemd (see container::sdnotify).
+    #[serde(default)]
+    pub sdnotify: super::sdnotify::SdNotify,
 }
 
 impl ContainerConfig {

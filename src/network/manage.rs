@@ -284,6 +284,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<NetworkRecord, Netw
     };
     networks.push(record.clone());
     store.write_networks(&NetworkIndex { networks })?;
+    crate::events::record(store, crate::events::Event::network("create", &record.id, &record.name, "bridge"));
     Ok(record)
 }
 
@@ -334,6 +335,7 @@ pub fn remove_locked(
     }
     store.write_networks(&NetworkIndex { networks })?;
     store.remove_network_state(&record.id)?;
+    crate::events::record(store, crate::events::Event::network("destroy", &record.id, &record.name, "bridge"));
     Ok(record)
 }
 
