@@ -9,6 +9,8 @@ mod cmd;
 mod compose;
 mod config;
 mod container;
+#[cfg(test)]
+mod fuzz;
 mod image;
 mod network;
 mod sandbox;
