@@ -11,6 +11,8 @@ mod compose;
 mod config;
 mod container;
 mod events;
+#[cfg(test)]
+mod fuzz;
 mod image;
 mod network;
 mod sandbox;

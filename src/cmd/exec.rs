@@ -91,12 +91,9 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
     }
 }
 
-/// The container's user; with `--userns keep-id` and no user given, the caller's own ids, which
-/// the container's process runs as too (this command runs outside berth's user namespace, so
-/// these are the real ids).
+/// The container's user; with `--userns keep-id` and no user given, the ids its process runs as.
 fn default_exec_user(container: &Container) -> String {
-    if container.config.user.is_empty() && container.config.userns == crate::container::record::UsernsMode::KeepId {
-        return format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
-    }
-    container.config.user.clone()
+    let config = &container.config;
+    crate::container::sandbox_spec::keep_id_default_user(&config.user, config.userns)
+        .unwrap_or_else(|| config.user.clone())
 }

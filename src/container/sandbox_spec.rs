@@ -147,6 +147,16 @@ pub fn process_security(config: &ContainerConfig) -> ProcessSecurity {
 #[error("--userns keep-id needs subordinate ids above your own uid and gid (see /etc/subuid and /etc/subgid)")]
 pub struct NoIdsToKeep;
 
+/// The user a container runs as by default when its configuration names `user` (maybe none)
+/// and `mode`: with `--userns keep-id` and no user, the caller's own ids. The supervisor and
+/// `exec` both ask here.
+pub fn keep_id_default_user(user: &str, mode: UsernsMode) -> Option<String> {
+    (user.is_empty() && mode == UsernsMode::KeepId).then(|| {
+        let (uid, gid) = crate::sandbox::userns::caller_ids();
+        format!("{uid}:{gid}")
+    })
+}
+
 /// Applies the configuration's user namespace mode to `spec`. `--userns keep-id`: the container
 /// gets a user namespace of its own in which the caller's id is the same as outside, and runs as
 /// that id unless told otherwise. Reads this process's id maps: call it where the container is
@@ -158,8 +168,8 @@ pub fn apply_userns(spec: &mut SandboxSpec, mode: UsernsMode) -> Result<(), NoId
     let read = |file| std::fs::read_to_string(file).unwrap_or_default();
     let maps = crate::sandbox::userns::keep_id_maps(&read("/proc/self/uid_map"), &read("/proc/self/gid_map"))
         .ok_or(NoIdsToKeep)?;
-    if spec.process.user.is_empty() {
-        spec.process.user = format!("{}:{}", maps.uid, maps.gid);
+    if let Some(user) = keep_id_default_user(&spec.process.user, mode) {
+        spec.process.user = user;
     }
     spec.nested_id_maps = Some((maps.uid_map, maps.gid_map));
     Ok(())

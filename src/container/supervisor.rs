@@ -25,7 +25,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::{Pid, read, write};
 
-use self::events::{Child, Event, EventTable, OnExit, Role, SETTLE_AFTER, Source, Timer};
+use self::events::{Child, Event, EventTable, OnExit, Role, SETTLE_AFTER, SETTLE_LATEST, Source, Timer};
 use self::setup::Running;
 use super::index::ExitRecord;
 use super::logfile::{LogWriter, Stream};
@@ -132,7 +132,9 @@ impl Supervisor {
             let _ = send_message(handoff.as_fd(), &Message::Started(self.pid.as_raw()));
             self.add_client(handoff);
         }
-        // Once the start has settled (the first quiet moment), the code it ran is let go.
+        // Once the start has settled (the first quiet moment), the code it ran is let go; a
+        // container that prints without pause has no quiet moment, so at the latest then.
+        let settle_by = Instant::now() + SETTLE_LATEST;
         self.events.set_timer(Timer::Settle, Instant::now() + SETTLE_AFTER);
         let status = loop {
             let responder = self.network.as_ref().and_then(|n| n.responder.as_ref());
@@ -207,7 +209,7 @@ impl Supervisor {
                 break status;
             }
             if !self.settled {
-                self.events.set_timer(Timer::Settle, Instant::now() + SETTLE_AFTER);
+                self.events.set_timer(Timer::Settle, (Instant::now() + SETTLE_AFTER).min(settle_by));
             }
         };
         // Nothing a check probes is left: it ends first (teardown's StopHealthchecks).

@@ -268,30 +268,43 @@ mod tests {
 /// stays the same id inside, the ids below it come from the subordinate range, the rest map to
 /// themselves. None when berth's namespace has no subordinate range or the id is too large.
 pub fn keep_id_maps(own_uid_map: &str, own_gid_map: &str) -> Option<KeepIdMaps> {
-    let (uid_map, uid) = keep_id_map(own_uid_map)?;
-    let (gid_map, gid) = keep_id_map(own_gid_map)?;
-    Some(KeepIdMaps { uid_map, gid_map, uid, gid })
+    Some(KeepIdMaps { uid_map: keep_id_map(own_uid_map)?, gid_map: keep_id_map(own_gid_map)? })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeepIdMaps {
     pub uid_map: String,
     pub gid_map: String,
-    /// The caller's own ids, which the container's process runs as by default.
-    pub uid: u64,
-    pub gid: u64,
+}
+
+/// The caller's own host ids (uid, gid), which a `--userns keep-id` container runs as by
+/// default: read from the maps inside berth's user namespace (where they are id 0), this
+/// process's ids outside it. The one answer for the supervisor and `exec` alike.
+pub fn caller_ids() -> (u64, u64) {
+    let read = |file| std::fs::read_to_string(file).unwrap_or_default();
+    let uid = mapped_caller(&read("/proc/self/uid_map")).unwrap_or(u64::from(nix::unistd::getuid().as_raw()));
+    let gid = mapped_caller(&read("/proc/self/gid_map")).unwrap_or(u64::from(nix::unistd::getgid().as_raw()));
+    (uid, gid)
+}
+
+fn map_rows(own_map: &str) -> Vec<Vec<u64>> {
+    own_map
+        .lines()
+        .map(|l| l.split_whitespace().filter_map(|f| f.parse().ok()).collect())
+        .filter(|r: &Vec<u64>| r.len() == 3)
+        .collect()
+}
+
+/// The host id berth's user namespace maps to its id 0 alone; None outside it.
+fn mapped_caller(own_map: &str) -> Option<u64> {
+    Some(map_rows(own_map).iter().find(|r| r[0] == 0 && r[2] == 1)?[1])
 }
 
 /// One map: berth's namespace has id 0 = the caller's host id `U`, and 1..=N = subordinate ids.
 /// Inside: 0..U → 1..=U, U → 0, U+1..=N → themselves.
-fn keep_id_map(own_map: &str) -> Option<(String, u64)> {
-    let rows: Vec<Vec<u64>> = own_map
-        .lines()
-        .map(|l| l.split_whitespace().filter_map(|f| f.parse().ok()).collect())
-        .filter(|r: &Vec<u64>| r.len() == 3)
-        .collect();
-    let caller = rows.iter().find(|r| r[0] == 0 && r[2] == 1)?[1];
-    let subordinate = rows.iter().find(|r| r[0] == 1)?[2];
+fn keep_id_map(own_map: &str) -> Option<String> {
+    let caller = mapped_caller(own_map)?;
+    let subordinate = map_rows(own_map).iter().find(|r| r[0] == 1)?[2];
     if caller == 0 || caller > subordinate {
         return None;
     }
@@ -299,7 +312,7 @@ fn keep_id_map(own_map: &str) -> Option<(String, u64)> {
     if subordinate > caller {
         map.push_str(&format!("{} {} {}\n", caller + 1, caller + 1, subordinate - caller));
     }
-    Some((map, caller))
+    Some(map)
 }
 
 #[cfg(test)]
@@ -311,7 +324,8 @@ mod keep_id_tests {
         let own = "         0       1001          1\n         1     100000      65536\n";
         let maps = keep_id_maps(own, own).unwrap();
         assert_eq!(maps.uid_map, "0 1 1001\n1001 0 1\n1002 1002 64535\n");
-        assert_eq!(maps.uid, 1001);
+        assert_eq!(mapped_caller(own), Some(1001));
+        assert_eq!(mapped_caller("0 0 4294967295\n"), None, "outside berth's namespace");
         assert_eq!(keep_id_maps("0 1001 1\n", "0 1001 1\n"), None, "single-id mapping has no room");
         assert_eq!(keep_id_maps("0 0 4294967295\n", "0 0 4294967295\n"), None, "not rootless");
     }

@@ -9,9 +9,26 @@ use crate::container::record::Container;
 use crate::container::signals::SignalNumber;
 use crate::store::Store;
 
+/// Times `rm -f` goes round again when a start claimed the container between its look and its
+/// removal; each round waits for that start to settle, then kills what it started.
+const FORCED_ROUNDS: usize = 8;
+
 /// Removes a container: its record and its directories. A running one only with `force`, which
-/// kills it first.
+/// kills it first, and also one being started: the start is waited out, then killed.
 pub fn remove(store: &Store, container: &Container, force: bool) -> Result<(), LifecycleError> {
+    let mut latest = container.clone();
+    for _ in 0..FORCED_ROUNDS {
+        match remove_once(store, &latest, force) {
+            // Read again: the start that claimed it is then seen, waited out and killed.
+            Err(LifecycleError::Running) if force => latest = crate::container::index::load(store, &container.id)?,
+            done => return done,
+        }
+    }
+    Err(LifecycleError::Running)
+}
+
+/// One try: `Running` when the container runs (or a start of it claimed it meanwhile).
+fn remove_once(store: &Store, container: &Container, force: bool) -> Result<(), LifecycleError> {
     let current = current(store, container)?;
     if is_live(current.state.status) {
         if !force {
@@ -35,7 +52,7 @@ pub fn remove(store: &Store, container: &Container, force: bool) -> Result<(), L
         let mut fresh = index.containers[i].clone();
         let status = refresh(store, &mut fresh);
         if is_live(status) || status == crate::container::record::Status::Starting {
-            // Started again meanwhile.
+            // Started again meanwhile (a racing `start` claimed it after our look).
             return Err(LifecycleError::Running);
         }
         index.containers.remove(i);

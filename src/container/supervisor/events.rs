@@ -245,6 +245,8 @@ fn poll_timeout(deadline: Option<Instant>, now: Instant) -> PollTimeout {
 
 /// How long after the last event the start is taken as settled.
 pub const SETTLE_AFTER: Duration = Duration::from_millis(200);
+/// How long after the start it is taken as settled however busy the container keeps it.
+pub const SETTLE_LATEST: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {

@@ -64,6 +64,14 @@ pub fn load(store: &Store, input: impl Read + 'static, progress: &Progress) -> R
     Ok(loaded)
 }
 
+/// What `load` does before it stages a layer: extracts the archive under `root` and reads its
+/// documents; the number of images found. The fuzz targets' entry to the archive parser.
+#[cfg(any(test, fuzzing))]
+pub fn read_documents(input: impl Read + 'static, root: &Path) -> Result<usize, ArchiveError> {
+    let archive = extract_archive(decompressed_archive(input)?, root)?;
+    Ok(plan_images(&archive)?.len())
+}
+
 fn plan_images(archive: &ExtractedArchive) -> Result<Vec<ImagePlan>, ArchiveError> {
     // Docker's loader reads manifest.json when there is one, even in an archive that is also
     // an OCI layout (Docker 25+); so does berth.

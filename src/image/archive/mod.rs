@@ -28,6 +28,8 @@ use std::os::unix::fs::FileExt;
 use serde::{Deserialize, Serialize};
 
 pub use self::load::load;
+#[cfg(any(test, fuzzing))]
+pub use self::load::read_documents;
 pub use self::save::{ArchiveFormat, SaveRequest, save, save_to_file};
 use super::ImageError;
 use super::assemble::{AssembleError, oci_media_type};

@@ -110,7 +110,7 @@ struct TokenAnswer {
     access_token: Option<String>,
 }
 
-fn token_from(body: &[u8]) -> Option<String> {
+pub(crate) fn token_from(body: &[u8]) -> Option<String> {
     let answer: TokenAnswer = serde_json::from_slice(body).ok()?;
     answer.token.or(answer.access_token).filter(|t| !t.is_empty())
 }

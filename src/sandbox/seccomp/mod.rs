@@ -16,9 +16,11 @@
 //! cost ~0.8 ms (the kernel runs the filter once per syscall number to cache constant answers)
 //! where the tree costs a few microseconds, and each filtered call ~20 instructions, not ~700.
 //!
-//! Syscalls of another architecture (32-bit x86 `int 0x80` calls on x86_64) kill the process.
-//! Docker's profile would allow the x86 and x32 variants; 32-bit programs do not run under
-//! berth's filters, and x32 calls get the default action.
+//! On x86_64 the filter also covers the sub-architectures Docker's profile names (its archMap,
+//! as libseccomp adds them): 32-bit x86 calls (`int 0x80`, their own audit arch) and x32 calls
+//! (x86_64's arch, bit 30 set in the number) get the same rules by name, each with its own
+//! numbers and search tree, so 32-bit programs run as under Docker. Any other architecture's
+//! calls kill the process.
 
 mod syscalls;
 
@@ -259,11 +261,41 @@ impl Chain {
 type Chains = BTreeMap<i64, Chain>;
 
 /// A profile resolved for one target: the default action and, per action, the syscalls (by
-/// number) that get it.
+/// number) that get it; and the same for each sub-architecture the filter covers.
 #[derive(Debug, PartialEq)]
 struct Resolved {
     default: SeccompAction,
     groups: Vec<(SeccompAction, Chains)>,
+    compat: Vec<(SubArch, Vec<(SeccompAction, Chains)>)>,
+}
+
+/// A sub-architecture whose calls a filter compiled for this one also sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SubArch {
+    /// 32-bit x86: AUDIT_ARCH_I386.
+    I386,
+    /// x32: AUDIT_ARCH_X86_64, numbers with [`X32_SYSCALL_BIT`].
+    X32,
+}
+
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+impl SubArch {
+    /// Those of this architecture (Docker's archMap: amd64 → x86, x32).
+    fn of_this_arch() -> &'static [SubArch] {
+        if cfg!(target_arch = "x86_64") { &[SubArch::I386, SubArch::X32] } else { &[] }
+    }
+
+    fn table(self) -> &'static [(&'static str, i64)] {
+        #[cfg(target_arch = "x86_64")]
+        return match self {
+            SubArch::I386 => syscalls::I386_TABLE,
+            SubArch::X32 => syscalls::X32_TABLE,
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        return &[];
+    }
 }
 
 fn add_rule(chains: &mut Chains, number: i64, rules: Vec<SeccompRule>) {
@@ -289,7 +321,7 @@ fn resolve(json: &str, target: &Target) -> Result<Option<Resolved>, SeccompError
         return Err(SeccompError::Invalid("defaultAction is missing".into()));
     }
     let default = parse_action(&profile.default_action, profile.default_errno_ret)?;
-    let mut groups: Vec<(SeccompAction, Chains)> = Vec::new();
+    let mut applicable = Vec::new();
     for rule in &profile.syscalls {
         if !rule.name.is_empty() && !rule.names.is_empty() {
             return Err(SeccompError::Invalid("a rule has both 'name' and 'names'".into()));
@@ -304,20 +336,35 @@ fn resolve(json: &str, target: &Target) -> Result<Option<Resolved>, SeccompError
         if !applies(rule, target)? {
             continue;
         }
-        let index = match groups.iter().position(|(a, _)| *a == action) {
+        let names = if rule.name.is_empty() { rule.names.as_slice() } else { std::slice::from_ref(&rule.name) };
+        applicable.push((action, names, conditions));
+    }
+    let groups = number_groups(&applicable, syscalls::TABLE);
+    let compat = SubArch::of_this_arch().iter().map(|&sub| (sub, number_groups(&applicable, sub.table()))).collect();
+    Ok(Some(Resolved { default, groups, compat }))
+}
+
+/// The rules that apply, (action, names, argument rules) in profile order, as per-action
+/// syscalls by number in `table`; names it lacks are skipped.
+fn number_groups(
+    applicable: &[(SeccompAction, &[String], Vec<SeccompRule>)],
+    table: &[(&str, i64)],
+) -> Vec<(SeccompAction, Chains)> {
+    let mut groups: Vec<(SeccompAction, Chains)> = Vec::new();
+    for (action, names, conditions) in applicable {
+        let index = match groups.iter().position(|(a, _)| a == action) {
             Some(i) => i,
             None => {
-                groups.push((action, Chains::new()));
+                groups.push((action.clone(), Chains::new()));
                 groups.len() - 1
             }
         };
-        let names = if rule.name.is_empty() { rule.names.as_slice() } else { std::slice::from_ref(&rule.name) };
-        for number in names.iter().filter_map(|n| syscalls::number(n)) {
+        for number in names.iter().filter_map(|n| syscalls::number_in(table, n)) {
             add_rule(&mut groups[index].1, number, conditions.clone());
         }
     }
     groups.retain(|(_, chains)| !chains.is_empty());
-    Ok(Some(Resolved { default, groups }))
+    groups
 }
 
 // Classic BPF as seccomp runs it (include/uapi/linux/filter.h, seccomp.h, audit.h).
@@ -465,25 +512,56 @@ fn search(nodes: &[Node], default: u32) -> Vec<sock_filter> {
     code
 }
 
-/// The filter program for `resolved` on the architecture `arch` (AUDIT_ARCH_*).
-fn build(resolved: Resolved, arch: u32) -> Result<BpfProgram, SeccompError> {
-    let default = u32::from(resolved.default.clone());
+/// The search over one architecture's syscalls, for the number in the accumulator.
+fn search_groups(groups: Vec<(SeccompAction, Chains)>, default: u32) -> Result<Vec<sock_filter>, SeccompError> {
     let mut leaves: BTreeMap<i64, Leaf> = BTreeMap::new();
-    for (action, chains) in resolved.groups {
+    for (action, chains) in groups {
         for (nr, chain) in chains {
             let nr32 = u32::try_from(nr).map_err(|_| SeccompError::Compile(format!("syscall number {nr}")))?;
             let leaf = leaves.entry(nr).or_insert_with(|| Leaf { nr: nr32, choices: Vec::new() });
             leaf.choices.push((action.clone(), chain.into_rules()));
         }
     }
-    let nodes = nodes(leaves.into_values().collect());
-    let mut program = vec![
-        stmt(LD_W_ABS, DATA_ARCH),
-        jump(JMP_JEQ_K, arch, 1, 0),
-        stmt(RET_K, RET_KILL_PROCESS),
-        stmt(LD_W_ABS, DATA_NR),
-    ];
-    program.extend(search(&nodes, default));
+    Ok(search(&nodes(leaves.into_values().collect()), default))
+}
+
+/// The filter program for `resolved` on the architecture `arch` (AUDIT_ARCH_*): the native
+/// search (x32 numbers branch off to theirs) and one per other audit arch; anything else kills.
+fn build(resolved: Resolved, arch: u32) -> Result<BpfProgram, SeccompError> {
+    let default = u32::from(resolved.default.clone());
+    let mut native = search_groups(resolved.groups, default)?;
+    let mut others: Vec<(u32, Vec<sock_filter>)> = Vec::new();
+    for (sub, groups) in resolved.compat {
+        let code = search_groups(groups, default)?;
+        match sub {
+            // x32 shares the arch: numbers with the x32 bit go over the native search to theirs.
+            SubArch::X32 => {
+                let mut split = vec![jump(JMP_JGE_K, X32_SYSCALL_BIT, 0, 1), stmt(JMP_JA, native.len() as u32)];
+                split.append(&mut native);
+                split.extend(code);
+                native = split;
+            }
+            SubArch::I386 => others.push((AUDIT_ARCH_I386, code)),
+        }
+    }
+    // Each arch's test jumps (JA: any distance) to its section: a load of the number, then
+    // its search; the sections follow the tests and the kill, in order.
+    let mut sections = vec![(arch, native)];
+    sections.extend(others);
+    let mut program = vec![stmt(LD_W_ABS, DATA_ARCH)];
+    let mut ahead: usize = 1; // past the tests still to come: the kill
+    ahead += sections.len() * 2;
+    for (i, (token, _)) in sections.iter().enumerate() {
+        let before: usize = sections[..i].iter().map(|(_, code)| code.len() + 1).sum();
+        ahead -= 2;
+        program.push(jump(JMP_JEQ_K, *token, 0, 1));
+        program.push(stmt(JMP_JA, (ahead + before) as u32));
+    }
+    program.push(stmt(RET_K, RET_KILL_PROCESS));
+    for (_, code) in sections {
+        program.push(stmt(LD_W_ABS, DATA_NR));
+        program.extend(code);
+    }
     if program.len() > MAX_INSTRUCTIONS {
         return Err(SeccompError::Compile(format!(
             "{} BPF instructions, more than the kernel's {MAX_INSTRUCTIONS}",
@@ -595,7 +673,9 @@ mod tests {
 
     #[test]
     fn syscall_table_is_sorted_and_agrees_with_libc() {
-        assert!(syscalls::TABLE.windows(2).all(|w| w[0].0 < w[1].0), "sorted, no duplicates");
+        for table in [syscalls::TABLE, syscalls::I386_TABLE, syscalls::X32_TABLE] {
+            assert!(table.windows(2).all(|w| w[0].0 < w[1].0), "sorted, no duplicates");
+        }
         for (name, nr) in [
             ("read", libc::SYS_read),
             ("clone", libc::SYS_clone),
@@ -804,11 +884,47 @@ mod tests {
         }
         assert_eq!(call("personality", [0x0040_0000, 0, 0, 0, 0, 0]), EPERM);
         assert_eq!(call("personality", [1 << 32, 0, 0, 0, 0, 0]), EPERM);
-        // Unknown numbers, x32 calls: the default; another architecture: killed.
+        // Unknown numbers: the default. 32-bit x86 and x32 calls: the same rules by their own
+        // numbers (Docker's archMap); another architecture: killed.
         assert_eq!(run(&program, X86_64, 999, none), EPERM);
-        assert_eq!(run(&program, X86_64, 0x4000_0000 | nr("keyctl"), none), EPERM);
-        assert_eq!(run(&program, X86_64, 0x4000_0000, none), EPERM);
-        assert_eq!(run(&program, 0x4000_0003, nr("read"), none), RET_KILL_PROCESS);
+        let i386 = |name: &str| syscalls::number_in(syscalls::I386_TABLE, name).unwrap();
+        let x32 = |name: &str| syscalls::number_in(syscalls::X32_TABLE, name).unwrap();
+        assert_eq!(
+            (i386("read"), i386("socketcall"), x32("read"), x32("rt_sigaction")),
+            (3, 102, 1 << 30, 512 | 1 << 30)
+        );
+        for allowed in ["read", "write", "execve", "exit_group", "socketcall", "mmap2", "rt_sigaction", "futex_waitv"] {
+            assert_eq!(run(&program, AUDIT_ARCH_I386, i386(allowed), none), ALLOW, "i386 {allowed}");
+        }
+        for denied in ["keyctl", "unshare", "mount", "init_module", "bpf", "reboot"] {
+            assert_eq!(run(&program, AUDIT_ARCH_I386, i386(denied), none), EPERM, "i386 {denied}");
+        }
+        assert_eq!(run(&program, AUDIT_ARCH_I386, i386("clone3"), none), ENOSYS);
+        let clone_newuser = [libc::CLONE_NEWUSER as u64 | libc::SIGCHLD as u64, 0, 0, 0, 0, 0];
+        assert_eq!(run(&program, AUDIT_ARCH_I386, i386("clone"), clone_newuser), EPERM);
+        assert_eq!(run(&program, AUDIT_ARCH_I386, i386("clone"), [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(run(&program, AUDIT_ARCH_I386, i386("personality"), [0xffff_ffff, 0, 0, 0, 0, 0]), ALLOW);
+        for allowed in ["read", "write", "rt_sigaction", "ioctl", "execve", "arch_prctl"] {
+            assert_eq!(run(&program, X86_64, x32(allowed), none), ALLOW, "x32 {allowed}");
+        }
+        for denied in ["keyctl", "unshare", "mount"] {
+            assert_eq!(run(&program, X86_64, x32(denied), none), EPERM, "x32 {denied}");
+        }
+        assert_eq!(run(&program, X86_64, x32("clone"), clone_newuser), EPERM);
+        assert_eq!(run(&program, 0xC000_00B7, nr("read"), none), RET_KILL_PROCESS);
+        // Every 32-bit and x32 number answers something too, and only the profile's are allowed.
+        for (arch, table, base) in
+            [(AUDIT_ARCH_I386, syscalls::I386_TABLE, 0), (X86_64, syscalls::X32_TABLE, i64::from(X32_SYSCALL_BIT))]
+        {
+            for number in base..base + 1024 {
+                let answer = run(&program, arch, number, none);
+                assert!([ALLOW, EPERM, ENOSYS].contains(&answer), "{arch:#x} {number}: {answer:#x}");
+                let name = table.iter().find(|(_, n)| *n == number).map(|(name, _)| *name);
+                if answer == ALLOW {
+                    assert!(name.is_some_and(|n| DOCKER_DEFAULT.contains(&format!("\"{n}\""))), "{number} allowed");
+                }
+            }
+        }
         // Every number answers something (no fall-through, no jump out of the program), and
         // only the profile's syscalls are allowed.
         for number in 0..1024 {
