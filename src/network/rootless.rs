@@ -93,6 +93,8 @@ pub struct RootlessRequest<'a> {
     /// The container's run directory: the helper's pid file, log and API socket, and
     /// [`PUBLISHED_FILE`].
     pub run_dir: &'a Path,
+    /// Where pasta's feature probe is cached (a file of the run root).
+    pub probe_cache: &'a Path,
 }
 
 /// What the supervisor keeps for the container's life; dropping it ends the helper.
@@ -247,7 +249,7 @@ fn start_pasta(
     program: &Path,
     mappings: Vec<PortMapping>,
 ) -> Result<RootlessSetup, NetworkError> {
-    let features = pasta::probe(program).map_err(RootlessNetError::from)?;
+    let features = pasta::probe_cached(program, request.probe_cache).map_err(RootlessNetError::from)?;
     let pid_file = request.run_dir.join("pasta.pid");
     let log = request.run_dir.join("pasta.log");
     let _ = std::fs::remove_file(&pid_file);
