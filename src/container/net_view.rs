@@ -54,8 +54,11 @@ impl LiveNetworks {
 
     /// The published ports of a container, while it runs.
     pub fn ports(&self, container: &Container) -> Vec<PortMapping> {
-        let running = matches!(container.state.status, Status::Running | Status::Paused);
-        let rootless = self.rootless_ports.get(&container.id).filter(|_| running).into_iter().flatten();
+        let state = &container.state;
+        // pasta dies with the supervisor: a file left by a killed one names no ports.
+        let forwarded = matches!(state.status, Status::Running | Status::Paused)
+            && super::liveness::is_alive(state.supervisor_pid, state.supervisor_start_time);
+        let rootless = self.rootless_ports.get(&container.id).filter(|_| forwarded).into_iter().flatten();
         self.of(container).iter().flat_map(|(_, e)| e.ports.iter().copied()).chain(rootless.copied()).collect()
     }
 }

@@ -40,7 +40,7 @@ pub enum PastaError {
 }
 
 /// What this pasta can do beyond Debian 12's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct PastaFeatures {
     /// `--map-guest-addr ADDR`: the container reaches the host at ADDR.
     pub map_guest_addr: bool,
@@ -71,6 +71,42 @@ pub fn probe(program: &Path) -> Result<PastaFeatures, PastaError> {
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
     Ok(features_from_help(&text))
+}
+
+/// The probe's result as cached for one pasta binary (its path, size and mtime).
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+struct CachedProbe {
+    program: PathBuf,
+    size: u64,
+    mtime_ns: i128,
+    features: PastaFeatures,
+}
+
+fn identity(program: &Path) -> Option<(u64, i128)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(program).ok()?;
+    Some((meta.size(), i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())))
+}
+
+/// [`probe`], remembered in `cache` (a file of the run root) while the binary stays the same:
+/// a container start need not run `pasta --help` each time. A cache that cannot be written
+/// is only a missed saving.
+pub fn probe_cached(program: &Path, cache: &Path) -> Result<PastaFeatures, PastaError> {
+    let id = identity(program);
+    let cached: Option<CachedProbe> = std::fs::read(cache).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    if let (Some(c), Some((size, mtime_ns))) = (&cached, id)
+        && c.program == program
+        && c.size == size
+        && c.mtime_ns == mtime_ns
+    {
+        return Ok(c.features);
+    }
+    let features = probe(program)?;
+    if let Some((size, mtime_ns)) = id {
+        let entry = CachedProbe { program: program.to_owned(), size, mtime_ns, features };
+        let _ = crate::store::write_file_atomically(cache, &serde_json::to_vec(&entry).expect("serializable"));
+    }
+    Ok(features)
 }
 
 /// pasta's port specs for `mappings` of `protocol`: `[ADDR/]HOST[-END][:CTR[-END]]`,
@@ -215,8 +251,19 @@ mod tests {
         let new = PastaFeatures { map_guest_addr: true };
         assert_eq!(host_address_for_container(new, &addrs, copied), Some(IpAddr::V4(GUEST_ADDR)));
         if let Ok(program) = find_pasta() {
-            // This machine's pasta answers the probe (Debian 12's has no --map-guest-addr).
-            probe(&program).unwrap();
+            // This machine's pasta answers the probe (Debian 12's has no --map-guest-addr);
+            // the cached answer is the same, and a changed binary is probed again.
+            let features = probe(&program).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let cache = dir.path().join("pasta-features.json");
+            assert_eq!(probe_cached(&program, &cache).unwrap(), features);
+            assert!(cache.exists());
+            assert_eq!(probe_cached(&program, &cache).unwrap(), features);
+            let mut stale: serde_json::Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+            stale["features"]["map_guest_addr"] = serde_json::json!(!features.map_guest_addr);
+            stale["size"] = serde_json::json!(1);
+            std::fs::write(&cache, stale.to_string()).unwrap();
+            assert_eq!(probe_cached(&program, &cache).unwrap(), features, "another binary's answer is not used");
         }
     }
 

@@ -93,6 +93,8 @@ pub struct RootlessRequest<'a> {
     /// The container's run directory: the helper's pid file, log and API socket, and
     /// [`PUBLISHED_FILE`].
     pub run_dir: &'a Path,
+    /// Where pasta's feature probe is cached (a file of the run root).
+    pub probe_cache: &'a Path,
 }
 
 /// What the supervisor keeps for the container's life; dropping it ends the helper.
@@ -140,24 +142,32 @@ pub fn published_ports(run_dir: &Path) -> Vec<PortMapping> {
 
 /// Whether this network namespace has a default route (IPv4 or IPv6), as pasta needs.
 fn has_default_route() -> bool {
-    let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
-    let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
-    v4.lines().skip(1).any(|l| l.split_whitespace().nth(1) == Some("00000000"))
-        || v6.lines().any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 9 && f[0].bytes().all(|b| b == b'0') && f[1] == "00" && f[9] != "lo"
-        })
+    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+    default_route_in(&read("/proc/net/route"), &read("/proc/net/ipv6_route"))
+}
+
+/// [`has_default_route`] on the text of /proc/net/route and /proc/net/ipv6_route (IPv6's
+/// `::/0` on lo is the kernel's unreachable placeholder, not a route out).
+fn default_route_in(route: &str, ipv6_route: &str) -> bool {
+    let v4 = route.lines().skip(1).any(|l| l.split_whitespace().nth(1) == Some("00000000"));
+    v4 || ipv6_route.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 9 && f[0].bytes().all(|b| b == b'0') && f[1] == "00" && f[9] != "lo"
+    })
+}
+
+/// The interface of the IPv4 default route, from /proc/net/route's text.
+fn default_route_interface(route: &str) -> Option<String> {
+    route.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&"00000000")).then(|| fields[0].to_owned())
+    })
 }
 
 /// The host's IPv4 addresses, and the one pasta copies into a container: the first address
 /// of the interface with the default route (pasta's choice of "external interface").
 fn host_addresses() -> (Vec<IpAddr>, Option<IpAddr>) {
-    let route_iface = std::fs::read_to_string("/proc/net/route").ok().and_then(|text| {
-        text.lines().skip(1).find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            (fields.get(1) == Some(&"00000000")).then(|| fields[0].to_owned())
-        })
-    });
+    let route_iface = default_route_interface(&std::fs::read_to_string("/proc/net/route").unwrap_or_default());
     let mut all = Vec::new();
     let mut copied = None;
     if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
@@ -239,7 +249,7 @@ fn start_pasta(
     program: &Path,
     mappings: Vec<PortMapping>,
 ) -> Result<RootlessSetup, NetworkError> {
-    let features = pasta::probe(program).map_err(RootlessNetError::from)?;
+    let features = pasta::probe_cached(program, request.probe_cache).map_err(RootlessNetError::from)?;
     let pid_file = request.run_dir.join("pasta.pid");
     let log = request.run_dir.join("pasta.log");
     let _ = std::fs::remove_file(&pid_file);
@@ -370,6 +380,22 @@ mod tests {
         };
         std::fs::write(dir.path().join(PUBLISHED_FILE), serde_json::to_vec(&[m]).unwrap()).unwrap();
         assert_eq!(published_ports(dir.path()), [m]);
+    }
+
+    #[test]
+    fn default_routes_are_read_off_procfs() {
+        let route = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n\
+                     vo0\t0000C70A\t00000000\t0001\t0\t0\t0\t00FFFFFF\n\
+                     vo0\t00000000\t0200C70A\t0003\t0\t0\t0\t00000000\n";
+        let no_default = "Iface\tDestination\n vo0\t0000C70A\t00000000\n";
+        let v6_lo = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 \
+                     00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
+        let v6_out = v6_lo.replace("      lo", "    eth0");
+        assert!(default_route_in(route, ""));
+        assert!(!default_route_in(no_default, v6_lo), "the unreachable ::/0 on lo is no way out");
+        assert!(default_route_in(no_default, &v6_out));
+        assert_eq!(default_route_interface(route).as_deref(), Some("vo0"));
+        assert_eq!(default_route_interface(no_default), None);
     }
 
     #[test]

@@ -10,9 +10,14 @@
 //!   So the shared namespace is made by a small keeper process (`berth __netns-keeper`, a
 //!   hidden verb like `__supervise`) in a user namespace of its own, which every rootless
 //!   command then joins with setns instead of unsharing a new one (a process may join a user
-//!   namespace its own user owns). The keeper holds the user and network namespaces and does
-//!   nothing else: it is Podman's pause process, with the network namespace kept in it instead
-//!   of in a bind mount (which a per-command mount namespace would lose).
+//!   namespace its own user owns — from the initial user namespace, before berth unshares
+//!   anything: a process in a sibling user namespace has no capability over the keeper's
+//!   network namespace, and a veth cannot be moved between network namespaces owned by
+//!   sibling user namespaces in either direction, so a supervisor that only opened the
+//!   keeper's namespace by fd could not attach its container). The keeper holds the user and
+//!   network namespaces and does nothing else: it is Podman's pause process, with the network
+//!   namespace kept in it instead of in a bind mount (which a per-command mount namespace
+//!   would lose).
 //! - The keeper starts pasta for the namespace: no published ports (`-t none -u none`),
 //!   outbound NAT and DNS forwarding only. Published ports of rootless containers on user
 //!   networks are forwarded by their supervisor (a host-side socket per port, spliced to the

@@ -247,6 +247,7 @@ fn rootless_pasta_ends_with_its_supervisor_even_after_kill_9() {
     wait_until(Duration::from_secs(5), "pasta gone with its supervisor", || {
         !Path::new(&format!("/proc/{pasta}")).exists()
     });
+    assert_eq!(env.berth_ok(&["port", &id]), "", "no ports are shown once pasta is gone");
     env.berth_ok(&["rm", "-f", &id]);
     // Its port is free: another container publishes it.
     let again = env.web_server(&["-p", &format!("127.0.0.1:{port}:80")]);

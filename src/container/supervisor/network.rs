@@ -109,6 +109,7 @@ pub fn set_up_rootless(store: &Store, container: &Container, pid: Pid) -> Result
         dns: &dns_flags(container),
         host_resolv: &host_resolv_conf(),
         run_dir: &run_dir,
+        probe_cache: &store.runroot().join("pasta-features.json"),
     };
     let setup = set_up_rootless_network(&request)?;
     let dir = store.container_dir(&container.id);
