@@ -151,6 +151,7 @@ pub fn create_flags(body: &Value, name: Option<&str>) -> Result<CreateFlags, Api
         tmpfs,
         read_only: flag(&host, "ReadonlyRootfs")?,
         volumes_from: strings(host.get("VolumesFrom"), "HostConfig.VolumesFrom")?,
+        more: Default::default(),
     })
 }
 
