@@ -135,6 +135,12 @@ pub fn refresh(store: &Store, container: &mut Container) -> Status {
     }
     if matches!(state.status, Status::Running | Status::Paused) && !is_alive(state.pid, state.pid_start_time) {
         let exit = read_exit_record(store, &container.id);
+        // The process is gone but its living supervisor has not written the exit yet (it tears
+        // the network down first): still running, as Docker's is until its shim reports the
+        // exit, rather than an exit code of -1 nobody gave.
+        if exit.is_none() && is_alive(state.supervisor_pid, state.supervisor_start_time) {
+            return state.status;
+        }
         state.status = Status::Exited;
         state.exit_code = Some(exit.as_ref().map_or(-1, |e| e.exit_code));
         state.oom_killed = exit.as_ref().is_some_and(|e| e.oom_killed);

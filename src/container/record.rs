@@ -230,7 +230,7 @@ pub struct ContainerConfig {
     #[serde(default, flatten)]
     pub process_host: super::resource_options::HostSettings,
     /// `--sdnotify`: what a start tells systemd (see container::sdnotify).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "super::sdnotify::SdNotify::is_default")]
     pub sdnotify: super::sdnotify::SdNotify,
 }
 

@@ -37,6 +37,13 @@ pub enum SdNotifyError {
     Send { path: String, error: std::io::Error },
 }
 
+impl SdNotify {
+    /// Records leave the default out, so records written before `--sdnotify` read back unchanged.
+    pub fn is_default(&self) -> bool {
+        *self == SdNotify::default()
+    }
+}
+
 impl std::str::FromStr for SdNotify {
     type Err = SdNotifyError;
     fn from_str(text: &str) -> Result<SdNotify, SdNotifyError> {
