@@ -180,6 +180,7 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> Result<Container> {
     let mut options = options::parse(&flags)?;
     args.health.apply(&mut options)?;
     options.sdnotify = args.sdnotify.parse()?;
+    options.create_command = std::env::args().collect();
     args.extra.before_create(ctx, args.name.as_deref())?;
     let credentials = CredentialSource::default();
     let source = ImageSource {

@@ -62,6 +62,7 @@ pub struct CreateOptions {
     pub healthcheck: Option<crate::image::spec::HealthConfig>,
     pub restart: super::restart::RestartPolicy,
     pub sdnotify: super::sdnotify::SdNotify,
+    pub create_command: Vec<String>,
 }
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -210,6 +211,7 @@ pub fn build_config(
         healthcheck: super::health::merge(options.healthcheck.clone(), defaults.healthcheck.as_ref()),
         restart: options.restart,
         sdnotify: options.sdnotify,
+        create_command: options.create_command.clone(),
     })
 }
 

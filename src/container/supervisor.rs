@@ -60,7 +60,10 @@ pub fn run(store: &Store, id: &str) -> i32 {
                 let backoff = backoff.get_or_insert_with(|| crate::container::restart::Backoff::new(policy));
                 match ended {
                     Some(code) if restart::claim_restart(store, id, backoff, code, started.elapsed()) => continue,
-                    _ => return 0,
+                    // The container's code: a systemd unit whose main process this is
+                    // (--sdnotify) sees a failure as a failure (Restart=on-failure).
+                    Some(code) => return code.clamp(0, 255),
+                    None => return 0,
                 }
             }
             Err(e) => {
