@@ -364,13 +364,29 @@ fn networks_record_create_connect_disconnect_and_destroy() {
     env.berth_ok(&["network", "connect", "evnet", "netted"]);
     env.berth_ok(&["network", "disconnect", "evnet", "netted"]);
     env.berth_ok(&["rm", "netted"]);
+    // A running container's start and end connect and disconnect it (Docker's events too).
+    env.berth_ok(&["run", "--rm", "--network", "evnet", "bb", "true"]);
     env.berth_ok(&["network", "rm", "evnet"]);
-    let events = all_events(&env, &["--filter", "type=network"]);
-    assert_eq!(kinds(&events), ["network create", "network connect", "network disconnect", "network destroy"]);
+    let events = all_events(&env, &["--filter", "network=evnet"]);
+    let kinds = kinds(&events);
+    assert_eq!(
+        kinds,
+        [
+            "network create",
+            "network connect",
+            "network disconnect",
+            "network connect",
+            "network disconnect",
+            "network destroy"
+        ]
+    );
     for e in &events {
         assert_eq!(e["Actor"]["Attributes"]["name"], "evnet", "{e}");
         assert_eq!(e["Actor"]["Attributes"]["type"], "bridge", "{e}");
     }
     assert!(events[1]["Actor"]["Attributes"]["container"].as_str().is_some_and(|c| c.len() == 64), "{}", events[1]);
-    assert_eq!(all_events(&env, &["--filter", "network=evnet"]).len(), 4);
+    // The default bridge's are recorded too, for every container on it.
+    env.berth_ok(&["run", "--rm", "bb", "true"]);
+    let bridge = all_events(&env, &["--filter", "network=bridge"]);
+    assert!(bridge.iter().any(|e| e["Action"] == "connect"), "{bridge:?}");
 }
