@@ -390,3 +390,18 @@ fn networks_record_create_connect_disconnect_and_destroy() {
     let bridge = all_events(&env, &["--filter", "network=bridge"]);
     assert!(bridge.iter().any(|e| e["Action"] == "connect"), "{bridge:?}");
 }
+
+#[test]
+fn a_rootless_store_records_events_from_inside_and_outside_its_user_namespace() {
+    let Some(env) = crate::util::TestEnv::rootless() else { return };
+    let env = env.with_busybox("busybox", &[], |_| {});
+    env.berth_ok(&["run", "-d", "--name", "rl", "busybox", "sleep", "1000"]);
+    // exec runs from the caller's own user namespace, the supervisor from berth's.
+    env.berth_ok(&["exec", "rl", "true"]);
+    env.berth_ok(&["rm", "-f", "rl"]);
+    let events = all_events(&env, &["--filter", "container=rl"]);
+    let actions: Vec<&str> = events.iter().map(|e| e["Action"].as_str().unwrap()).collect();
+    for wanted in ["create", "start", "exec_create: true", "exec_start: true", "kill", "die", "destroy"] {
+        assert!(actions.contains(&wanted), "no {wanted} in {actions:?}");
+    }
+}
