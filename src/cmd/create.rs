@@ -186,6 +186,7 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> Result<Container> {
     }
     args.health.apply(&mut options)?;
     options.sdnotify = args.sdnotify.parse()?;
+    options.create_command = std::env::args().collect();
     args.extra.before_create(ctx, args.name.as_deref())?;
     let credentials = CredentialSource::default();
     let source = ImageSource {

@@ -15,6 +15,7 @@ mod exists;
 pub(crate) mod exit_codes;
 mod export;
 mod flag_syntax;
+mod generate;
 mod health_flags;
 mod healthcheck;
 mod history;
@@ -147,6 +148,9 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Show events from the store's journal (and follow new ones)
     Events(events::EventsArgs),
+    /// Generate files for other tools (systemd units)
+    #[command(subcommand)]
+    Generate(generate::GenerateCommand),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -267,6 +271,7 @@ fn needs_user_namespace(command: &Command) -> bool {
             | Command::Version(_)
             | Command::Info(_)
             | Command::Events(_)
+            | Command::Generate(_)
             | Command::Completion(_)
             | Command::GenerateManPages(_)
             | Command::Image(
@@ -378,6 +383,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Builder(c) => build::run_builder(ctx, c),
         Command::Diff(a) => diff::run(ctx, a),
         Command::Events(a) => events::run(ctx, a),
+        Command::Generate(c) => generate::run(ctx, c),
         Command::Volume(c) => volume::run(ctx, c),
         Command::Network(c) => network::run(ctx, c),
         Command::Container(c) => container::run(ctx, c),

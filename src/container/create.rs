@@ -66,6 +66,7 @@ pub struct CreateOptions {
     /// container::resource_options).
     pub process_host: super::resource_options::HostSettings,
     pub sdnotify: super::sdnotify::SdNotify,
+    pub create_command: Vec<String>,
 }
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -229,6 +230,7 @@ pub fn build_config(
         restart: options.restart,
         process_host: options.process_host.clone(),
         sdnotify: options.sdnotify,
+        create_command: options.create_command.clone(),
     })
 }
 

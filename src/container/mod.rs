@@ -33,6 +33,7 @@ pub mod sdnotify;
 pub mod signals;
 pub mod start;
 pub mod supervisor;
+pub mod systemd_unit;
 pub mod teardown;
 pub mod top;
 pub mod volumes;

@@ -74,13 +74,11 @@ pub fn connect(
         c.config.net.networks.push(join);
         Ok(())
     })?;
-    record_network_event(store, "connect", &record, &container.id);
+    // A running container's attach recorded it (network::attach).
+    if !running(&container) {
+        attach::record_endpoint_event(store, "connect", &record, &container.id);
+    }
     Ok(())
-}
-
-fn record_network_event(store: &Store, action: &str, record: &crate::network::record::NetworkRecord, container: &str) {
-    let event = crate::events::Event::network(action, &record.id, &record.name, "bridge").with("container", container);
-    crate::events::record(store, event);
 }
 
 /// Disconnects container `input` from `network`. Takes the networks lock, then the containers
@@ -101,6 +99,8 @@ pub fn disconnect(store: &Store, input: &str, network: &str) -> Result<(), Conta
         c.config.net.networks.retain(|j| !named(&j.network));
         Ok(())
     })?;
-    record_network_event(store, "disconnect", &record, &container.id);
+    if !running(&container) {
+        attach::record_endpoint_event(store, "disconnect", &record, &container.id);
+    }
     Ok(())
 }

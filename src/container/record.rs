@@ -232,6 +232,10 @@ pub struct ContainerConfig {
     /// `--sdnotify`: what a start tells systemd (see container::sdnotify).
     #[serde(default, skip_serializing_if = "super::sdnotify::SdNotify::is_default")]
     pub sdnotify: super::sdnotify::SdNotify,
+    /// The command line that created it (`berth … run|create …`), for `generate systemd --new`;
+    /// empty for containers made by compose or the API.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub create_command: Vec<String>,
 }
 
 impl ContainerConfig {

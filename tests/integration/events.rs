@@ -80,12 +80,6 @@ fn every_state_change_is_recorded_with_dockers_attributes() {
     env.berth_ok(&["build", "-q", "-t", "built:1", dir.to_str().unwrap()]);
     env.berth_ok(&["volume", "create", "evvol"]);
     env.berth_ok(&["volume", "rm", "evvol"]);
-    env.berth_ok(&["network", "create", "evnet"]);
-    env.berth_ok(&["create", "--name", "netted", "--network", "bridge", "busybox", "true"]);
-    env.berth_ok(&["network", "connect", "evnet", "netted"]);
-    env.berth_ok(&["network", "disconnect", "evnet", "netted"]);
-    env.berth_ok(&["rm", "netted"]);
-    env.berth_ok(&["network", "rm", "evnet"]);
 
     let events = all_events(&env, &[]);
     let kinds = kinds(&events);
@@ -111,10 +105,6 @@ fn every_state_change_is_recorded_with_dockers_attributes() {
         "image import",
         "image delete",
         "image build",
-        "network create",
-        "network connect",
-        "network disconnect",
-        "network destroy",
     ] {
         assert!(has(&events, wanted), "no {wanted} event in {kinds:#?}");
     }
@@ -320,4 +310,98 @@ fn a_torn_line_from_a_killed_writer_is_skipped() {
 fn unix_time(ahead: Duration) -> String {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + ahead;
     format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+}
+
+#[test]
+fn push_and_pull_are_recorded_with_the_reference() {
+    let registry = crate::util::Registry::start();
+    let env = crate::util::TestEnv::new();
+    let name = registry.image("events/busybox:v1");
+    env.import_busybox(&name, &[], |_| {});
+    env.berth_ok(&["push", &name]);
+    env.berth_ok(&["rmi", &name]);
+    env.berth_ok(&["pull", &name]);
+    let out = env.berth_ok(&[
+        "events",
+        "--since",
+        "1h",
+        "--until",
+        "0s",
+        "--filter",
+        "type=image",
+        "--filter",
+        "event=push",
+        "--filter",
+        "event=pull",
+        "--format",
+        "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}",
+    ]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), [format!("push {name} {name}"), format!("pull {name} {name}")]);
+    let out = env.berth_ok(&[
+        "events",
+        "--since",
+        "1h",
+        "--until",
+        "0s",
+        "--filter",
+        &format!("image={name}"),
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["import", "push", "untag", "pull"],
+        "image= matches the reference (delete names the image id only, as Docker's)"
+    );
+}
+
+#[test]
+fn networks_record_create_connect_disconnect_and_destroy() {
+    // berth in a lab namespace of the test's: bridges and routes never touch the host's.
+    let Some(env) = crate::networking::NetEnv::new() else { return };
+    env.berth_ok(&["network", "create", "evnet"]);
+    env.berth_ok(&["create", "--name", "netted", "bb", "true"]);
+    env.berth_ok(&["network", "connect", "evnet", "netted"]);
+    env.berth_ok(&["network", "disconnect", "evnet", "netted"]);
+    env.berth_ok(&["rm", "netted"]);
+    // A running container's start and end connect and disconnect it (Docker's events too).
+    env.berth_ok(&["run", "--rm", "--network", "evnet", "bb", "true"]);
+    env.berth_ok(&["network", "rm", "evnet"]);
+    let events = all_events(&env, &["--filter", "network=evnet"]);
+    let kinds = kinds(&events);
+    assert_eq!(
+        kinds,
+        [
+            "network create",
+            "network connect",
+            "network disconnect",
+            "network connect",
+            "network disconnect",
+            "network destroy"
+        ]
+    );
+    for e in &events {
+        assert_eq!(e["Actor"]["Attributes"]["name"], "evnet", "{e}");
+        assert_eq!(e["Actor"]["Attributes"]["type"], "bridge", "{e}");
+    }
+    assert!(events[1]["Actor"]["Attributes"]["container"].as_str().is_some_and(|c| c.len() == 64), "{}", events[1]);
+    // The default bridge's are recorded too, for every container on it.
+    env.berth_ok(&["run", "--rm", "bb", "true"]);
+    let bridge = all_events(&env, &["--filter", "network=bridge"]);
+    assert!(bridge.iter().any(|e| e["Action"] == "connect"), "{bridge:?}");
+}
+
+#[test]
+fn a_rootless_store_records_events_from_inside_and_outside_its_user_namespace() {
+    let Some(env) = crate::util::TestEnv::rootless() else { return };
+    let env = env.with_busybox("busybox", &[], |_| {});
+    env.berth_ok(&["run", "-d", "--name", "rl", "busybox", "sleep", "1000"]);
+    // exec runs from the caller's own user namespace, the supervisor from berth's.
+    env.berth_ok(&["exec", "rl", "true"]);
+    env.berth_ok(&["rm", "-f", "rl"]);
+    let events = all_events(&env, &["--filter", "container=rl"]);
+    let actions: Vec<&str> = events.iter().map(|e| e["Action"].as_str().unwrap()).collect();
+    for wanted in ["create", "start", "exec_create: true", "exec_start: true", "kill", "die", "destroy"] {
+        assert!(actions.contains(&wanted), "no {wanted} in {actions:?}");
+    }
 }

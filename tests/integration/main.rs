@@ -36,6 +36,7 @@ mod exit_codes;
 mod fault_injection;
 mod format;
 mod full_disk;
+mod generate_systemd;
 mod health;
 mod image_content;
 mod layering;
