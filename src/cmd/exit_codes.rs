@@ -188,6 +188,7 @@ fn is_refusal(cause: &(dyn std::error::Error + 'static)) -> bool {
                 | LifecycleError::AlreadyPaused(_)
                 | LifecycleError::NotPaused(_)
                 | LifecycleError::Running
+                | LifecycleError::NetworkShared { .. }
         );
     }
     if let Some(e) = cause.downcast_ref::<VolumeError>() {

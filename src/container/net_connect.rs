@@ -3,6 +3,7 @@
 //! stays the owner of the new endpoint; its DNS responder rereads the names by itself).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, OwnedFd};
 
 use super::index::{ContainerError, load, update};
 use super::liveness::is_alive;
@@ -11,9 +12,44 @@ use super::record::{Container, NetworkMode, Status};
 use super::teardown::owner_alive;
 use crate::network::NetworkError;
 use crate::network::attach::{self, AttachRequest, ContainerRef, Join};
+use crate::network::hosts::parse_add_host;
 use crate::network::kernel::HostKernel;
+use crate::network::setup::hosts_for;
 use crate::network::state::Owner;
 use crate::store::Store;
+
+/// The network namespace of the container whose first process is `pid`.
+pub(super) fn container_netns(pid: i32) -> Result<OwnedFd, NetworkError> {
+    crate::sandbox::netns::open_netns_of(pid).map_err(|e| {
+        let path = format!("/proc/{pid}/ns/net");
+        NetworkError::Store(crate::store::StoreError::io(std::path::Path::new(&path), e))
+    })
+}
+
+/// The container as attaching names it, its namespace `netns` (from [`container_netns`]).
+pub(super) fn container_ref<'a>(c: &'a Container, owner: Owner, netns: &'a OwnedFd) -> ContainerRef<'a> {
+    ContainerRef { id: &c.id, name: &c.name, owner, netns: netns.as_fd() }
+}
+
+/// A running container's /etc/hosts rewritten for the networks it is on now, as Docker does on
+/// connect and disconnect (its own name on each address). In place, not by rename: the file is
+/// bind-mounted into the container, which would keep seeing the old inode. Containers that
+/// share its namespace (`--network container:`) copied the file at their start and keep it.
+fn rewrite_hosts(store: &Store, c: &Container) -> Result<(), ContainerError> {
+    let attachment = attach::attachment_of(store, &c.id)?;
+    let extra: Vec<_> = c
+        .config
+        .net
+        .extra_hosts
+        .iter()
+        .map(|h| parse_add_host(h))
+        .collect::<Result<_, _>>()
+        .map_err(NetworkError::from)?;
+    let text = hosts_for(&attachment, &c.config.hostname, &c.config.net.domainname, &extra)?;
+    let path = store.container_dir(&c.id).join("hosts");
+    std::fs::write(&path, text).map_err(|e| NetworkError::Store(crate::store::StoreError::io(&path, e)))?;
+    Ok(())
+}
 
 fn running(c: &Container) -> bool {
     matches!(c.state.status, Status::Running | Status::Paused) && is_alive(c.state.pid, c.state.pid_start_time)
@@ -52,22 +88,12 @@ pub fn connect(
         return Err(NetworkError::AlreadyAttached { container: container.name.clone(), network: record.name }.into());
     }
     if running(&container) {
-        let path = format!("/proc/{}/ns/net", container.state.pid);
-        let netns = crate::sandbox::netns::open_netns_of(container.state.pid)
-            .map_err(|e| NetworkError::Store(crate::store::StoreError::io(std::path::Path::new(&path), e)))?;
+        let netns = container_netns(container.state.pid)?;
         let owner = Owner { pid: container.state.supervisor_pid, start_time: container.state.supervisor_start_time };
         let joins = [Join { network: record.name.clone(), aliases: aliases.to_vec(), ipv4, ipv6, ..Join::default() }];
-        let request = AttachRequest {
-            container: ContainerRef {
-                id: &container.id,
-                name: &container.name,
-                owner,
-                netns: std::os::fd::AsFd::as_fd(&netns),
-            },
-            joins: &joins,
-            ports: &[],
-        };
+        let request = AttachRequest { container: container_ref(&container, owner, &netns), joins: &joins, ports: &[] };
         attach::attach(store, &mut HostKernel::default(), &request, &owner_alive)?;
+        rewrite_hosts(store, &container)?;
     }
     let join = NetworkJoin { network: record.name.clone(), aliases: aliases.to_vec(), ipv4, ipv6, mac: None };
     update(store, &container.id, |c| {
@@ -94,6 +120,7 @@ pub fn disconnect(store: &Store, input: &str, network: &str) -> Result<(), Conta
     }
     if running(&container) {
         attach::detach_from(store, &mut HostKernel::default(), &container.id, &record.id)?;
+        rewrite_hosts(store, &container)?;
     }
     update(store, &container.id, |c| {
         c.config.net.networks.retain(|j| !named(&j.network));

@@ -14,7 +14,7 @@ use crate::network::state::Endpoint;
 use crate::store::Store;
 
 /// The endpoints of running containers, by container id, read once.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct LiveNetworks {
     by_container: HashMap<String, Vec<(NetworkRecord, Endpoint)>>,
     /// Rootless: the ports each container's pasta or slirp4netns publishes.

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use regex::Regex;
 
 use super::index::{ContainerError, Index, find_index, load_all, refresh};
+use super::net_view::LiveNetworks;
 use super::record::{Container, MountKind, NetworkMode, Status};
 use crate::config::Settings;
 use crate::image::lookup::lookup;
@@ -174,10 +175,22 @@ impl PortFilter {
     }
 }
 
-/// The ports a container publishes or exposes: none yet (berth has no port publishing; the
-/// networking work records them, and this is where `publish=` and `expose=` look).
-fn ports(_container: &Container) -> &'static [(u16, &'static str)] {
-    &[]
+/// The ports `publish=` (host ports, while the container runs) or `expose=` (container ports:
+/// published ones and those `--expose` or the image's EXPOSE name) look at, as Docker's
+/// `ps` reads them from its PORTS.
+fn ports(filter: &Filter, c: &Container, live: Option<&LiveNetworks>) -> Vec<(u16, String)> {
+    let mappings = live.map(|l| l.ports(c)).unwrap_or_default();
+    match filter {
+        Filter::Publish(_) => mappings.iter().map(|m| (m.host_port, m.protocol.to_string())).collect(),
+        _ => {
+            let mut out: Vec<(u16, String)> =
+                mappings.iter().map(|m| (m.container_port, m.protocol.to_string())).collect();
+            for e in &c.config.net.exposed {
+                out.extend(e.ports.ports().map(|p| (p, e.protocol.to_string())));
+            }
+            out
+        }
+    }
 }
 
 /// Parsed filters, grouped by key.
@@ -209,6 +222,8 @@ pub struct Context {
     ancestor_ids: Vec<String>,
     /// Creation times of the containers `before=` / `since=` name.
     created: BTreeMap<String, String>,
+    /// The running containers' published ports, read once when `publish=` or `expose=` asks.
+    live: Option<LiveNetworks>,
 }
 
 impl Context {
@@ -231,6 +246,9 @@ impl Context {
                 Filter::Before(name) | Filter::Since(name) => {
                     let found = &index.containers[find_index(index, name)?];
                     context.created.insert(name.clone(), found.created.clone());
+                }
+                Filter::Publish(_) | Filter::Expose(_) if context.live.is_none() => {
+                    context.live = Some(LiveNetworks::load(store));
                 }
                 _ => {}
             }
@@ -284,7 +302,7 @@ fn matches_one(filter: &Filter, c: &Container, context: &Context) -> bool {
         // No healthchecks yet: every container has none.
         Filter::Health(health) => *health == health_of(c),
         Filter::Publish(wanted) | Filter::Expose(wanted) => {
-            ports(c).iter().any(|&(port, proto)| wanted.contains(port, proto))
+            ports(filter, c, context.live.as_ref()).iter().any(|(port, proto)| wanted.contains(*port, proto))
         }
         Filter::Isolation(isolation) => isolation == "default",
         Filter::IsTask(task) => !task,

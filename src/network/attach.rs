@@ -460,6 +460,16 @@ pub fn detach_from(
     Ok(true)
 }
 
+/// The container's interfaces now, eth0 first, as attaching returned them (its /etc/hosts
+/// rewritten after `network connect`/`disconnect`). Needs no lock: it reads state files that
+/// are replaced whole.
+pub fn attachment_of(store: &Store, container_id: &str) -> Result<Attachment, NetworkError> {
+    let mut endpoints = endpoints_of(store, container_id)?;
+    // eth2 before eth10.
+    endpoints.sort_by_key(|(_, e)| e.ifname.trim_start_matches("eth").parse::<u32>().unwrap_or(u32::MAX));
+    Ok(Attachment { interfaces: endpoints.iter().map(|(r, e)| interface(r, e)).collect() })
+}
+
 /// The container's endpoints now, by network name (inspect's NetworkSettings, `port`).
 /// Needs no lock: a stale answer is harmless there.
 pub fn endpoints_of(store: &Store, container_id: &str) -> Result<Vec<(NetworkRecord, Endpoint)>, NetworkError> {

@@ -73,16 +73,28 @@ fn dns_responder(
     Ok(Some(responder))
 }
 
-fn etc_files(request: &BridgeRequest<'_>, attachment: &Attachment) -> Result<(String, String), NetworkError> {
+/// The /etc/hosts of a container with `attachment`: at its start, and again when `network
+/// connect` or `disconnect` changes its networks while it runs.
+pub fn hosts_for(
+    attachment: &Attachment,
+    hostname: &str,
+    domainname: &str,
+    extra_hosts: &[ExtraHost],
+) -> Result<String, NetworkError> {
     let addresses = attachment.addresses();
-    let hosts = hosts_file(&HostsInput {
-        hostname: request.hostname,
-        domainname: request.domainname,
+    Ok(hosts_file(&HostsInput {
+        hostname,
+        domainname,
         addresses: &addresses,
-        extra: request.extra_hosts,
+        extra: extra_hosts,
         host_gateway: attachment.host_gateway(),
         base: None,
-    })?;
+    })?)
+}
+
+fn etc_files(request: &BridgeRequest<'_>, attachment: &Attachment) -> Result<(String, String), NetworkError> {
+    let addresses = attachment.addresses();
+    let hosts = hosts_for(attachment, request.hostname, request.domainname, request.extra_hosts)?;
     let mode = if attachment.uses_dns() {
         resolv::Mode::Embedded
     } else {

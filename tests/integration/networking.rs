@@ -139,14 +139,19 @@ impl NetEnv {
         NetEnv::with_image(&[])
     }
 
-    /// With `changes` to the image ("EXPOSE 80"); the image has /www/index.html for httpd.
+    /// With `changes` to the image ("EXPOSE 80"); the image has /www/index.html for httpd,
+    /// and /bin/udpecho (udpecho.c) when it builds.
     pub fn with_image(changes: &[&str]) -> Option<NetEnv> {
         let lab = Lab::new()?;
         let mut env = TestEnv::with_config(NETWORK_CONFIG);
         env.netns = Some(lab.host_path());
+        let udpecho = crate::util::static_helper("udpecho");
         let env = env.with_busybox("bb", changes, |root| {
             std::fs::create_dir_all(root.join("www")).unwrap();
             std::fs::write(root.join("www/index.html"), "hello from the container\n").unwrap();
+            if let Some(udpecho) = &udpecho {
+                std::fs::copy(udpecho, root.join("bin/udpecho")).unwrap();
+            }
         });
         Some(NetEnv { env, lab })
     }
@@ -306,7 +311,7 @@ fn network_container_shares_the_other_containers_interfaces() {
         env.sh(&["--network", "container:web"], "ip -o -4 addr show eth0; wget -q -O - http://127.0.0.1/index.html");
     assert!(out.contains(&format!("inet {web_ip}/")), "the same eth0: {out}");
     assert!(out.contains("hello from the container"), "the same loopback: {out}");
-    let mode = env.berth_ok(&["create", "--network", "container:web", "bb", "true"]);
+    let mode = env.berth_ok(&["create", "--name", "shared", "--network", "container:web", "bb", "true"]);
     assert_eq!(
         inspect_field(&env, mode.trim(), "{{.HostConfig.NetworkMode}}"),
         format!("container:{}", inspect_field(&env, "web", "{{.Id}}"))
@@ -316,4 +321,17 @@ fn network_container_shares_the_other_containers_interfaces() {
     assert!(line.contains("not running"), "{line}");
     let line = env.berth_fails_125(&["run", "--rm", "--network", "container:nosuch", "bb", "true"]);
     assert!(line.contains("no such container"), "{line}");
+    // A container whose namespace another one names is not removed, even with -f.
+    env.berth_ok(&["start", "web"]);
+    let (code, stderr) = env.berth_err(&["rm", "-f", "web"]);
+    assert_eq!(code, 1, "{stderr}");
+    let line = assert_one_error_line(&stderr);
+    assert_eq!(
+        line,
+        "berth: cannot remove container web: its network namespace is shared by shared (--network container:web): \
+         remove them first"
+    );
+    assert_eq!(inspect_field(&env, "web", "{{.State.Status}}"), "running", "rm changed nothing");
+    env.berth_ok(&["rm", "shared"]);
+    env.berth_ok(&["rm", "-f", "web"]);
 }

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::networking::{NetEnv, endpoints_in_state, inspect_field};
+use crate::networking::{Lab, NetEnv, endpoints_in_state, inspect_field};
 use crate::util::assert_one_error_line;
 
 const HOST_SIDE: &str = "10.199.0.1";
@@ -37,6 +37,19 @@ fn published_ports_are_reachable_on_loopback_and_from_outside() {
     let ps = env.berth_ok(&["ps", "--format", "{{.Ports}}|{{.Networks}}"]);
     assert!(ps.contains("127.0.0.1:18080->80/tcp") && ps.contains("0.0.0.0:18081->80/tcp"), "{ps}");
     assert!(ps.trim_end().ends_with("|bridge"), "{ps}");
+    // ps --filter publish= (host ports) and expose= (container ports), as Docker's.
+    env.berth_ok(&["run", "-d", "--name", "plain", "--expose", "7000-7010/udp", "bb", "sleep", "600"]);
+    let names = |filter: &str| env.berth_ok(&["ps", "--filter", filter, "--format", "{{.Names}}"]);
+    assert_eq!(names("publish=18081"), "web\n");
+    assert_eq!(names("publish=18080-18081/tcp"), "web\n");
+    assert_eq!(names("publish=80"), "", "80 is the container's port, not a published one");
+    assert_eq!(names("publish=18081/udp"), "");
+    assert_eq!(names("expose=80"), "web\n");
+    assert_eq!(names("expose=7005/udp"), "plain\n");
+    assert_eq!(names("expose=7005"), "", "tcp unless told");
+    let line = env.berth_fails_125(&["ps", "--filter", "publish=http"]);
+    assert!(line.contains("invalid filter") && line.contains("not a port number"), "{line}");
+    env.berth_ok(&["rm", "-f", "plain"]);
     let settings: Value =
         serde_json::from_str(&inspect_field(&env, &id, "{{json .NetworkSettings}}")).expect("NetworkSettings is JSON");
     let ip = settings["IPAddress"].as_str().unwrap();
@@ -76,4 +89,44 @@ fn publish_all_publishes_the_exposed_ports_to_random_ones() {
     let outside = env.lab.outside.clone();
     let body = env.fetch_from(&outside, &format!("{HOST_SIDE}:{port}"));
     assert_eq!(body.as_deref(), Some("hello from the container\n"));
+}
+
+#[test]
+fn a_udp_port_is_published_to_loopback_and_to_every_address() {
+    let Some(env) = NetEnv::new() else { return };
+    if crate::util::static_helper("udpecho").is_none() {
+        return crate::util::skip_or_fail("cc -static failed to build udpecho.c (is libc6-dev installed?)");
+    }
+    env.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "echo",
+        "-p",
+        "127.0.0.1:18053:53/udp",
+        "-p",
+        "18054:53/udp",
+        "bb",
+        "udpecho",
+        "serve",
+        "53",
+    ]);
+    let udpecho = crate::util::static_helper("udpecho").unwrap();
+    let send = |ns: &str, addr: &str, port: &str| {
+        let out = Lab::command_in(ns, udpecho.to_str().unwrap(), &["send", addr, port, "ping"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let host = env.lab.host.clone();
+    let outside = env.lab.outside.clone();
+    let poll = |ns: &str, addr: &str, port: &str| {
+        crate::util::poll_for(std::time::Duration::from_secs(5), || {
+            Some(send(ns, addr, port)).filter(|r| !r.is_empty())
+        })
+    };
+    assert_eq!(poll(&host, "127.0.0.1", "18053").as_deref(), Some("echo:ping"), "127.0.0.1 publishing from the host");
+    assert_eq!(poll(&outside, HOST_SIDE, "18054").as_deref(), Some("echo:ping"), "every address, from outside");
+    assert_eq!(send(&outside, HOST_SIDE, "18053"), "", "127.0.0.1 only is not reachable from outside");
+    assert_eq!(env.berth_ok(&["port", "echo", "53/udp"]).lines().count(), 2);
+    env.berth_ok(&["rm", "-f", "echo"]);
+    assert_eq!(send(&host, "127.0.0.1", "18053"), "", "the forward went with the container");
 }

@@ -8,7 +8,6 @@
 //! user, in its own user namespace).
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use crate::util::{ContainerEnv, TestEnv, require_program, require_root};
 
@@ -16,22 +15,8 @@ use crate::util::{ContainerEnv, TestEnv, require_program, require_root};
 const DOCKER_CAPS: &str = "00000000a80425fb";
 
 /// probe.c, compiled once per test run (None when there is no C compiler: the tests skip).
-fn probe_binary() -> Option<&'static Path> {
-    static PROBE: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PROBE
-        .get_or_init(|| {
-            // In cargo's scratch directory for tests; built under a name of this run's own, then
-            // renamed over the last run's, so concurrent runs never see half a binary.
-            let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-            std::fs::create_dir_all(dir).ok()?;
-            let built = dir.join(format!("probe-{}", std::process::id()));
-            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/probe.c");
-            let status =
-                std::process::Command::new("cc").args(["-static", "-O1", "-o"]).arg(&built).arg(&source).status();
-            let probe = dir.join("probe");
-            (status.is_ok_and(|s| s.success()) && std::fs::rename(&built, &probe).is_ok()).then_some(probe)
-        })
-        .as_deref()
+fn probe_binary() -> Option<PathBuf> {
+    crate::util::static_helper("probe")
 }
 
 /// A test store with a busybox image (every applet linked, plus /bin/probe) imported as "bb",
@@ -58,7 +43,7 @@ fn with_image(env: TestEnv) -> Option<ContainerEnv> {
             // The few applets busybox_rootfs links already are there.
             let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
         }
-        std::fs::copy(probe, rootfs.join("bin/probe")).expect("copying the probe");
+        std::fs::copy(&probe, rootfs.join("bin/probe")).expect("copying the probe");
     }))
 }
 

@@ -61,6 +61,15 @@ fn a_running_container_connected_to_a_network_is_reached_there_by_name_and_leave
     let links = env.berth_ok(&["exec", "api", "ip", "-o", "link", "show"]);
     assert!(links.contains("eth0") && links.contains("eth1"), "{links}");
     assert!(env.berth_ok(&["exec", "api", "ip", "route"]).lines().filter(|l| l.starts_with("default")).count() == 1);
+    // Its /etc/hosts names it on the new network too, as Docker's does; and no longer after.
+    let front_ip = inspect_field(&env, "api", "{{.NetworkSettings.Networks.front.IPAddress}}");
+    let back_ip = inspect_field(&env, "api", "{{.NetworkSettings.Networks.back.IPAddress}}");
+    let hostname = env.berth_ok(&["exec", "api", "hostname"]).trim().to_owned();
+    let hosts = env.berth_ok(&["exec", "api", "cat", "/etc/hosts"]);
+    let named =
+        |hosts: &str, ip: &str| hosts.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == [ip, &hostname]);
+    assert!(named(&hosts, &front_ip) && named(&hosts, &back_ip), "{hosts}");
+    assert!(hosts.find(&front_ip) < hosts.find(&back_ip), "the first network's address first: {hosts}");
     let (code, stderr) = env.berth_err(&["network", "connect", "back", "api"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("already attached"), "{stderr}");
@@ -68,5 +77,7 @@ fn a_running_container_connected_to_a_network_is_reached_there_by_name_and_leave
     assert!(env.sh(&["--network", "back"], probe).contains("unreachable"));
     let links = env.berth_ok(&["exec", "api", "ip", "-o", "link", "show"]);
     assert!(!links.contains("eth1"), "{links}");
+    let hosts = env.berth_ok(&["exec", "api", "cat", "/etc/hosts"]);
+    assert!(named(&hosts, &front_ip) && !hosts.contains(&back_ip), "{hosts}");
     env.berth_ok(&["network", "rm", "back"]);
 }

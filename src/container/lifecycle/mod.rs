@@ -54,6 +54,11 @@ pub enum LifecycleError {
     NotPaused(String),
     #[error("container is running: stop the container before removing or force remove")]
     Running,
+    #[error(
+        "its network namespace is shared by {} (--network container:{name}): remove them first",
+        .users.join(", ")
+    )]
+    NetworkShared { name: String, users: Vec<String> },
     #[error("container {0} did not exit after SIGKILL")]
     Unkillable(String),
     #[error(

@@ -5,7 +5,7 @@ use super::{
     wait_for_recorded_end,
 };
 use crate::container::index::{ContainerError, Index, refresh, supervisor_alive};
-use crate::container::record::Container;
+use crate::container::record::{Container, NetworkMode};
 use crate::container::signals::SignalNumber;
 use crate::store::Store;
 
@@ -30,6 +30,7 @@ pub fn remove(store: &Store, container: &Container, force: bool) -> Result<(), L
 /// One try: `Running` when the container runs (or a start of it claimed it meanwhile).
 fn remove_once(store: &Store, container: &Container, force: bool) -> Result<(), LifecycleError> {
     let current = current(store, container)?;
+    refuse_if_network_shared(store, &current)?;
     if is_live(current.state.status) {
         if !force {
             return Err(LifecycleError::Running);
@@ -65,6 +66,23 @@ fn remove_once(store: &Store, container: &Container, force: bool) -> Result<(), 
     remove_cgroup_of(&current);
     crate::container::event::record(store, "destroy", &current);
     Ok(())
+}
+
+/// A container whose network namespace others join (`--network container:NAME`, running or
+/// not) stays until they go: removing it would leave them a namespace that is gone, or none
+/// to start with. Even with `-f`, as Podman (its dependent containers) does.
+fn refuse_if_network_shared(store: &Store, container: &Container) -> Result<(), LifecycleError> {
+    let index: Index = store.containers().map_err(ContainerError::from)?;
+    let users: Vec<String> = index
+        .containers
+        .iter()
+        .filter(|c| c.config.network == NetworkMode::Container && c.config.net.container == container.id)
+        .map(|c| c.name.clone())
+        .collect();
+    if users.is_empty() {
+        return Ok(());
+    }
+    Err(LifecycleError::NetworkShared { name: container.name.clone(), users })
 }
 
 /// What `container prune` removed.

@@ -8,6 +8,7 @@
 use nix::unistd::Pid;
 
 use super::super::liveness::process_start_time;
+use super::super::net_connect::{container_netns, container_ref};
 use super::super::record::{Container, NetworkMode};
 use super::super::teardown::owner_alive;
 use crate::network::NetworkError;
@@ -20,7 +21,7 @@ use crate::network::rootless::{
 };
 use crate::network::setup::{BridgeRequest, BridgeSetup, set_up_bridge};
 use crate::network::state::Owner;
-use crate::store::{Store, write_file_atomically};
+use crate::store::Store;
 
 /// Puts the container whose first process is `pid` on its networks and writes its /etc/hosts
 /// and /etc/resolv.conf (not yet bind-mounted: the process waits). None when the container has
@@ -30,9 +31,7 @@ pub fn set_up(store: &Store, container: &Container, pid: Pid) -> Result<Option<B
     if config.network != NetworkMode::Bridge || config.rootless {
         return Ok(None);
     }
-    let path = format!("/proc/{pid}/ns/net");
-    let io = |e| NetworkError::Store(crate::store::StoreError::io(std::path::Path::new(&path), e));
-    let netns = crate::sandbox::netns::open_netns_of(pid.as_raw()).map_err(io)?;
+    let netns = container_netns(pid.as_raw())?;
     let me = std::process::id() as i32;
     let owner = Owner { pid: me, start_time: process_start_time(me).unwrap_or(0) };
     let joins: Vec<Join> = config
@@ -51,12 +50,7 @@ pub fn set_up(store: &Store, container: &Container, pid: Pid) -> Result<Option<B
     let dns = dns_flags(container);
     let publish = config.net.publish_specs();
     let request = BridgeRequest {
-        container: ContainerRef {
-            id: &container.id,
-            name: &container.name,
-            owner,
-            netns: std::os::fd::AsFd::as_fd(&netns),
-        },
+        container: container_ref(container, owner, &netns),
         joins: &joins,
         publish: &publish,
         rootless: config.rootless,
@@ -67,9 +61,14 @@ pub fn set_up(store: &Store, container: &Container, pid: Pid) -> Result<Option<B
         host_resolv: &host_resolv_conf(),
     };
     let setup = set_up_bridge(store, &mut HostKernel::default(), &request, &owner_alive)?;
+    // Plain writes, as etc_files' at every start: the files are made again at the next start,
+    // and no one reads them before the child bind-mounts them (fsyncs cost ~10 ms each on disk).
     let dir = store.container_dir(&container.id);
-    let written = write_file_atomically(&dir.join("hosts"), setup.hosts.as_bytes())
-        .and_then(|()| write_file_atomically(&dir.join("resolv.conf"), setup.resolv_conf.as_bytes()));
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| crate::store::StoreError::io(&path, e))
+    };
+    let written = write("hosts", &setup.hosts).and_then(|()| write("resolv.conf", &setup.resolv_conf));
     if let Err(e) = written {
         super::super::teardown::release_network(store, &container.id);
         return Err(e.into());

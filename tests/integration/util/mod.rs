@@ -26,6 +26,7 @@ mod http;
 mod image;
 mod registry;
 mod seed;
+mod static_c;
 mod tar;
 mod wait;
 
@@ -37,6 +38,7 @@ pub use fake_registry::*;
 pub use http::*;
 pub use image::*;
 pub use registry::*;
+pub use static_c::*;
 pub use tar::*;
 pub use wait::*;
 
