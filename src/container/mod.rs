@@ -26,6 +26,7 @@ pub mod protocol;
 pub mod query;
 pub mod record;
 pub mod resource_options;
+pub mod resource_update;
 pub mod restart;
 pub mod sandbox_spec;
 pub mod signals;

@@ -258,3 +258,55 @@ fn pid_ipc_and_uts_namespaces_are_shared_as_asked() {
     assert!(err.contains("cannot join the pid namespace of container"), "{err}");
     env.berth_ok(&["rm", "-f", "private", "follower"]);
 }
+
+#[test]
+fn update_changes_live_limits_records_and_the_restart_policy() {
+    let Some(env) = root_with_busybox("containers", "busybox") else { return };
+    let (memory, quota, pids) = if v2() {
+        ("memory.max", "cpu.max", "pids.max")
+    } else {
+        ("memory/memory.limit_in_bytes", "cpu/cpu.cfs_quota_us", "pids/pids.max")
+    };
+    let read = |name: &str| {
+        env.berth_ok(&["exec", name, "sh", "-c", &format!("cd /sys/fs/cgroup; cat {memory} {quota} {pids}")])
+    };
+    env.berth_ok(&["run", "-d", "--name", "live", "-m", "64m", "busybox", "sleep", "1000"]);
+    let out = env.berth_ok(&["update", "-m", "128m", "--cpus", "0.5", "--pids-limit", "20", "live"]);
+    assert_eq!(out, "live\n");
+    let limits = read("live");
+    let limits: Vec<&str> = limits.lines().collect();
+    assert_eq!(limits[0], "134217728");
+    assert!(limits[1] == "50000" || limits[1] == "50000 100000", "{limits:?}");
+    assert_eq!(limits[2], "20");
+    let host = &env.inspect_container("live")["HostConfig"];
+    assert_eq!((host["Memory"].as_i64(), host["NanoCpus"].as_i64()), (Some(128 << 20), Some(500_000_000)));
+
+    // A stopped container: the record only, applied at its next start.
+    env.berth_ok(&["create", "--name", "later", "busybox", "sleep", "1000"]);
+    env.berth_ok(&["container", "update", "--memory", "96m", "later"]);
+    env.berth_ok(&["start", "later"]);
+    assert_eq!(read("later").lines().next(), Some("100663296"));
+
+    // Refusals are Docker's daemon answers (exit 1) and change nothing.
+    for (args, message) in [
+        (&["update", "-m", "1m", "live"][..], "Minimum memory limit allowed is 6MB"),
+        (&["update", "--cpuset-cpus", "4000", "live"][..], "Requested CPUs are not available"),
+        (&["update", "-m", "1g", "no-such-container"][..], "no such container"),
+    ] {
+        let line = env.berth_fails_with(1, args);
+        assert!(line.contains(message), "{args:?}: {line}");
+    }
+    assert_eq!(read("live").lines().next(), Some("134217728"));
+    env.berth_ok(&["run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "1000"]);
+    let line = env.berth_fails_with(1, &["update", "--restart", "always", "gone"]);
+    assert!(line.contains("AutoRemove is enabled"), "{line}");
+    assert_eq!(env.berth_err(&["update", "-m", "64m"]).0, 125, "no container is a usage error");
+
+    // The new policy is the one the running container's supervisor follows when it ends.
+    env.berth_ok(&["run", "-d", "--name", "flaky", "busybox", "sh", "-c", "sleep 2; exit 3"]);
+    env.berth_ok(&["update", "--restart", "on-failure:1", "flaky"]);
+    crate::util::wait_until(std::time::Duration::from_secs(20), "the restart update asked for", || {
+        env.berth_ok(&["inspect", "-f", "{{.RestartCount}}", "flaky"]).trim() == "1"
+    });
+    env.berth_ok(&["rm", "-f", "live", "later", "gone", "flaky"]);
+}
