@@ -180,6 +180,9 @@ fn is_refusal(cause: &(dyn std::error::Error + 'static)) -> bool {
     if let Some(e) = cause.downcast_ref::<UpdateError>() {
         return !matches!(e, UpdateError::Container(_));
     }
+    if let Some(crate::container::log_config::LogConfigError::NoReading) = cause.downcast_ref() {
+        return true;
+    }
     if let Some(e) = cause.downcast_ref::<ContainerError>() {
         return matches!(
             e,

@@ -14,6 +14,7 @@ pub mod index;
 pub mod inspect;
 pub mod lifecycle;
 pub mod liveness;
+pub mod log_config;
 pub mod logfile;
 pub mod logs;
 pub mod mounts;

@@ -310,3 +310,55 @@ fn update_changes_live_limits_records_and_the_restart_policy() {
     });
     env.berth_ok(&["rm", "-f", "live", "later", "gone", "flaky"]);
 }
+
+#[test]
+fn log_drivers_write_their_format_rotate_and_refuse_what_they_cannot() {
+    let Some(env) = root_with_busybox("containers", "busybox") else { return };
+    // One line at a time, so the supervisor sees (and rotates between) many writes.
+    let script = "i=0; while [ $i -lt 40 ]; do echo line $i; sleep 0.02; i=$((i+1)); done";
+    env.berth_ok(&[
+        "run",
+        "--name",
+        "json",
+        "--log-driver",
+        "json-file",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let id = env.berth_ok(&["inspect", "-f", "{{.Id}}", "json"]).trim().to_owned();
+    let log = env.root.join("containers").join(&id).join("ctr.log");
+    let current = std::fs::read_to_string(&log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(current.lines().last().unwrap()).unwrap();
+    assert_eq!((last["log"].as_str(), last["stream"].as_str()), (Some("line 39\n"), Some("stdout")));
+    assert!(last["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{last}");
+    assert!(log.with_extension("log.2").exists() && !log.with_extension("log.3").exists(), "three files in all");
+    assert!(std::fs::metadata(&log).unwrap().len() <= 1024);
+    let shown = env.berth_ok(&["logs", "json"]);
+    let numbers: Vec<u32> = shown.lines().map(|l| l.strip_prefix("line ").unwrap().parse().unwrap()).collect();
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1) && numbers.last() == Some(&39), "{shown}");
+    assert!(numbers[0] > 0, "the oldest lines rotated away: {shown}");
+    let config = &env.inspect_container("json")["HostConfig"]["LogConfig"];
+    assert_eq!(config, &serde_json::json!({ "Type": "json-file", "Config": { "max-file": "3", "max-size": "1k" } }));
+
+    assert_eq!(env.berth_ok(&["run", "--name", "quiet", "--log-driver", "none", "busybox", "echo", "hi"]), "hi\n");
+    let line = env.berth_fails_with(1, &["logs", "quiet"]);
+    assert!(line.contains("configured logging driver does not support reading"), "{line}");
+    for (flags, message) in [
+        (&["--log-driver", "journald"][..], "the journald log driver is not supported"),
+        (&["--log-driver", "local"][..], "the local log driver is not supported"),
+        (&["--log-opt", "max-file=2"][..], "max-file cannot be set when max-size is not set"),
+        (&["--log-opt", "mode=non-blocking"][..], "unknown log opt 'mode'"),
+    ] {
+        let mut args = vec!["create"];
+        args.extend_from_slice(flags);
+        args.extend(["busybox", "true"]);
+        let line = env.berth_fails_125(&args);
+        assert!(line.contains(message), "{flags:?}: {line}");
+    }
+}
