@@ -362,3 +362,34 @@ fn log_drivers_write_their_format_rotate_and_refuse_what_they_cannot() {
         assert!(line.contains(message), "{flags:?}: {line}");
     }
 }
+
+#[test]
+fn run_attach_relays_only_the_streams_named() {
+    let Some(env) = root_with_busybox("containers", "busybox") else { return };
+    let run = |flags: &[&str], input: &str| {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend(["busybox", "sh", "-c", "cat; echo out; echo err >&2"]);
+        let mut child = env
+            .command(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{flags:?}: {}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(run(&["-a", "stdout"], ""), ("out\n".into(), String::new()));
+    assert_eq!(run(&["-a", "STDERR"], ""), (String::new(), "err\n".into()));
+    assert_eq!(run(&["-i", "-a", "stdin", "-a", "stdout"], "in\n"), ("in\nout\n".into(), String::new()));
+    assert_eq!(run(&[], ""), ("out\n".into(), "err\n".into()));
+    let line = env.berth_fails_125(&["run", "-d", "-a", "stdout", "busybox", "true"]);
+    assert!(line.contains("Conflicting options: -a and -d"), "{line}");
+    let line = env.berth_fails_125(&["run", "--rm", "-a", "stdlog", "busybox", "true"]);
+    assert!(line.contains("valid streams are STDIN, STDOUT and STDERR"), "{line}");
+    assert_eq!(env.berth_ok(&["ps", "-aq"]), "");
+}
