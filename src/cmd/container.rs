@@ -49,6 +49,8 @@ pub enum ContainerCommand {
     Unpause(super::unpause::UnpauseArgs),
     /// Rename a container
     Rename(super::rename::RenameArgs),
+    /// Update the resource limits and restart policy of containers
+    Update(super::update::UpdateArgs),
     /// Restart one or more containers
     Restart(super::restart::RestartArgs),
     /// Remove all stopped containers
@@ -105,6 +107,7 @@ pub fn run(ctx: &Ctx, command: ContainerCommand) -> Result<u8> {
         ContainerCommand::Pause(a) => super::pause::run(ctx, a),
         ContainerCommand::Unpause(a) => super::unpause::run(ctx, a),
         ContainerCommand::Rename(a) => super::rename::run(ctx, a),
+        ContainerCommand::Update(a) => super::update::run(ctx, a),
         ContainerCommand::Restart(a) => super::restart::run(ctx, a),
         ContainerCommand::Prune(a) => prune(ctx, a),
         ContainerCommand::Exists(a) => super::exists::container(ctx, a),

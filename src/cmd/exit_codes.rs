@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use crate::container::index::ContainerError;
 use crate::container::lifecycle::LifecycleError;
+use crate::container::resource_update::UpdateError;
 use crate::container::start::StartError;
 use crate::container::volumes::VolumeError;
 use crate::image::remove::RemoveError;
@@ -149,6 +150,9 @@ fn transparent_inner<'a>(
             _ => None,
         };
     }
+    if let Some(UpdateError::Container(inner)) = cause.downcast_ref::<UpdateError>() {
+        return Some(inner);
+    }
     if let Some(e) = cause.downcast_ref::<ContainerError>() {
         return match e {
             ContainerError::Store(inner) => Some(inner),
@@ -171,6 +175,14 @@ fn transparent_inner<'a>(
 /// Whether `cause` says the request was understood and refused: the object does not exist,
 /// conflicts with another, or is in a state that does not allow it.
 fn is_refusal(cause: &(dyn std::error::Error + 'static)) -> bool {
+    // The daemon's answer in Docker ("Error response from daemon: Cannot update container"):
+    // every check of the new limits, as the kernel's refusal of one.
+    if let Some(e) = cause.downcast_ref::<UpdateError>() {
+        return !matches!(e, UpdateError::Container(_));
+    }
+    if let Some(crate::container::log_config::LogConfigError::NoReading) = cause.downcast_ref() {
+        return true;
+    }
     if let Some(e) = cause.downcast_ref::<ContainerError>() {
         return matches!(
             e,

@@ -52,6 +52,7 @@ pub fn run(ctx: &Ctx, args: LogsArgs) -> Result<u8> {
     };
     let store = ctx.store()?;
     let container = load_current(store, &args.container)?;
+    crate::container::log_config::check_readable(&container.config)?;
     let path = log_path(&store.container_dir(&container.id));
     let live = matches!(container.state.status, Status::Running | Status::Paused);
     // Running, or ended with its supervisor still writing the last of its output.

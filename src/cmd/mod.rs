@@ -54,6 +54,7 @@ mod tag;
 pub(crate) mod template;
 mod top;
 mod unpause;
+mod update;
 mod version;
 mod volume;
 mod wait;
@@ -131,6 +132,8 @@ pub enum Command {
     Unpause(unpause::UnpauseArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
+    /// Update the resource limits and restart policy of containers
+    Update(update::UpdateArgs),
     /// Restart one or more containers
     Restart(restart::RestartArgs),
     /// Copy files between a container and the host
@@ -375,6 +378,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Pause(a) => pause::run(ctx, a),
         Command::Unpause(a) => unpause::run(ctx, a),
         Command::Rename(a) => rename::run(ctx, a),
+        Command::Update(a) => update::run(ctx, a),
         Command::Restart(a) => restart::run(ctx, a),
         Command::Cp(a) => cp::run(ctx, a),
         Command::Export(a) => export::run(ctx, a),

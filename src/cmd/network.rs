@@ -102,6 +102,9 @@ pub struct LsArgs {
     /// Only display network ids
     #[arg(short, long)]
     pub quiet: bool,
+    /// Do not print the table's header row
+    #[arg(long)]
+    pub noheading: bool,
     /// Do not truncate the output
     #[arg(long)]
     pub no_trunc: bool,
@@ -286,6 +289,7 @@ fn ls(ctx: &Ctx, args: LsArgs) -> Result<u8> {
         }
     }
     let truncate = !args.no_trunc;
+    super::template::omit_headings(args.noheading);
     if args.quiet {
         for r in shown {
             println!("{}", if truncate { r.short_id() } else { r.id.as_str() });

@@ -73,6 +73,12 @@ pub struct ResourceArgs {
     /// UTS namespace to use: host
     #[arg(long, value_name = "MODE")]
     pub uts: Option<String>,
+    /// Logging driver for the container: k8s-file (default), json-file or none
+    #[arg(long, value_name = "DRIVER")]
+    pub log_driver: Option<String>,
+    /// Log driver options: max-size=SIZE, max-file=N
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
 }
 
 impl ResourceArgs {
@@ -100,6 +106,8 @@ impl ResourceArgs {
             pid: self.pid.clone(),
             ipc: self.ipc.clone(),
             uts: self.uts.clone(),
+            log_driver: self.log_driver.clone(),
+            log_opts: self.log_opt.clone(),
         }
     }
 }

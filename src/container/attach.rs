@@ -24,6 +24,10 @@ pub struct AttachOptions {
     /// Forward SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 to this (host) pid.
     pub proxy_signals_to: Option<i32>,
     pub detach_keys: Vec<u8>,
+    /// Show the container's stdout and stderr (`run -a` picks some; the others are dropped
+    /// here, still kept in the log).
+    pub stdout: bool,
+    pub stderr: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -162,11 +166,11 @@ pub fn attach(connection: OwnedFd, options: &AttachOptions) -> std::io::Result<A
         }
         if ready[0] {
             match recv_message(connection.as_fd()) {
-                Ok(Some(Message::Stdout(bytes))) => {
+                Ok(Some(Message::Stdout(bytes))) if options.stdout => {
                     stdout.write_all(&bytes)?;
                     stdout.flush()?;
                 }
-                Ok(Some(Message::Stderr(bytes))) => {
+                Ok(Some(Message::Stderr(bytes))) if options.stderr => {
                     stderr.write_all(&bytes)?;
                 }
                 Ok(Some(Message::Exit(code))) => return Ok(AttachEnd::Exited(code)),

@@ -244,6 +244,7 @@ fn more_host_config(config: &ContainerConfig) -> Value {
         "Sysctls": if host.sysctls.is_empty() { Value::Null } else { json!(host.sysctls) },
         "GroupAdd": strings_or_null(&host.group_add),
         "Annotations": if host.annotations.is_empty() { Value::Null } else { json!(host.annotations) },
+        "LogConfig": { "Type": super::log_config::driver_name(config), "Config": host.log_opts },
         "PidMode": host.pid_mode,
         "IpcMode": if host.ipc_mode.is_empty() { "private" } else { host.ipc_mode.as_str() },
         "UTSMode": host.uts_mode,

@@ -47,6 +47,9 @@ pub struct ResourceFlags {
     pub pid: Option<String>,
     pub ipc: Option<String>,
     pub uts: Option<String>,
+    /// `--log-driver`, `--log-opt KEY=VALUE` (see container::log_config).
+    pub log_driver: Option<String>,
+    pub log_opts: Vec<String>,
 }
 
 /// The cgroup limits beyond memory, cpus, shares and pids, as the record keeps them (Docker's
@@ -133,6 +136,11 @@ pub struct HostSettings {
     pub ipc_mode: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub uts_mode: String,
+    /// "" (k8s-file), "json-file" or "none", and its checked options.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub log_driver: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub log_opts: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +155,8 @@ pub enum ResourceError {
     SysctlHostNetwork(String),
     #[error(transparent)]
     Namespace(#[from] super::namespaces::NamespaceError),
+    #[error(transparent)]
+    Log(#[from] super::log_config::LogConfigError),
     /// The cgroup code's own words (Docker's daemon messages).
     #[error(transparent)]
     Cgroup(#[from] cgroup::CgroupError),
@@ -225,6 +235,7 @@ pub fn parse(
             return Err(bad("group-add", group, "expected a group name or id"));
         }
     }
+    let (log_driver, log_opts) = super::log_config::parse(flags.log_driver.as_deref(), &flags.log_opts)?;
     let host = HostSettings {
         oom_score_adj: flags.oom_score_adj,
         device_cgroup_rules: flags.device_cgroup_rules.clone(),
@@ -236,6 +247,8 @@ pub fn parse(
         pid_mode,
         ipc_mode,
         uts_mode,
+        log_driver,
+        log_opts,
     };
     Ok((more, host))
 }

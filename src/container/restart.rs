@@ -123,6 +123,11 @@ impl Backoff {
         Backoff { policy, delay: None }
     }
 
+    /// The policy `berth update --restart` changed in the record, for the decisions to come.
+    pub fn set_policy(&mut self, policy: RestartPolicy) {
+        self.policy = policy;
+    }
+
     /// After a run of `ran` that ended with `exit_code`, the container having been restarted
     /// `restart_count` times already: the delay before the next start, or None for no restart.
     /// A container stopped by the user is never restarted.

@@ -258,3 +258,138 @@ fn pid_ipc_and_uts_namespaces_are_shared_as_asked() {
     assert!(err.contains("cannot join the pid namespace of container"), "{err}");
     env.berth_ok(&["rm", "-f", "private", "follower"]);
 }
+
+#[test]
+fn update_changes_live_limits_records_and_the_restart_policy() {
+    let Some(env) = root_with_busybox("containers", "busybox") else { return };
+    let (memory, quota, pids) = if v2() {
+        ("memory.max", "cpu.max", "pids.max")
+    } else {
+        ("memory/memory.limit_in_bytes", "cpu/cpu.cfs_quota_us", "pids/pids.max")
+    };
+    let read = |name: &str| {
+        env.berth_ok(&["exec", name, "sh", "-c", &format!("cd /sys/fs/cgroup; cat {memory} {quota} {pids}")])
+    };
+    env.berth_ok(&["run", "-d", "--name", "live", "-m", "64m", "busybox", "sleep", "1000"]);
+    let out = env.berth_ok(&["update", "-m", "128m", "--cpus", "0.5", "--pids-limit", "20", "live"]);
+    assert_eq!(out, "live\n");
+    let limits = read("live");
+    let limits: Vec<&str> = limits.lines().collect();
+    assert_eq!(limits[0], "134217728");
+    assert!(limits[1] == "50000" || limits[1] == "50000 100000", "{limits:?}");
+    assert_eq!(limits[2], "20");
+    let host = &env.inspect_container("live")["HostConfig"];
+    assert_eq!((host["Memory"].as_i64(), host["NanoCpus"].as_i64()), (Some(128 << 20), Some(500_000_000)));
+
+    // A stopped container: the record only, applied at its next start.
+    env.berth_ok(&["create", "--name", "later", "busybox", "sleep", "1000"]);
+    env.berth_ok(&["container", "update", "--memory", "96m", "later"]);
+    env.berth_ok(&["start", "later"]);
+    assert_eq!(read("later").lines().next(), Some("100663296"));
+
+    // Refusals are Docker's daemon answers (exit 1) and change nothing.
+    for (args, message) in [
+        (&["update", "-m", "1m", "live"][..], "Minimum memory limit allowed is 6MB"),
+        (&["update", "--cpuset-cpus", "4000", "live"][..], "Requested CPUs are not available"),
+        (&["update", "-m", "1g", "no-such-container"][..], "no such container"),
+    ] {
+        let line = env.berth_fails_with(1, args);
+        assert!(line.contains(message), "{args:?}: {line}");
+    }
+    assert_eq!(read("live").lines().next(), Some("134217728"));
+    env.berth_ok(&["run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "1000"]);
+    let line = env.berth_fails_with(1, &["update", "--restart", "always", "gone"]);
+    assert!(line.contains("AutoRemove is enabled"), "{line}");
+    assert_eq!(env.berth_err(&["update", "-m", "64m"]).0, 125, "no container is a usage error");
+
+    // The new policy is the one the running container's supervisor follows when it ends.
+    env.berth_ok(&["run", "-d", "--name", "flaky", "busybox", "sh", "-c", "sleep 2; exit 3"]);
+    env.berth_ok(&["update", "--restart", "on-failure:1", "flaky"]);
+    crate::util::wait_until(std::time::Duration::from_secs(20), "the restart update asked for", || {
+        env.berth_ok(&["inspect", "-f", "{{.RestartCount}}", "flaky"]).trim() == "1"
+    });
+    env.berth_ok(&["rm", "-f", "live", "later", "gone", "flaky"]);
+}
+
+#[test]
+fn log_drivers_write_their_format_rotate_and_refuse_what_they_cannot() {
+    let Some(env) = root_with_busybox("containers", "busybox") else { return };
+    // One line at a time, so the supervisor sees (and rotates between) many writes.
+    let script = "i=0; while [ $i -lt 40 ]; do echo line $i; sleep 0.02; i=$((i+1)); done";
+    env.berth_ok(&[
+        "run",
+        "--name",
+        "json",
+        "--log-driver",
+        "json-file",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let id = env.berth_ok(&["inspect", "-f", "{{.Id}}", "json"]).trim().to_owned();
+    let log = env.root.join("containers").join(&id).join("ctr.log");
+    let current = std::fs::read_to_string(&log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(current.lines().last().unwrap()).unwrap();
+    assert_eq!((last["log"].as_str(), last["stream"].as_str()), (Some("line 39\n"), Some("stdout")));
+    assert!(last["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{last}");
+    assert!(log.with_extension("log.2").exists() && !log.with_extension("log.3").exists(), "three files in all");
+    assert!(std::fs::metadata(&log).unwrap().len() <= 1024);
+    let shown = env.berth_ok(&["logs", "json"]);
+    let numbers: Vec<u32> = shown.lines().map(|l| l.strip_prefix("line ").unwrap().parse().unwrap()).collect();
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1) && numbers.last() == Some(&39), "{shown}");
+    assert!(numbers[0] > 0, "the oldest lines rotated away: {shown}");
+    let config = &env.inspect_container("json")["HostConfig"]["LogConfig"];
+    assert_eq!(config, &serde_json::json!({ "Type": "json-file", "Config": { "max-file": "3", "max-size": "1k" } }));
+
+    assert_eq!(env.berth_ok(&["run", "--name", "quiet", "--log-driver", "none", "busybox", "echo", "hi"]), "hi\n");
+    let line = env.berth_fails_with(1, &["logs", "quiet"]);
+    assert!(line.contains("configured logging driver does not support reading"), "{line}");
+    for (flags, message) in [
+        (&["--log-driver", "journald"][..], "the journald log driver is not supported"),
+        (&["--log-driver", "local"][..], "the local log driver is not supported"),
+        (&["--log-opt", "max-file=2"][..], "max-file cannot be set when max-size is not set"),
+        (&["--log-opt", "mode=non-blocking"][..], "unknown log opt 'mode'"),
+    ] {
+        let mut args = vec!["create"];
+        args.extend_from_slice(flags);
+        args.extend(["busybox", "true"]);
+        let line = env.berth_fails_125(&args);
+        assert!(line.contains(message), "{flags:?}: {line}");
+    }
+}
+
+#[test]
+fn run_attach_relays_only_the_streams_named() {
+    let Some(env) = root_with_busybox("containers", "busybox") else { return };
+    let run = |flags: &[&str], input: &str| {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend(["busybox", "sh", "-c", "cat; echo out; echo err >&2"]);
+        let mut child = env
+            .command(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{flags:?}: {}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(run(&["-a", "stdout"], ""), ("out\n".into(), String::new()));
+    assert_eq!(run(&["-a", "STDERR"], ""), (String::new(), "err\n".into()));
+    assert_eq!(run(&["-i", "-a", "stdin", "-a", "stdout"], "in\n"), ("in\nout\n".into(), String::new()));
+    assert_eq!(run(&[], ""), ("out\n".into(), "err\n".into()));
+    let line = env.berth_fails_125(&["run", "-d", "-a", "stdout", "busybox", "true"]);
+    assert!(line.contains("Conflicting options: -a and -d"), "{line}");
+    let line = env.berth_fails_125(&["run", "--rm", "-a", "stdlog", "busybox", "true"]);
+    assert!(line.contains("valid streams are STDIN, STDOUT and STDERR"), "{line}");
+    assert_eq!(env.berth_ok(&["ps", "-aq"]), "");
+}

@@ -28,6 +28,7 @@ pub fn claim_restart(store: &Store, id: &str, backoff: &mut Backoff, code: i32, 
     if !ours(&container) {
         return false;
     }
+    backoff.set_policy(container.config.restart);
     let Some(delay) = backoff.next(code, container.state.restart_count, ran, container.state.manually_stopped) else {
         return false;
     };

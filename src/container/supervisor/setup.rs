@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 use super::super::etc_files::{EtcFiles, EtcFilesError};
 use super::super::index::{ContainerError, exit_file, load, update};
 use super::super::liveness::process_start_time;
-use super::super::logfile::{DEFAULT_MAX_SIZE, LogWriter, log_path};
+use super::super::logfile::{LogWriter, log_path};
 use super::super::protocol::listen_for_attach;
 use super::super::record::{Container, NetworkMode, Status};
 use super::super::sandbox_spec::{NoIdsToKeep, apply_userns, cgroup_resources, for_container};
@@ -168,7 +168,8 @@ fn prepare_and_spawn(
     let run_dir = File::open(&run_dir_path).map_err(run_dir_error)?;
     let listener = listen_for_attach(&run_dir)
         .map_err(|source| SetupError::AttachSocket { path: run_dir_path.clone(), source })?;
-    let log = LogWriter::open(log_path(&store.container_dir(id)), DEFAULT_MAX_SIZE).map_err(SetupError::Log)?;
+    let log_settings = super::super::log_config::settings(&container.config);
+    let log = LogWriter::open_with(log_path(&store.container_dir(id)), log_settings).map_err(SetupError::Log)?;
     let config = &container.config;
     *cgroup_slot = Cgroup::create(Path::new(DEFAULT_ROOT), id, config.rootless, &cgroup_resources(&config.resources))
         .map_err(SetupError::Cgroup)?;

@@ -323,6 +323,16 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Applies `resources` to the existing cgroup (`berth update`): the limits they set are
+    /// written, the others left as they are.
+    pub fn update(&self, resources: &Resources) -> Result<(), CgroupError> {
+        let limits = Limits::from_resources(resources)?;
+        match &self.inner {
+            Inner::V1(c) => c.apply(&limits),
+            Inner::V2(c) => c.apply(&limits),
+        }
+    }
+
     /// Removes the cgroup (and any the container made below it), waiting briefly for exiting
     /// processes to leave it. Removing a cgroup that is already gone succeeds.
     pub fn remove(&self) -> Result<(), CgroupError> {

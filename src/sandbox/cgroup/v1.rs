@@ -98,7 +98,7 @@ impl V1Cgroup {
         self.apply(limits)
     }
 
-    fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
+    pub(super) fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
         if let Some(memory) = limits.memory {
             let dir = self.dir_for("memory")?;
             // memory+swap may never be below memory: lift it first, so a lower memory limit

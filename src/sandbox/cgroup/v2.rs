@@ -45,7 +45,7 @@ impl V2Cgroup {
         Ok(cgroup)
     }
 
-    fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
+    pub(super) fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
         if let Some(memory) = limits.memory {
             write_file(&self.dir.join("memory.max"), &memory.to_string())?;
             // v2 limits swap on its own: Docker's memory+swap less the memory. The file is
