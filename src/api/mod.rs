@@ -18,6 +18,7 @@ mod http;
 mod images;
 mod listener;
 mod logs;
+mod networks;
 mod router;
 mod service;
 mod stream;

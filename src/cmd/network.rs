@@ -10,7 +10,6 @@ use serde_json::Value;
 use super::Ctx;
 use super::template::{print_formatted, print_table};
 use crate::container::mounts::parse_labels;
-use crate::container::record::NetworkMode;
 use crate::network::kernel::HostKernel;
 use crate::network::manage::{self, CreateOptions};
 use crate::network::record::NetworkRecord;
@@ -337,37 +336,16 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
     Ok(if missing.is_empty() { 0 } else { 1 })
 }
 
-/// The containers whose records name `network`, running or not, read under the containers
-/// lock the caller holds: those on bridge networks, whose record names the network by name,
-/// id or id prefix (as given at create).
-fn containers_naming(index: &crate::container::index::Index, network: &NetworkRecord) -> Vec<String> {
-    let names = |given: &str| given == network.name || (given.len() >= 2 && network.id.starts_with(given));
-    index
-        .containers
-        .iter()
-        .filter(|c| match c.config.network {
-            NetworkMode::Bridge => c.config.net.network_names().any(names),
-            NetworkMode::Private | NetworkMode::None | NetworkMode::Host | NetworkMode::Container => false,
-        })
-        .map(|c| c.name.clone())
-        .collect()
-}
-
-/// Runs `work` with the containers lock (shared: records are only read) and the networks lock
-/// (exclusive), in that order, after garbage collection. Rootless there are no bridges of
-/// berth's in the host's namespace to collect or delete (netlink only looks them up there).
+/// Runs `work` with the locks network removal needs (container::net_locks).
 fn with_locks<T>(
     store: &Store,
     work: impl FnOnce(&mut HostKernel, &dyn Fn(&NetworkRecord) -> Vec<String>) -> Result<T, NetworkError>,
 ) -> Result<T> {
-    let _containers = store.lock_containers_shared()?;
-    let index: crate::container::index::Index = store.containers()?;
-    let _networks = store.lock_networks_exclusive()?;
-    let records = manage::load_locked(store)?;
-    let mut kernel = HostKernel::default();
-    gc::collect_locked(store, &records, &mut kernel, &alive).context("cleaning up after dead containers")?;
-    let named_by = |n: &NetworkRecord| containers_naming(&index, n);
-    Ok(work(&mut kernel, &named_by)?)
+    crate::container::net_locks::with_network_locks(store, work).map_err(|e| match e {
+        // The network's own error as it was, so callers can tell NotFound.
+        crate::container::index::ContainerError::Network(e) => anyhow::Error::from(e),
+        e => anyhow::Error::from(e),
+    })
 }
 
 fn rm(ctx: &Ctx, args: RmArgs) -> Result<u8> {

@@ -19,6 +19,7 @@ pub mod logs;
 pub mod mounts;
 pub mod net_config;
 pub mod net_connect;
+pub mod net_locks;
 pub mod net_view;
 pub mod options;
 pub mod protocol;

@@ -210,3 +210,63 @@ fn docker_pull_from_a_loopback_registry() {
     assert!(!missing.status.success(), "a missing image fails the pull");
     env.assert_store_ok();
 }
+
+#[test]
+fn docker_networks_create_connect_and_remove() {
+    if !require_program("docker") {
+        return;
+    }
+    let Some(env) = crate::networking::NetEnv::new() else { return };
+    let service = Service::start(&env);
+    service.docker_ok(&["network", "create", "--label", "team=a", "apinet"]);
+    let ls = service.docker_ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}", "--filter", "label=team=a"]);
+    assert_eq!(ls.trim(), "apinet bridge");
+    assert!(env.berth_ok(&["network", "ls"]).contains("apinet"));
+    service.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "apinet",
+        "bb",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    let ip = service.docker_ok(&["inspect", "--format", "{{.NetworkSettings.Networks.apinet.IPAddress}}", "web"]);
+    assert!(!ip.trim().is_empty(), "the container has an address on the network");
+    let fetched = poll_for(Duration::from_secs(10), || {
+        let out = service.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "apinet",
+            "bb",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "http://web/index.html",
+        ]);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert_eq!(fetched.as_deref(), Some("hello from the container\n"), "names resolve on the network");
+    let inspect = service.docker_ok(&["network", "inspect", "--format", "{{.Name}} {{.Labels.team}}", "apinet"]);
+    assert_eq!(inspect.trim(), "apinet a");
+    let in_use = service.docker(&["network", "rm", "apinet"]);
+    assert!(!in_use.status.success(), "a network in use is not removed");
+    service.docker_ok(&["network", "create", "second"]);
+    service.docker_ok(&["network", "connect", "second", "web"]);
+    let second = service.docker_ok(&["inspect", "--format", "{{.NetworkSettings.Networks.second.IPAddress}}", "web"]);
+    assert!(!second.trim().is_empty(), "connected to the second network");
+    service.docker_ok(&["network", "disconnect", "second", "web"]);
+    service.docker_ok(&["rm", "-f", "web"]);
+    service.docker_ok(&["network", "rm", "apinet", "second"]);
+    assert!(!env.berth_ok(&["network", "ls"]).contains("apinet"));
+    let missing = service.docker(&["network", "inspect", "apinet"]);
+    assert!(!missing.status.success());
+}
