@@ -17,6 +17,7 @@ mod filters;
 mod http;
 mod images;
 mod listener;
+mod live;
 mod logs;
 mod networks;
 mod router;

@@ -270,3 +270,17 @@ fn docker_networks_create_connect_and_remove() {
     let missing = service.docker(&["network", "inspect", "apinet"]);
     assert!(!missing.status.success());
 }
+
+#[test]
+fn docker_top_and_stats_show_a_running_container() {
+    let Some((_env, service)) = service_env("top and stats through the API") else { return };
+    service.docker_ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "100"]);
+    let top = service.docker_ok(&["top", "busy"]);
+    assert!(top.starts_with("UID"), "{top}");
+    assert!(top.lines().any(|l| l.ends_with("sleep 100")), "{top}");
+    let stats = service.docker_ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "busy"]);
+    assert_eq!(stats.trim(), "busy 1");
+    service.docker_ok(&["rm", "-f", "busy"]);
+    let stopped = service.docker(&["top", "busy"]);
+    assert!(!stopped.status.success());
+}
