@@ -208,6 +208,9 @@ fn docker_pull_from_a_loopback_registry() {
     service.docker_ok(&["rmi", "localhost/retagged:v2"]);
     let missing = service.docker(&["pull", &registry.image("api/none:v1")]);
     assert!(!missing.status.success(), "a missing image fails the pull");
+    let pruned = service.docker_ok(&["image", "prune", "-a", "-f"]);
+    assert!(pruned.contains("deleted: sha256:"), "{pruned}");
+    assert_eq!(env.berth_ok(&["images", "-q"]), "");
     env.assert_store_ok();
 }
 
