@@ -77,6 +77,13 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
+        // Rootless, berth's parent waits while its child (in the user namespace) serves: that
+        // child gets the TERM, then the parent goes.
+        let pid = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        for child in children.split_whitespace() {
+            let _ = Command::new("kill").arg(child).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -286,4 +293,23 @@ fn docker_top_and_stats_show_a_running_container() {
     service.docker_ok(&["rm", "-f", "busy"]);
     let stopped = service.docker(&["top", "busy"]);
     assert!(!stopped.status.success());
+}
+
+#[test]
+fn a_rootless_service_runs_containers_for_the_docker_cli() {
+    if !require_program("docker") {
+        return;
+    }
+    let Some(env) = crate::util::TestEnv::rootless() else { return };
+    let env = env.with_busybox("busybox", &[], |_| {});
+    let service = Service::start(&env);
+    let info = service.docker_ok(&["info", "--format", "{{json .SecurityOptions}}"]);
+    assert!(info.contains("rootless"), "{info}");
+    let out = service.docker(&["run", "--rm", "busybox", "sh", "-c", "echo rootless-hi; id -u; exit 5"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "rootless-hi\n0\n", "{out:?}");
+    assert_eq!(out.status.code(), Some(5));
+    service.docker_ok(&["run", "-d", "--name", "rl", "busybox", "sleep", "100"]);
+    assert_eq!(env.berth_ok(&["ps", "--format", "{{.Names}}"]).trim(), "rl");
+    service.docker_ok(&["rm", "-f", "rl"]);
+    env.assert_store_ok();
 }
