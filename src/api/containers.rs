@@ -1,5 +1,6 @@
 //! `/containers/...`: list, create, inspect, start, stop, restart, kill, pause, unpause,
-//! rename, delete, prune, and the streaming ones (attach, wait, logs) in their own files.
+//! rename, delete, prune; the streaming ones (attach, wait, logs) and the live views (top,
+//! stats, resize) in their own files.
 
 use std::sync::Arc;
 
@@ -39,6 +40,9 @@ pub async fn route(
         (&Method::POST, [id, "wait"]) => super::wait::wait(state, id, &query).await,
         (&Method::POST, [id, "attach"]) => super::attach::attach(state, request, id, &query).await,
         (&Method::GET, [id, "logs"]) => super::logs::logs(state, id, &query).await,
+        (&Method::GET, [id, "top"]) => super::live::top(state, id).await,
+        (&Method::GET, [id, "stats"]) => super::live::stats(state, id, &query).await,
+        (&Method::POST, [id, "resize"]) => super::live::resize(state, id, &query).await,
         (&Method::DELETE, [id]) => delete(state, id, query).await,
         _ => Err(ApiError::NoRoute),
     }

@@ -1,5 +1,5 @@
 //! `/images/...`: create (a pull, with Docker's JSON progress stream), json, inspect, history,
-//! tag and delete. Image names hold slashes (`127.0.0.1:5000/team/app`), so the path is split
+//! tag, delete and prune. Image names hold slashes (`127.0.0.1:5000/team/app`), so the path is split
 //! at its last segment, not by `/`.
 
 use std::sync::Arc;
@@ -30,6 +30,7 @@ pub async fn route(
     match (method, name, last) {
         (&Method::GET, "", "json") => list(state).await,
         (&Method::POST, "", "create") => create(state, query).await,
+        (&Method::POST, "", "prune") => prune(state, query).await,
         (&Method::GET, name, "json") if !name.is_empty() => inspect(state, name.to_owned()).await,
         (&Method::GET, name, "history") if !name.is_empty() => history(state, name.to_owned()).await,
         (&Method::POST, name, "tag") if !name.is_empty() => tag(state, name.to_owned(), query).await,
@@ -224,6 +225,18 @@ async fn delete(state: Arc<State>, name: String, query: Query) -> Result<ApiResp
             Some(Err(e)) => Err(ApiError::Conflict(e.to_string())),
             None => Err(ApiError::NotFound(format!("No such image: {name}"))),
         }
+    })
+    .await
+}
+
+/// `?filters={"dangling":["false"]}` prunes every unused image, else the unnamed ones only.
+async fn prune(state: Arc<State>, query: Query) -> Result<ApiResponse, ApiError> {
+    let words = super::filters::parse(query.get("filters"))?;
+    let all = super::filters::values(&words, "dangling").any(|v| matches!(v, "false" | "0"));
+    blocking(move || {
+        let pruned = crate::image::remove::prune_images(&state.store, all, crate::container::query::image_users)?;
+        let deleted: Vec<Value> = pruned.removed.iter().map(|i| json!({ "Deleted": i.id })).collect();
+        Ok(ok_json(&json!({ "ImagesDeleted": deleted, "SpaceReclaimed": pruned.reclaimed })))
     })
     .await
 }

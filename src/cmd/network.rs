@@ -340,21 +340,16 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
     Ok(if missing.is_empty() { 0 } else { 1 })
 }
 
-/// Runs `work` with the containers lock (shared: records are only read) and the networks lock
-/// (exclusive), in that order, after garbage collection. Rootless there are no bridges of
-/// berth's in the host's namespace to collect or delete (netlink only looks them up there).
+/// Runs `work` with the locks network removal needs (container::net_locks).
 fn with_locks<T>(
     store: &Store,
     work: impl FnOnce(&mut HostKernel, &dyn Fn(&NetworkRecord) -> Vec<String>) -> Result<T, NetworkError>,
 ) -> Result<T> {
-    let _containers = store.lock_containers_shared()?;
-    let index: crate::container::index::Index = store.containers()?;
-    let _networks = store.lock_networks_exclusive()?;
-    let records = manage::load_locked(store)?;
-    let mut kernel = HostKernel::default();
-    gc::collect_locked(store, &records, &mut kernel, &alive).context("cleaning up after dead containers")?;
-    let named_by = |n: &NetworkRecord| crate::container::net_view::containers_naming(&index, n);
-    Ok(work(&mut kernel, &named_by)?)
+    crate::container::net_locks::with_network_locks(store, work).map_err(|e| match e {
+        // The network's own error as it was, so callers can tell NotFound.
+        crate::container::index::ContainerError::Network(e) => anyhow::Error::from(e),
+        e => anyhow::Error::from(e),
+    })
 }
 
 fn rm(ctx: &Ctx, args: RmArgs) -> Result<u8> {

@@ -22,6 +22,7 @@ pub mod mounts;
 pub mod namespaces;
 pub mod net_config;
 pub mod net_connect;
+pub mod net_locks;
 pub mod net_view;
 pub mod options;
 pub mod protocol;

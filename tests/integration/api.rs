@@ -77,6 +77,13 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
+        // Rootless, berth's parent waits while its child (in the user namespace) serves: that
+        // child gets the TERM, then the parent goes.
+        let pid = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        for child in children.split_whitespace() {
+            let _ = Command::new("kill").arg(child).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -208,5 +215,101 @@ fn docker_pull_from_a_loopback_registry() {
     service.docker_ok(&["rmi", "localhost/retagged:v2"]);
     let missing = service.docker(&["pull", &registry.image("api/none:v1")]);
     assert!(!missing.status.success(), "a missing image fails the pull");
+    let pruned = service.docker_ok(&["image", "prune", "-a", "-f"]);
+    assert!(pruned.contains("deleted: sha256:"), "{pruned}");
+    assert_eq!(env.berth_ok(&["images", "-q"]), "");
+    env.assert_store_ok();
+}
+
+#[test]
+fn docker_networks_create_connect_and_remove() {
+    if !require_program("docker") {
+        return;
+    }
+    let Some(env) = crate::networking::NetEnv::new() else { return };
+    let service = Service::start(&env);
+    service.docker_ok(&["network", "create", "--label", "team=a", "apinet"]);
+    let ls = service.docker_ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}", "--filter", "label=team=a"]);
+    assert_eq!(ls.trim(), "apinet bridge");
+    assert!(env.berth_ok(&["network", "ls"]).contains("apinet"));
+    service.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "apinet",
+        "bb",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    let ip = service.docker_ok(&["inspect", "--format", "{{.NetworkSettings.Networks.apinet.IPAddress}}", "web"]);
+    assert!(!ip.trim().is_empty(), "the container has an address on the network");
+    let fetched = poll_for(Duration::from_secs(10), || {
+        let out = service.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "apinet",
+            "bb",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "http://web/index.html",
+        ]);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert_eq!(fetched.as_deref(), Some("hello from the container\n"), "names resolve on the network");
+    let inspect = service.docker_ok(&["network", "inspect", "--format", "{{.Name}} {{.Labels.team}}", "apinet"]);
+    assert_eq!(inspect.trim(), "apinet a");
+    let in_use = service.docker(&["network", "rm", "apinet"]);
+    assert!(!in_use.status.success(), "a network in use is not removed");
+    service.docker_ok(&["network", "create", "second"]);
+    service.docker_ok(&["network", "connect", "second", "web"]);
+    let second = service.docker_ok(&["inspect", "--format", "{{.NetworkSettings.Networks.second.IPAddress}}", "web"]);
+    assert!(!second.trim().is_empty(), "connected to the second network");
+    service.docker_ok(&["network", "disconnect", "second", "web"]);
+    service.docker_ok(&["rm", "-f", "web"]);
+    service.docker_ok(&["network", "rm", "apinet", "second"]);
+    assert!(!env.berth_ok(&["network", "ls"]).contains("apinet"));
+    let missing = service.docker(&["network", "inspect", "apinet"]);
+    assert!(!missing.status.success());
+}
+
+#[test]
+fn docker_top_and_stats_show_a_running_container() {
+    let Some((_env, service)) = service_env("top and stats through the API") else { return };
+    service.docker_ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "100"]);
+    let top = service.docker_ok(&["top", "busy"]);
+    assert!(top.starts_with("UID"), "{top}");
+    assert!(top.lines().any(|l| l.ends_with("sleep 100")), "{top}");
+    let stats = service.docker_ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "busy"]);
+    assert_eq!(stats.trim(), "busy 1");
+    service.docker_ok(&["rm", "-f", "busy"]);
+    let stopped = service.docker(&["top", "busy"]);
+    assert!(!stopped.status.success());
+}
+
+#[test]
+fn a_rootless_service_runs_containers_for_the_docker_cli() {
+    if !require_program("docker") {
+        return;
+    }
+    let Some(env) = crate::util::TestEnv::rootless() else { return };
+    let env = env.with_busybox("busybox", &[], |_| {});
+    let service = Service::start(&env);
+    let info = service.docker_ok(&["info", "--format", "{{json .SecurityOptions}}"]);
+    assert!(info.contains("rootless"), "{info}");
+    let out = service.docker(&["run", "--rm", "busybox", "sh", "-c", "echo rootless-hi; id -u; exit 5"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "rootless-hi\n0\n", "{out:?}");
+    assert_eq!(out.status.code(), Some(5));
+    service.docker_ok(&["run", "-d", "--name", "rl", "busybox", "sleep", "100"]);
+    assert_eq!(env.berth_ok(&["ps", "--format", "{{.Names}}"]).trim(), "rl");
+    service.docker_ok(&["rm", "-f", "rl"]);
     env.assert_store_ok();
 }

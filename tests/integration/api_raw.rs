@@ -326,3 +326,26 @@ fn a_socket_activated_service_answers_the_first_request() {
     let ended = poll_for(Duration::from_secs(15), || activator.try_wait().ok().flatten());
     assert!(ended.is_some_and(|s| s.success()), "the activated service exits when idle");
 }
+
+#[test]
+fn a_hundred_concurrent_clients_are_all_answered() {
+    let Some((env, service)) = service_env("concurrent API clients") else { return };
+    let socket = service.socket.clone();
+    let threads: Vec<_> = (0..100)
+        .map(|i| {
+            let socket = socket.clone();
+            std::thread::spawn(move || match i % 4 {
+                0 => request(&socket, "GET", "/_ping", b"").status,
+                1 => request(&socket, "GET", "/containers/json?all=1", b"").status,
+                2 => request(&socket, "GET", "/images/json", b"").status,
+                _ => request(&socket, "POST", "/containers/create", b"{not json").status,
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().expect("a client thread")).collect();
+    for (i, status) in statuses.iter().enumerate() {
+        assert_eq!(*status, if i % 4 == 3 { 400 } else { 200 }, "client {i}");
+    }
+    assert_eq!(request(&socket, "GET", "/_ping", b"").status, 200);
+    env.assert_store_ok();
+}
