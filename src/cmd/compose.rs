@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use super::Ctx;
 use crate::compose::{LoadOptions, Project, load};
 
+mod images;
 mod logs;
 mod oneoff;
 mod verbs;
@@ -74,6 +75,12 @@ pub enum ComposeCommand {
     Config(ConfigArgs),
     /// Show the Docker Compose version information
     Version(VersionArgs),
+    /// Build the services' images
+    Build(images::BuildArgs),
+    /// Pull the services' images
+    Pull(images::PullArgs),
+    /// Push the services' built images
+    Push(images::PushArgs),
 }
 
 #[derive(Args, Debug)]
@@ -162,6 +169,9 @@ fn dispatch(ctx: &Ctx, args: ComposeArgs) -> Result<u8> {
         ComposeCommand::Ls(a) => verbs::ls(ctx, a),
         ComposeCommand::Images(a) => verbs::images(ctx, &args, a),
         ComposeCommand::Config(c) => config(&args, c),
+        ComposeCommand::Build(a) => images::build(ctx, &args, a),
+        ComposeCommand::Pull(a) => images::pull(ctx, &args, a),
+        ComposeCommand::Push(a) => images::push(ctx, &args, a),
         ComposeCommand::Version(v) => {
             let version = env!("CARGO_PKG_VERSION");
             if v.short {

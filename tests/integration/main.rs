@@ -20,6 +20,7 @@ mod cgroup_v1;
 mod check;
 mod cli;
 mod compat;
+mod compose_build;
 mod compose_config;
 mod compose_health;
 mod compose_net;

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::{ComposeArgs, load_project};
 use crate::cmd::Ctx;
+use crate::compose::build::{BuildOptions, BuildPolicy};
 use crate::compose::engine::{self, DownOptions, Progress, UpOptions, is_running, service_of};
 use crate::compose::load::start_order;
 use crate::container::inspect::{command_line, status_text, time_ago};
@@ -54,6 +55,15 @@ pub struct UpArgs {
     /// Create the containers without starting them
     #[arg(long)]
     pub no_start: bool,
+    /// Build the images before starting the containers
+    #[arg(long, conflicts_with = "no_build")]
+    pub build: bool,
+    /// Do not build an image, even when it is missing
+    #[arg(long)]
+    pub no_build: bool,
+    /// Pull the images: always, missing or never (default: each service's pull_policy)
+    #[arg(long, value_name = "POLICY", value_parser = ["always", "missing", "never"])]
+    pub pull: Option<String>,
     /// Services (default: all)
     pub services: Vec<String>,
 }
@@ -200,6 +210,15 @@ pub fn up(ctx: &Ctx, global: &ComposeArgs, args: &UpArgs) -> Result<u8> {
         no_start: args.no_start,
         scale,
         services: args.services.clone(),
+        build: if args.build {
+            BuildPolicy::Always
+        } else if args.no_build {
+            BuildPolicy::Never
+        } else {
+            BuildPolicy::Missing
+        },
+        build_options: BuildOptions { pull: args.pull.as_deref() == Some("always"), ..BuildOptions::default() },
+        pull: args.pull.as_deref().map(|p| p.parse()).transpose()?,
     };
     let store = ctx.store()?;
     let made = engine::up(store, &ctx.settings, &project, &opts, &mut Lines)?;
