@@ -121,16 +121,11 @@ impl ComposeArgs {
     }
 }
 
-/// Compose failures exit 1, as Docker Compose's do (not 125): the error is reported here.
+/// Compose failures exit 1, as Docker Compose's do (not 125): main's exit-code policy for
+/// `compose` says so and prints the error once, as `berth: compose: …`.
 pub fn run(ctx: &Ctx, args: ComposeArgs) -> Result<u8> {
-    match dispatch(ctx, args) {
-        Ok(code) => Ok(code),
-        Err(error) => {
-            let parts: Vec<String> = error.chain().map(|c| c.to_string().replace('\n', " ")).collect();
-            eprintln!("berth: compose: {}", parts.join(": "));
-            Ok(1)
-        }
-    }
+    use anyhow::Context;
+    dispatch(ctx, args).context("compose")
 }
 
 fn load_options(args: &ComposeArgs, services: &[String]) -> Result<LoadOptions> {
