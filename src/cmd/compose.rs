@@ -12,6 +12,7 @@ use crate::compose::{LoadOptions, Project, load};
 mod images;
 mod logs;
 mod oneoff;
+mod port;
 mod verbs;
 
 pub use verbs::service_label;
@@ -81,6 +82,8 @@ pub enum ComposeCommand {
     Pull(images::PullArgs),
     /// Push the services' built images
     Push(images::PushArgs),
+    /// Print the host address a service's port is published on
+    Port(port::PortArgs),
 }
 
 #[derive(Args, Debug)]
@@ -167,6 +170,7 @@ fn dispatch(ctx: &Ctx, args: ComposeArgs) -> Result<u8> {
         ComposeCommand::Build(a) => images::build(ctx, &args, a),
         ComposeCommand::Pull(a) => images::pull(ctx, &args, a),
         ComposeCommand::Push(a) => images::push(ctx, &args, a),
+        ComposeCommand::Port(a) => port::port(ctx, &args, a),
         ComposeCommand::Version(v) => {
             let version = env!("CARGO_PKG_VERSION");
             if v.short {

@@ -95,6 +95,9 @@ pub enum EngineError {
     /// Docker Compose's "dependency failed to start: container X is unhealthy".
     #[error("dependency failed to start: container {name} {why}")]
     Dependency { name: String, why: String },
+    /// `up --wait`.
+    #[error("container {name} {why}")]
+    NotReady { name: String, why: String },
     #[error("service {service}: restart")]
     Restart {
         service: String,

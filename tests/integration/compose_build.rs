@@ -1,6 +1,6 @@
 //! `build:` sections through the library builder: up builds a missing image (named
 //! PROJECT-SERVICE, or image:), with args, target, labels and a Dockerfile of another name;
-//! `compose build`; `up --no-build` refuses a missing image and creates nothing.
+//! `compose build`; `up --no-build` refuses a missing image and creates nothing; `down --rmi`.
 
 use crate::compose_up::Project;
 
@@ -69,6 +69,10 @@ fn up_builds_missing_images_and_compose_build_rebuilds() {
     crate::util::wait_until(std::time::Duration::from_secs(10), "the rebuilt app's output", || {
         p.ok(&["logs", "app"]).0.contains("rebuilt")
     });
-    p.ok(&["down", "-t", "1"]);
+    // --rmi local: the images built under PROJECT-SERVICE names go, named ones stay.
+    let (_, progress) = p.ok(&["down", "-t", "1", "--rmi", "local"]);
+    assert!(progress.contains("Image proj-app  Removed"), "{progress}");
     assert!(p.names().is_empty());
+    let images = p.env.berth_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(!images.contains("proj-app") && images.contains("local/named:1"), "{images}");
 }

@@ -25,6 +25,7 @@ mod compose_config;
 mod compose_health;
 mod compose_net;
 mod compose_up;
+mod compose_wait;
 mod concurrency;
 mod containers;
 mod copy;
