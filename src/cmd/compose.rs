@@ -13,6 +13,7 @@ mod images;
 mod logs;
 mod oneoff;
 mod port;
+mod top_wait;
 mod verbs;
 
 pub use verbs::service_label;
@@ -84,6 +85,10 @@ pub enum ComposeCommand {
     Push(images::PushArgs),
     /// Print the host address a service's port is published on
     Port(port::PortArgs),
+    /// Show the processes of the services' running containers
+    Top(verbs::ServicesArgs),
+    /// Block until the services' containers end; exit with the first one's code
+    Wait(top_wait::WaitArgs),
 }
 
 #[derive(Args, Debug)]
@@ -171,6 +176,8 @@ fn dispatch(ctx: &Ctx, args: ComposeArgs) -> Result<u8> {
         ComposeCommand::Pull(a) => images::pull(ctx, &args, a),
         ComposeCommand::Push(a) => images::push(ctx, &args, a),
         ComposeCommand::Port(a) => port::port(ctx, &args, a),
+        ComposeCommand::Top(a) => top_wait::top(ctx, &args, &a.services),
+        ComposeCommand::Wait(a) => top_wait::wait(ctx, &args, a),
         ComposeCommand::Version(v) => {
             let version = env!("CARGO_PKG_VERSION");
             if v.short {

@@ -61,7 +61,8 @@ pub fn wait_ready(store: &Store, made: &[Container]) -> Result<(), EngineError> 
 /// when it never will be.
 fn until_ready(store: &Store, c: &Container, healthy: bool) -> Result<Result<(), String>, EngineError> {
     loop {
-        let mut now = load(store, &c.id)?;
+        let record = load(store, &c.id)?;
+        let mut now = record.clone();
         let status = refresh(store, &mut now);
         match now.state.health.as_ref().map(|h| h.status) {
             Some(HealthStatus::Healthy) if healthy => return Ok(Ok(())),
@@ -69,7 +70,7 @@ fn until_ready(store: &Store, c: &Container, healthy: bool) -> Result<Result<(),
             _ if !healthy && status == Status::Running => return Ok(Ok(())),
             _ => {}
         }
-        if let Some(code) = ended(&now, status) {
+        if let Some(code) = ended(store, &record) {
             return Ok(Err(format!("exited ({code})")));
         }
         std::thread::sleep(POLL);
@@ -81,27 +82,31 @@ fn until_ready(store: &Store, c: &Container, healthy: bool) -> Result<Result<(),
 /// supervisor writes the end there after its teardown.
 pub fn wait_exited(store: &Store, c: &Container) -> Result<i32, EngineError> {
     loop {
-        let mut now = load(store, &c.id)?;
-        let status = refresh(store, &mut now);
-        if let Some(code) = ended(&now, status) {
+        if let Some(code) = ended(store, &load(store, &c.id)?) {
             return Ok(code);
         }
         std::thread::sleep(POLL);
     }
 }
 
-/// The exit code once the run has ended for good (no restart coming) and its supervisor has
-/// recorded it; -1 when no supervisor is left to record one.
-pub fn ended(now: &Container, status: Status) -> Option<i32> {
-    if status != Status::Exited || now.state.restarting_now() {
+/// The exit code once the run has ended for good (no restart coming), from the record as the
+/// supervisor wrote it; only when no supervisor is left does `refresh`'s reading count (it
+/// says -1 while a living supervisor has not yet written the exit).
+pub fn ended(store: &Store, record: &Container) -> Option<i32> {
+    let supervised =
+        crate::container::liveness::is_alive(record.state.supervisor_pid, record.state.supervisor_start_time);
+    if record.state.status == Status::Exited && !record.state.restarting_now() {
+        return match record.state.exit_code {
+            Some(code) => Some(code),
+            None if !supervised => Some(-1),
+            None => None,
+        };
+    }
+    if supervised {
         return None;
     }
-    let supervised = crate::container::liveness::is_alive(now.state.supervisor_pid, now.state.supervisor_start_time);
-    match now.state.exit_code {
-        Some(code) => Some(code),
-        None if !supervised => Some(-1),
-        None => None,
-    }
+    let mut now = record.clone();
+    (refresh(store, &mut now) == Status::Exited).then(|| now.state.exit_code.unwrap_or(-1))
 }
 
 #[cfg(test)]

@@ -64,3 +64,25 @@ fn exit_code_from_stops_the_others_and_returns_that_services_code() {
     assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
     p.ok(&["down", "-t", "0"]);
 }
+
+#[test]
+fn compose_top_lists_processes_and_compose_wait_returns_the_code() {
+    let compose = "services:
+  job:
+    image: busybox
+    command: sh -c 'sleep 1; exit 5'
+  server:
+    image: busybox
+    init: true
+    command: sleep 301
+";
+    let Some(p) = Project::new("compose top and wait", compose) else { return };
+    p.ok(&["up", "-d"]);
+    let (top, _) = p.ok(&["top", "server"]);
+    assert!(top.starts_with("proj-server-1\n") && top.contains("sleep 301"), "{top}");
+    let out = p.compose(&["wait", "job"]);
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = p.compose(&["wait", "--down-project", "job"]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(p.names().is_empty(), "--down-project removed the project");
+}

@@ -272,9 +272,9 @@ fn watch_for_exit(
     use std::sync::atomic::Ordering;
     while !done.load(Ordering::Relaxed) {
         for c in containers {
-            let Ok(mut now) = crate::container::index::load(store, &c.id) else { continue };
-            let status = crate::container::index::refresh(store, &mut now);
-            if let Some(code) = crate::compose::readiness::ended(&now, status) {
+            let Ok(now) = crate::container::index::load(store, &c.id) else { continue };
+            if let Some(code) = crate::compose::readiness::ended(store, &now) {
+                eprintln!("{} exited with code {code}", now.name);
                 eprintln!("Aborting on container exit...");
                 for other in containers.iter().rev() {
                     let _ = lifecycle::stop(store, other, None, None);
