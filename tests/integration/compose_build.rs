@@ -76,3 +76,32 @@ fn up_builds_missing_images_and_compose_build_rebuilds() {
     let images = p.env.berth_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(!images.contains("proj-app") && images.contains("local/named:1"), "{images}");
 }
+
+/// `compose push` sends a built image to its image: name, `compose pull` fetches a service's
+/// image back (a service built here is not pulled). Registry on 127.0.0.1; no network is made
+/// (the store's default network is loopback only), so no lab is needed.
+#[test]
+fn push_then_pull_through_a_local_registry() {
+    if !crate::util::require_root("compose push and pull") || !crate::util::require_program("docker-registry") {
+        return;
+    }
+    let registry = crate::util::Registry::start();
+    let image = registry.image("proj/app:1");
+    let env = crate::util::TestEnv::new().with_busybox("busybox", &[], |_| {});
+    let dir = env.path("proj");
+    std::fs::create_dir_all(&dir).unwrap();
+    let compose = format!(
+        "services:\n  app:\n    image: {image}\n    build:\n      context: .\n      dockerfile_inline: |\n        \
+         FROM busybox\n        LABEL pushed.by=compose\n  other:\n    image: {image}\n"
+    );
+    std::fs::write(dir.join("compose.yaml"), compose).unwrap();
+    let p = Project { env, dir, lab: None };
+    p.ok(&["build", "app"]);
+    p.ok(&["push"]);
+    assert!(registry.log().contains("proj/app"), "{}", registry.log());
+    p.env.berth_ok(&["rmi", &image]);
+    let (_, progress) = p.ok(&["pull"]);
+    assert!(progress.contains("other Pulled") && !progress.contains("app Pulled"), "{progress}");
+    let label = p.env.berth_ok(&["image", "inspect", "-f", "{{index .Config.Labels \"pushed.by\"}}", &image]);
+    assert_eq!(label.trim(), "compose");
+}
