@@ -9,8 +9,11 @@ use clap::{Args, Subcommand};
 use super::Ctx;
 use crate::compose::{LoadOptions, Project, load};
 
+mod images;
 mod logs;
 mod oneoff;
+mod port;
+mod top_wait;
 mod verbs;
 
 pub use verbs::service_label;
@@ -74,6 +77,18 @@ pub enum ComposeCommand {
     Config(ConfigArgs),
     /// Show the Docker Compose version information
     Version(VersionArgs),
+    /// Build the services' images
+    Build(images::BuildArgs),
+    /// Pull the services' images
+    Pull(images::PullArgs),
+    /// Push the services' built images
+    Push(images::PushArgs),
+    /// Print the host address a service's port is published on
+    Port(port::PortArgs),
+    /// Show the processes of the services' running containers
+    Top(verbs::ServicesArgs),
+    /// Block until the services' containers end; exit with the first one's code
+    Wait(top_wait::WaitArgs),
 }
 
 #[derive(Args, Debug)]
@@ -114,16 +129,11 @@ impl ComposeArgs {
     }
 }
 
-/// Compose failures exit 1, as Docker Compose's do (not 125): the error is reported here.
+/// Compose failures exit 1, as Docker Compose's do (not 125): main's exit-code policy for
+/// `compose` says so and prints the error once, as `berth: compose: …`.
 pub fn run(ctx: &Ctx, args: ComposeArgs) -> Result<u8> {
-    match dispatch(ctx, args) {
-        Ok(code) => Ok(code),
-        Err(error) => {
-            let parts: Vec<String> = error.chain().map(|c| c.to_string().replace('\n', " ")).collect();
-            eprintln!("berth: compose: {}", parts.join(": "));
-            Ok(1)
-        }
-    }
+    use anyhow::Context;
+    dispatch(ctx, args).context("compose")
 }
 
 fn load_options(args: &ComposeArgs, services: &[String]) -> Result<LoadOptions> {
@@ -162,6 +172,12 @@ fn dispatch(ctx: &Ctx, args: ComposeArgs) -> Result<u8> {
         ComposeCommand::Ls(a) => verbs::ls(ctx, a),
         ComposeCommand::Images(a) => verbs::images(ctx, &args, a),
         ComposeCommand::Config(c) => config(&args, c),
+        ComposeCommand::Build(a) => images::build(ctx, &args, a),
+        ComposeCommand::Pull(a) => images::pull(ctx, &args, a),
+        ComposeCommand::Push(a) => images::push(ctx, &args, a),
+        ComposeCommand::Port(a) => port::port(ctx, &args, a),
+        ComposeCommand::Top(a) => top_wait::top(ctx, &args, &a.services),
+        ComposeCommand::Wait(a) => top_wait::wait(ctx, &args, a),
         ComposeCommand::Version(v) => {
             let version = env!("CARGO_PKG_VERSION");
             if v.short {

@@ -20,6 +20,7 @@ use crate::image::registry::CredentialSource;
 use crate::network::NetworkError;
 use crate::store::Store;
 
+use super::build::{BuildOptions, BuildPolicy};
 use super::load::start_order;
 use super::model::{Project, Service};
 
@@ -83,11 +84,20 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Containers(#[from] ContainerError),
+    #[error("service {service}: build")]
+    Build {
+        service: String,
+        #[source]
+        source: Box<crate::build::builder::BuildError>,
+    },
     #[error("service {service} did not complete successfully: it exited with {code}")]
     DependencyFailed { service: String, code: i32 },
     /// Docker Compose's "dependency failed to start: container X is unhealthy".
     #[error("dependency failed to start: container {name} {why}")]
     Dependency { name: String, why: String },
+    /// `up --wait`.
+    #[error("container {name} {why}")]
+    NotReady { name: String, why: String },
     #[error("service {service}: restart")]
     Restart {
         service: String,
@@ -142,6 +152,11 @@ pub struct UpOptions {
     pub scale: BTreeMap<String, u32>,
     /// Only these services (and, without no_deps, what they depend on); empty: all.
     pub services: Vec<String>,
+    /// `--build` / `--no-build`, and what a build is given.
+    pub build: BuildPolicy,
+    pub build_options: BuildOptions,
+    /// `--pull`: over each service's pull_policy.
+    pub pull: Option<PullPolicy>,
 }
 
 /// What `up` reports as it goes (Docker Compose's progress lines).
@@ -208,7 +223,7 @@ pub fn up(
         let mut mine: Vec<&Container> = existing.iter().filter(|c| service_of(c) == name).collect();
         mine.sort_by_key(|c| number_of(c));
         let hash = service.config_hash();
-        let image_id = image_id(store, settings, &name, service)?;
+        let image_id = image_id(store, settings, project, &name, service, opts, progress)?;
         for number in 1..=replicas {
             let current = mine.iter().find(|c| number_of(c) == number);
             let container = match current {
@@ -275,21 +290,38 @@ fn wait_for_dependencies(store: &Store, project: &Project, service: &Service, pr
     Ok(())
 }
 
-fn image_id(store: &Store, settings: &Settings, name: &str, service: &Service) -> R<String> {
-    let Some(image) = &service.image else {
-        // BUILD PLUG-IN POINT: `build:` sections go through the build branch's library; the
-        // image is tagged PROJECT-SERVICE there.
-        return Err(EngineError::Unsupported {
-            service: name.into(),
-            message: "build: is not supported yet (give an image)".into(),
-        });
-    };
+/// The image a service's containers run: built (by `up`'s build policy) when the service has
+/// `build:`, else made sure of by its pull policy (or `--pull`).
+fn image_id(
+    store: &Store,
+    settings: &Settings,
+    project: &Project,
+    name: &str,
+    service: &Service,
+    opts: &UpOptions,
+    progress: &mut dyn Progress,
+) -> R<String> {
+    let reference = super::build::image_name(project, name, service);
+    if service.build.is_some() {
+        let policy = if service.pull_policy.as_deref() == Some("build") { BuildPolicy::Always } else { opts.build };
+        let existing = crate::image::lookup::lookup(store, settings, &reference).ok();
+        return match (policy, existing) {
+            (BuildPolicy::Always, _) | (BuildPolicy::Missing, None) => {
+                super::build::build_service(store, settings, project, name, service, &opts.build_options, progress)
+            }
+            (_, Some(record)) => Ok(record.id.to_string()),
+            (BuildPolicy::Never, None) => Err(EngineError::Unsupported {
+                service: name.into(),
+                message: format!("image {reference} is not built (up --no-build)"),
+            }),
+        };
+    }
     let credentials = CredentialSource::default();
-    let request =
-        EnsureRequest { reference: image, policy: pull_policy(service), platform: None, credentials: &credentials };
+    let policy = opts.pull.unwrap_or_else(|| pull_policy(service));
+    let request = EnsureRequest { reference: &reference, policy, platform: None, credentials: &credentials };
     let record = ensure_image(store, settings, &request).map_err(|e| EngineError::Image {
         service: name.into(),
-        image: image.clone(),
+        image: reference.clone(),
         source: Box::new(e),
     })?;
     Ok(record.id.to_string())
@@ -376,7 +408,7 @@ pub fn labels(project: &Project, service: &str, number: u32, hash: &str, oneoff:
 pub fn create_flags(project: &Project, name: &str, s: &Service, rootless: bool) -> R<CreateFlags> {
     let unsupported = |message: String| EngineError::Unsupported { service: name.into(), message };
     let mut f = CreateFlags {
-        image: s.image.clone().unwrap_or_default(),
+        image: super::build::image_name(project, name, s),
         command: s.command.clone().unwrap_or_default(),
         interactive: s.stdin_open,
         tty: s.tty,

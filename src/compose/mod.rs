@@ -2,6 +2,7 @@
 //! extends, include) and the project operations that `up`, `down` and the other verbs run
 //! through the container, image, volume and network libraries.
 
+pub mod build;
 pub mod convert;
 pub mod dotenv;
 pub mod error;

@@ -41,22 +41,37 @@ pub fn health_config(h: &Healthcheck) -> HealthConfig {
 /// Until the container is healthy. An unhealthy or exited container, or one without a check,
 /// fails the wait with Docker Compose's reason.
 pub fn wait_healthy(store: &Store, c: &Container) -> Result<(), EngineError> {
+    let dependency = |why: String| EngineError::Dependency { name: c.name.clone(), why };
     if health::active(&c.config).is_none() {
-        return Err(EngineError::Dependency { name: c.name.clone(), why: "has no healthcheck configured".into() });
+        return Err(dependency("has no healthcheck configured".into()));
     }
+    until_ready(store, c, true)?.map_err(dependency)
+}
+
+/// `up --wait`: each container running, and healthy when it has a check.
+pub fn wait_ready(store: &Store, made: &[Container]) -> Result<(), EngineError> {
+    for c in made {
+        let healthcheck = health::active(&c.config).is_some();
+        until_ready(store, c, healthcheck)?.map_err(|why| EngineError::NotReady { name: c.name.clone(), why })?;
+    }
+    Ok(())
+}
+
+/// Polls the record until the container is running (and healthy, with `healthy`): Ok(Err(why))
+/// when it never will be.
+fn until_ready(store: &Store, c: &Container, healthy: bool) -> Result<Result<(), String>, EngineError> {
     loop {
-        let mut now = load(store, &c.id)?;
+        let record = load(store, &c.id)?;
+        let mut now = record.clone();
         let status = refresh(store, &mut now);
         match now.state.health.as_ref().map(|h| h.status) {
-            Some(HealthStatus::Healthy) => return Ok(()),
-            Some(HealthStatus::Unhealthy) => {
-                return Err(EngineError::Dependency { name: c.name.clone(), why: "is unhealthy".into() });
-            }
+            Some(HealthStatus::Healthy) if healthy => return Ok(Ok(())),
+            Some(HealthStatus::Unhealthy) if healthy => return Ok(Err("is unhealthy".into())),
+            _ if !healthy && status == Status::Running => return Ok(Ok(())),
             _ => {}
         }
-        if matches!(status, Status::Exited | Status::Created) && !now.state.restarting_now() {
-            let code = now.state.exit_code.unwrap_or(0);
-            return Err(EngineError::Dependency { name: c.name.clone(), why: format!("exited ({code})") });
+        if let Some(code) = ended(store, &record) {
+            return Ok(Err(format!("exited ({code})")));
         }
         std::thread::sleep(POLL);
     }
@@ -67,20 +82,31 @@ pub fn wait_healthy(store: &Store, c: &Container) -> Result<(), EngineError> {
 /// supervisor writes the end there after its teardown.
 pub fn wait_exited(store: &Store, c: &Container) -> Result<i32, EngineError> {
     loop {
-        let mut now = load(store, &c.id)?;
-        let status = refresh(store, &mut now);
-        if status == Status::Exited && !now.state.restarting_now() {
-            let supervised =
-                crate::container::liveness::is_alive(now.state.supervisor_pid, now.state.supervisor_start_time);
-            match now.state.exit_code {
-                Some(code) => return Ok(code),
-                // No supervisor left to record a code: the run ended unrecorded.
-                None if !supervised => return Ok(-1),
-                None => {}
-            }
+        if let Some(code) = ended(store, &load(store, &c.id)?) {
+            return Ok(code);
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// The exit code once the run has ended for good (no restart coming), from the record as the
+/// supervisor wrote it; only when no supervisor is left does `refresh`'s reading count (it
+/// says -1 while a living supervisor has not yet written the exit).
+pub fn ended(store: &Store, record: &Container) -> Option<i32> {
+    let supervised =
+        crate::container::liveness::is_alive(record.state.supervisor_pid, record.state.supervisor_start_time);
+    if record.state.status == Status::Exited && !record.state.restarting_now() {
+        return match record.state.exit_code {
+            Some(code) => Some(code),
+            None if !supervised => Some(-1),
+            None => None,
+        };
+    }
+    if supervised {
+        return None;
+    }
+    let mut now = record.clone();
+    (refresh(store, &mut now) == Status::Exited).then(|| now.state.exit_code.unwrap_or(-1))
 }
 
 #[cfg(test)]

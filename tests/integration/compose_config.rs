@@ -194,3 +194,31 @@ fn discovery_and_flags() {
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["name"], "fromenvfile");
 }
+
+/// The networking keys compose now carries out print under compose-go's names and shapes
+/// (not in the recorded corpus: written from compose-go's types).
+#[test]
+fn networking_keys_print_as_compose_go_does() {
+    let env = TestEnv::new();
+    let dir = env.path("net");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  a:\n    image: busybox\n    dns_search: [x.test]\n    dns_opt: [ndots:2]\n    domainname: d.test\n    \
+         mac_address: 02:42:ac:11:00:09\n    networks: [back]\nnetworks:\n  back:\n    ipam:\n      config:\n        \
+         - subnet: 10.88.5.0/24\n          gateway: 10.88.5.1\n",
+    )
+    .unwrap();
+    let out = compose_in(&env, &dir, &[], &["config", "--format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = &v["services"]["a"];
+    assert_eq!(a["dns_search"], serde_json::json!(["x.test"]));
+    assert_eq!(a["dns_opt"], serde_json::json!(["ndots:2"]));
+    assert_eq!(a["domainname"], "d.test");
+    assert_eq!(a["mac_address"], "02:42:ac:11:00:09");
+    assert_eq!(
+        v["networks"]["back"]["ipam"],
+        serde_json::json!({"config": [{"subnet": "10.88.5.0/24", "gateway": "10.88.5.1"}]})
+    );
+}

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::{ComposeArgs, load_project};
 use crate::cmd::Ctx;
+use crate::compose::build::{BuildOptions, BuildPolicy};
 use crate::compose::engine::{self, DownOptions, Progress, UpOptions, is_running, service_of};
 use crate::compose::load::start_order;
 use crate::container::inspect::{command_line, status_text, time_ago};
@@ -54,6 +55,27 @@ pub struct UpArgs {
     /// Create the containers without starting them
     #[arg(long)]
     pub no_start: bool,
+    /// Build the images before starting the containers
+    #[arg(long, conflicts_with = "no_build")]
+    pub build: bool,
+    /// Do not build an image, even when it is missing
+    #[arg(long)]
+    pub no_build: bool,
+    /// Pull the images: always, missing or never (default: each service's pull_policy)
+    #[arg(long, value_name = "POLICY", value_parser = ["always", "missing", "never"])]
+    pub pull: Option<String>,
+    /// Wait for the containers to be running and healthy (implies --detach)
+    #[arg(long, conflicts_with_all = ["abort_on_container_exit", "exit_code_from"])]
+    pub wait: bool,
+    /// Stop all containers when any one exits
+    #[arg(long)]
+    pub abort_on_container_exit: bool,
+    /// Exit with this service's container's code (implies --abort-on-container-exit)
+    #[arg(long, value_name = "SERVICE")]
+    pub exit_code_from: Option<String>,
+    /// Show only these services' output (repeatable)
+    #[arg(long, value_name = "SERVICE")]
+    pub attach: Vec<String>,
     /// Services (default: all)
     pub services: Vec<String>,
 }
@@ -81,6 +103,9 @@ pub struct DownArgs {
     /// Seconds to wait for each container to stop before killing it
     #[arg(short, long)]
     pub timeout: Option<u32>,
+    /// Also remove images: local (the ones built without an image: name) or all
+    #[arg(long, value_name = "TYPE", value_parser = ["local", "all"])]
+    pub rmi: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -200,18 +225,78 @@ pub fn up(ctx: &Ctx, global: &ComposeArgs, args: &UpArgs) -> Result<u8> {
         no_start: args.no_start,
         scale,
         services: args.services.clone(),
+        build: if args.build {
+            BuildPolicy::Always
+        } else if args.no_build {
+            BuildPolicy::Never
+        } else {
+            BuildPolicy::Missing
+        },
+        build_options: BuildOptions { pull: args.pull.as_deref() == Some("always"), ..BuildOptions::default() },
+        pull: args.pull.as_deref().map(|p| p.parse()).transpose()?,
     };
+    for s in args.exit_code_from.iter().chain(&args.attach) {
+        if !project.services.contains_key(s) {
+            bail!(crate::compose::error::ComposeError::NoSuchService(s.clone()));
+        }
+    }
     let store = ctx.store()?;
     let made = engine::up(store, &ctx.settings, &project, &opts, &mut Lines)?;
+    if args.wait && !args.no_start {
+        crate::compose::readiness::wait_ready(store, &made)?;
+        return Ok(0);
+    }
     if args.detach || args.no_start {
         return Ok(0);
     }
-    attached(store, &project.name, &made)
+    let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
+    let first_exit = attached(store, &project.name, &made, &args.attach, abort)?;
+    let Some(service) = &args.exit_code_from else {
+        return Ok(first_exit.map_or(0, |(_, code)| exit_status(code)));
+    };
+    let Some(from) = made.iter().find(|c| service_of(c) == service) else { return Ok(0) };
+    Ok(exit_status(crate::compose::readiness::wait_exited(store, from)?))
 }
 
-/// Attached `up`: every container's output, prefixed, until all have ended; Ctrl-C stops the
-/// project's containers (as Docker Compose does) and the output drains.
-fn attached(store: &crate::store::Store, project: &str, made: &[Container]) -> Result<u8> {
+fn exit_status(code: i32) -> u8 {
+    u8::try_from(code).unwrap_or(1)
+}
+
+/// With --abort-on-container-exit: the first of `containers` to end (its name and code), once
+/// it has, after which the others are stopped; None when `done` is set first.
+fn watch_for_exit(
+    store: &crate::store::Store,
+    containers: &[Container],
+    done: &std::sync::atomic::AtomicBool,
+) -> Option<(String, i32)> {
+    use std::sync::atomic::Ordering;
+    while !done.load(Ordering::Relaxed) {
+        for c in containers {
+            let Ok(now) = crate::container::index::load(store, &c.id) else { continue };
+            if let Some(code) = crate::compose::readiness::ended(store, &now) {
+                eprintln!("{} exited with code {code}", now.name);
+                eprintln!("Aborting on container exit...");
+                for other in containers.iter().rev() {
+                    let _ = lifecycle::stop(store, other, None, None);
+                }
+                return Some((now.name.clone(), code));
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    None
+}
+
+/// Attached `up`: every container's output (or the `attach` services'), prefixed, until all
+/// have ended; Ctrl-C stops the project's containers (as Docker Compose does) and the output
+/// drains. With `abort`, the first container to end stops the others: its name and code.
+fn attached(
+    store: &crate::store::Store,
+    project: &str,
+    made: &[Container],
+    attach: &[String],
+    abort: bool,
+) -> Result<Option<(String, i32)>> {
     use nix::sys::signal::{SigSet, Signal};
     let ids: Vec<&str> = made.iter().map(|c| c.id.as_str()).collect();
     let current: Vec<Container> =
@@ -222,8 +307,13 @@ fn attached(store: &crate::store::Store, project: &str, made: &[Container]) -> R
     // Blocked before any thread exists, so every thread inherits the mask and the one waiter
     // below is where the signal goes.
     signals.thread_block()?;
-    std::thread::scope(|scope| -> Result<u8> {
+    let shown: Vec<Container> =
+        current.iter().filter(|c| attach.is_empty() || attach.iter().any(|a| a == service_of(c))).cloned().collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| -> Result<Option<(String, i32)>> {
         let watched = current.clone();
+        let (all, done) = (&current, &done);
+        let watcher = abort.then(|| scope.spawn(move || watch_for_exit(store, all, done)));
         let stopper = scope.spawn(move || {
             if signals.wait().is_ok() {
                 eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
@@ -233,11 +323,13 @@ fn attached(store: &crate::store::Store, project: &str, made: &[Container]) -> R
             }
         });
         let options = LogOptions { follow: true, ..LogOptions::default() };
-        super::logs::print_all(store, &current, &options, false)?;
+        super::logs::print_all(store, &shown, &options, false)?;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let first_exit = watcher.and_then(|w| w.join().ok().flatten());
         // Every container ended by itself: the waiter is not needed any more.
         let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), Signal::SIGTERM);
         let _ = stopper.join();
-        Ok(0)
+        Ok(first_exit)
     })
 }
 
@@ -257,8 +349,37 @@ pub fn create(ctx: &Ctx, global: &ComposeArgs, args: &CreateArgs) -> Result<u8> 
 pub fn down(ctx: &Ctx, global: &ComposeArgs, args: &DownArgs) -> Result<u8> {
     let project = load_project(global, &[])?;
     let opts = DownOptions { volumes: args.volumes, remove_orphans: args.remove_orphans, timeout: args.timeout };
-    engine::down(ctx.store()?, &project, &opts, &mut Lines)?;
+    let store = ctx.store()?;
+    engine::down(store, &project, &opts, &mut Lines)?;
+    if let Some(kind) = &args.rmi {
+        remove_images(ctx, store, &project, kind == "all")?;
+    }
     Ok(0)
+}
+
+/// `down --rmi`: the services' images (with `all`), or only those built under the project's
+/// own PROJECT-SERVICE names. One that is gone already or still used elsewhere is reported and
+/// skipped, as Docker Compose does.
+fn remove_images(ctx: &Ctx, store: &crate::store::Store, project: &crate::compose::Project, all: bool) -> Result<()> {
+    let mut names: Vec<String> = Vec::new();
+    for (name, s) in &project.services {
+        if all || (s.build.is_some() && s.image.is_none()) {
+            let image = crate::compose::build::image_name(project, name, s);
+            if !names.contains(&image) {
+                names.push(image);
+            }
+        }
+    }
+    let results =
+        crate::image::remove::remove_images(store, &ctx.settings, &names, false, crate::container::query::image_users)?;
+    for (name, result) in names.iter().zip(results) {
+        match result {
+            Ok(_) => Lines.event("Image", name, "Removed"),
+            Err(crate::image::remove::RemoveError::Lookup(_)) => {}
+            Err(e) => Lines.warn(&format!("removing image {name}: {e}")),
+        }
+    }
+    Ok(())
 }
 
 /// The project's containers of `services` (all when empty), in dependency order.
