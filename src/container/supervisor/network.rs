@@ -12,7 +12,7 @@ use super::super::net_connect::{container_netns, container_ref};
 use super::super::record::{Container, NetworkMode};
 use super::super::teardown::owner_alive;
 use crate::network::NetworkError;
-use crate::network::attach::{ContainerRef, Join};
+use crate::network::attach::Join;
 use crate::network::hosts::{ExtraHost, parse_add_host};
 use crate::network::kernel::HostKernel;
 use crate::network::resolv::{DnsFlags, host_resolv_conf};
@@ -61,15 +61,7 @@ pub fn set_up(store: &Store, container: &Container, pid: Pid) -> Result<Option<B
         host_resolv: &host_resolv_conf(),
     };
     let setup = set_up_bridge(store, &mut HostKernel::default(), &request, &owner_alive)?;
-    // Plain writes, as etc_files' at every start: the files are made again at the next start,
-    // and no one reads them before the child bind-mounts them (fsyncs cost ~10 ms each on disk).
-    let dir = store.container_dir(&container.id);
-    let write = |name: &str, text: &str| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|e| crate::store::StoreError::io(&path, e))
-    };
-    let written = write("hosts", &setup.hosts).and_then(|()| write("resolv.conf", &setup.resolv_conf));
-    if let Err(e) = written {
+    if let Err(e) = write_network_files(store, container, &setup.hosts, &setup.resolv_conf) {
         super::super::teardown::release_network(store, &container.id);
         return Err(e.into());
     }
@@ -111,8 +103,23 @@ pub fn set_up_rootless(store: &Store, container: &Container, pid: Pid) -> Result
         probe_cache: &store.runroot().join("pasta-features.json"),
     };
     let setup = set_up_rootless_network(&request)?;
-    let dir = store.container_dir(&container.id);
-    write_file_atomically(&dir.join("hosts"), setup.hosts.as_bytes())?;
-    write_file_atomically(&dir.join("resolv.conf"), setup.resolv_conf.as_bytes())?;
+    write_network_files(store, container, &setup.hosts, &setup.resolv_conf)?;
     Ok(Some(setup))
+}
+
+/// The container's /etc/hosts and /etc/resolv.conf. Plain writes, as etc_files' at every
+/// start: the files are made again at the next start, and no one reads them before the child
+/// bind-mounts them (fsyncs cost ~10 ms each on disk).
+fn write_network_files(
+    store: &Store,
+    container: &Container,
+    hosts: &str,
+    resolv_conf: &str,
+) -> Result<(), crate::store::StoreError> {
+    let dir = store.container_dir(&container.id);
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| crate::store::StoreError::io(&path, e))
+    };
+    write("hosts", hosts).and_then(|()| write("resolv.conf", resolv_conf))
 }
