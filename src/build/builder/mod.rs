@@ -370,6 +370,17 @@ impl Build<'_> {
         results: &[Option<StageResult>],
     ) -> Result<(), BuildError> {
         let history = history(&self.created, step);
+        // The network is part of what a RUN is (and so of its key): resolved before keying.
+        let resolved;
+        let step = match &step.action {
+            Action::Run(run) if run.network != run::effective_network(&run.network, self.request.network) => {
+                let mut run = run.clone();
+                run.network = run::effective_network(&run.network, self.request.network);
+                resolved = Step { action: Action::Run(run), ..step.clone() };
+                &resolved
+            }
+            _ => step,
+        };
         match &step.action {
             Action::Config(change) => {
                 config::apply(&mut result.assembly, &mut result.cfg, change)?;

@@ -15,7 +15,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::BuildError;
 use super::output::Output;
-use crate::build::dockerfile::MountSpec;
+use crate::build::dockerfile::{MountSpec, Network};
 use crate::build::steps::RunStep;
 use crate::container::create::create_for_build;
 use crate::container::lifecycle::remove;
@@ -239,11 +239,23 @@ fn mount_target_skip(upper: &Path, lowers: &[PathBuf], mounts: &[Mount], skip: &
     }
 }
 
+/// The network a RUN gets: its `--network=` when given, else the build's `--network` when that
+/// is `none` or `host`. `Default` stays for the build's default (bridge, private): what it gives
+/// is the same for every build of the store. The builder keys the step on this resolved form, so
+/// a step made without a network is never reused where it would have had one (or the host's).
+pub fn effective_network(step: &Network, build: NetworkMode) -> Network {
+    match (step, build) {
+        (Network::Default, NetworkMode::None) => Network::None,
+        (Network::Default, NetworkMode::Host) => Network::Host,
+        (step, _) => step.clone(),
+    }
+}
+
 fn container_config(ctx: &RunContext, step: &RunStep) -> ContainerConfig {
     let (network, net) = match step.network {
-        crate::build::dockerfile::Network::None => (NetworkMode::None, NetConfig::default()),
-        crate::build::dockerfile::Network::Host => (NetworkMode::Host, NetConfig::default()),
-        crate::build::dockerfile::Network::Default => (ctx.network, ctx.net.clone()),
+        Network::None => (NetworkMode::None, NetConfig::default()),
+        Network::Host => (NetworkMode::Host, NetConfig::default()),
+        Network::Default => (ctx.network, ctx.net.clone()),
     };
     let env = step.env.iter().chain(&step.proxy_env).map(|(k, v)| format!("{k}={v}")).collect();
     ContainerConfig {
