@@ -2,7 +2,9 @@
 //!
 //! `key(step) = sha256(version, parent key, the expanded step, its inputs)`, where the expanded
 //! step ([`Action`], serialized) holds everything its result depends on: the argv, the ENV and
-//! ARG values in scope (a RUN's shell may read any of them), WORKDIR, USER, the mounts with their
+//! ARG values in scope (a RUN's shell may read any of them), WORKDIR, USER, a RUN's network (its
+//! `--network=`, else the build's `--network none|host`, resolved by the builder before keying:
+//! a step made without a network must not be reused with one), the mounts with their
 //! ids and options (never a secret's or a cache mount's content), the expanded COPY sources,
 //! destination, --chown and --chmod; and the inputs hold what the step reads: the content digest
 //! of its context files, the keys of the stages it copies or mounts from, the digests of the
@@ -23,7 +25,7 @@ use super::steps::Action;
 use crate::image::spec::Platform;
 
 /// Bumped whenever what a key covers, or how a step is serialized, changes.
-pub const KEY_VERSION: &str = "berth-build-key-1";
+pub const KEY_VERSION: &str = "berth-build-key-2";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CacheKey([u8; 32]);

@@ -431,3 +431,54 @@ fn a_rootless_build_runs_and_copies_with_the_stores_mapping() {
     assert_eq!(out, "65534:65534\n");
     env.assert_store_ok();
 }
+
+/// The interval a stage's RUN recorded (`/proc/uptime` at its start and end).
+fn interval(env: &ContainerEnv, image: &str, stage: &str) -> (f64, f64) {
+    let out = run(env, image, &format!("cat /{stage}/start /{stage}/end"));
+    let times: Vec<f64> = out.lines().map(|l| l.split_whitespace().next().unwrap().parse().unwrap()).collect();
+    assert_eq!(times.len(), 2, "{out}");
+    (times[0], times[1])
+}
+
+#[test]
+fn independent_stages_run_at_once() {
+    let Some(env) = root_with_busybox("building runs containers", "bb") else { return };
+    let stage = |name: &str| {
+        format!(
+            "FROM bb AS {name}\nRUN mkdir /{name} && cat /proc/uptime > /{name}/start && sleep 1 && \
+             cat /proc/uptime > /{name}/end\n"
+        )
+    };
+    let dockerfile =
+        format!("{}{}FROM bb\nCOPY --from=one /one /one\nCOPY --from=two /two /two\n", stage("one"), stage("two"));
+    let dir = context(&env, "parallel", &dockerfile, &[]);
+    build(&env, &["-q", "--no-cache", "-t", "par"], &dir);
+    let (one, two) = (interval(&env, "par", "one"), interval(&env, "par", "two"));
+    assert!(one.0 < two.1 && two.0 < one.1, "the stages' RUNs overlap: one {one:?}, two {two:?}");
+    // A stage that needs another still waits for it.
+    let chained = context(
+        &env,
+        "chained",
+        &format!(
+            "{}FROM one AS two\nRUN mkdir /two && cat /proc/uptime > /two/start && cat /proc/uptime > /two/end\n\
+                  FROM bb\nCOPY --from=one /one /one\nCOPY --from=two /two /two\n",
+            stage("one")
+        ),
+        &[],
+    );
+    build(&env, &["-q", "--no-cache", "-t", "chained"], &chained);
+    let (one, two) = (interval(&env, "chained", "one"), interval(&env, "chained", "two"));
+    assert!(one.1 <= two.0, "the dependent stage ran after: one {one:?}, two {two:?}");
+    // One stage failing while the other runs: the build fails and no step container is left.
+    let failing = context(
+        &env,
+        "failing",
+        &format!(
+            "{}FROM bb AS two\nRUN exit 3\nFROM bb\nCOPY --from=one /one /one\nCOPY --from=two / /two\n",
+            stage("one")
+        ),
+        &[],
+    );
+    let line = build_fails(&env, &failing);
+    assert!(line.contains("Dockerfile line 4") && line.contains("exit code: 3"), "{line}");
+}

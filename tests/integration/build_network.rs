@@ -73,3 +73,39 @@ fn run_steps_get_the_default_network_and_the_flags_change_it() {
     assert!(stderr.contains("'bridge0'") && stderr.contains("--network"), "{stderr}");
     assert!(env.berth_ok(&["ps", "-aq"]).trim().is_empty(), "no step container is left");
 }
+
+/// A build's `--network` is part of a RUN's cache key: a step made without a network is not
+/// reused under host or the default (nor the other way), and `--network none` shares its step
+/// with `RUN --network=none`, which is the same step.
+#[test]
+fn the_network_is_part_of_a_run_steps_cache_key() {
+    let Some(env) = NetEnv::new() else { return };
+    let dir = context(&env, "keyed", "FROM bb\nRUN ip -o link show > /links.txt\n");
+    let cached = |args: &[&str], tag: &str| {
+        let mut all = vec!["build", "--progress", "plain", "-t", tag];
+        all.extend_from_slice(args);
+        all.push(dir.to_str().unwrap());
+        let out = env.berth(&all.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "build failed ({}):\n{stderr}", out.status);
+        let links = env.berth_ok(&["run", "--rm", "--network", "none", tag, "cat", "/links.txt"]);
+        (stderr.contains("--> Using cache"), links)
+    };
+    let (hit, links) = cached(&["--network", "none"], "none1");
+    assert!(!hit && !links.contains("vo0") && !links.contains("eth0"), "{links}");
+    let (hit, links) = cached(&["--network", "host"], "host1");
+    assert!(!hit, "the step made under --network none was reused under host");
+    assert!(links.contains("vo0"), "{links}");
+    let (hit, links) = cached(&[], "default1");
+    assert!(!hit, "a step made under none or host was reused on the default network");
+    assert!(links.contains("eth0") && !links.contains("vo0"), "{links}");
+    // Each mode hits its own entry again.
+    for (args, tag, has) in [(&["--network", "none"][..], "none2", "lo:"), (&["--network", "host"], "host2", "vo0")] {
+        let (hit, links) = cached(args, tag);
+        assert!(hit && links.contains(has), "{tag}: {links}");
+    }
+    // RUN --network=none under the default is the step --network none made.
+    std::fs::write(dir.join("Dockerfile"), "FROM bb\nRUN --network=none ip -o link show > /links.txt\n").unwrap();
+    let (hit, links) = cached(&[], "none3");
+    assert!(hit && !links.contains("eth0"), "{links}");
+}

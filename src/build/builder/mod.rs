@@ -5,10 +5,14 @@
 //! parse → GlobalScope → StageGraph (reachable stages from --target)
 //! base images made sure of (local store first, pulled if missing), then the ingest lock, shared,
 //! for the rest: layers made here are in no image until the end
-//! per reachable stage, in order: Assembly from its base (scratch, an image, an earlier stage)
+//! per reachable stage, once the stages it needs are built: Assembly from its base (scratch, an
+//!   image, an earlier stage); stages that do not need each other run at once: a stage whose RUN
+//!   started its container waits for it while the others go on (one thread: poll on the steps'
+//!   supervisor connections, run::wait_any)
 //!   per instruction (ONBUILD triggers of the base first): StageState::expand → Step
 //!     Config / Arg      image::instructions applied, an empty-layer history entry
-//!     Run               run::run_step: a container on the parent's layers, its upper dir packed
+//!     Run               run::begin_step: a container on the parent's layers; once it exited,
+//!                       RunningStep::finish packs its upper dir
 //!     Copy / Add / Workdir   copy: a tar of the sources written straight into the ingest
 //!     layer steps first look for their cache key (cache::lookup), and record it once made
 //! the target's Assembly: --label, finish(created = the epoch), commit under the -t names
@@ -27,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use self::copy::{CopyOptions, DestInfo, LayerTar, dest_info, plan, resolve_chown, write_inline, write_sources};
 use self::output::Output;
-use self::run::{Interrupts, RunContext, run_step};
+use self::run::{Interrupts, RunContext, RunningStep, begin_step};
 use self::snapshot::Snapshot;
 use super::cache_key::{CacheKey, Input, base_key, step_key};
 use super::context::BuildContext;
@@ -155,6 +159,23 @@ struct StageResult {
     cfg: crate::image::instructions::StageState,
 }
 
+/// A stage on its way: the instructions left, and the RUN it waits for.
+struct StageTask<'s> {
+    index: usize,
+    result: StageResult,
+    instructions: Vec<Located>,
+    next: usize,
+    /// The RUN it waits for, and where it was written.
+    parked: Option<(Located, Parked<'s>)>,
+}
+
+/// A RUN whose container runs: what its layer is recorded under once it exited.
+struct Parked<'s> {
+    key: CacheKey,
+    history: History,
+    running: RunningStep<'s>,
+}
+
 /// Everything the steps share.
 struct Build<'a> {
     store: &'a Store,
@@ -216,9 +237,50 @@ pub fn build(store: &Store, request: &BuildRequest) -> Result<String, BuildError
         number: 0,
     };
     let mut results: Vec<Option<StageResult>> = vec![None; dockerfile.stages.len()];
-    for &i in &reachable {
-        let result = b.stage(&dockerfile, &mut graph, &scope, &build_args, i, &results)?;
-        results[i] = Some(result);
+    let mut waiting: Vec<usize> = reachable.clone();
+    let mut tasks: Vec<StageTask> = Vec::new();
+    loop {
+        let built = |results: &[Option<StageResult>], stage: usize| {
+            graph.dependencies(stage).iter().all(|d| results[*d].is_some())
+        };
+        let ready: Vec<usize> = waiting.iter().copied().filter(|&s| built(&results, s)).collect();
+        waiting.retain(|s| !ready.contains(s));
+        for stage in ready {
+            tasks.push(b.begin_stage(&dockerfile, &mut graph, &scope, &build_args, stage, &results)?);
+        }
+        // Each stage goes on until it waits for a RUN or is done (its dependencies checked
+        // again: an ONBUILD trigger of its base may have added some).
+        let mut finished = false;
+        let mut t = 0;
+        while t < tasks.len() {
+            if tasks[t].parked.is_none()
+                && graph.dependencies(tasks[t].index).iter().all(|d| results[*d].is_some())
+                && b.advance(&mut tasks[t], &results)?
+            {
+                let task = tasks.remove(t);
+                results[task.index] = Some(task.result);
+                finished = true;
+                continue;
+            }
+            t += 1;
+        }
+        if finished {
+            continue;
+        }
+        if tasks.is_empty() && waiting.is_empty() {
+            break;
+        }
+        let parked: Vec<usize> = (0..tasks.len()).filter(|&t| tasks[t].parked.is_some()).collect();
+        if parked.is_empty() {
+            return Err(BuildError::Helper("the stages wait for each other".into()));
+        }
+        let running: Vec<&RunningStep> =
+            parked.iter().map(|&t| &tasks[t].parked.as_ref().expect("parked").1.running).collect();
+        if let Some((k, code)) = run::wait_any(&running, &b.interrupts, request.output)? {
+            let task = &mut tasks[parked[k]];
+            let (located, step) = task.parked.take().expect("parked");
+            b.finish_run(&mut task.result, step, code).map_err(at_step(&located))?;
+        }
     }
     if let Some(warning) = unused_args_warning(&build_args.unused(&graph.declared_args(&dockerfile))) {
         request.output.note(&format!("warning: {warning}"));
@@ -295,12 +357,13 @@ fn history(created: &str, step: &Step) -> History {
     }
 }
 
-impl Build<'_> {
+impl<'a> Build<'a> {
     fn image(&self, reference: &str) -> &ImageRecord {
         &self.images.iter().find(|(r, _)| r == reference).expect("every image was made sure of").1
     }
 
-    fn stage(
+    /// A stage started: its base taken, its instructions ready to go.
+    fn begin_stage(
         &mut self,
         dockerfile: &super::dockerfile::Dockerfile,
         graph: &mut StageGraph,
@@ -308,7 +371,7 @@ impl Build<'_> {
         build_args: &BuildArgs,
         i: usize,
         results: &[Option<StageResult>],
-    ) -> Result<StageResult, BuildError> {
+    ) -> Result<StageTask<'a>, BuildError> {
         let stage = &dockerfile.stages[i];
         self.number += 1;
         self.request.output.step(self.number, self.total, &stage.source);
@@ -354,14 +417,24 @@ impl Build<'_> {
         }
         let instructions: Vec<Located> =
             graph.triggers(i).iter().cloned().chain(stage.instructions.iter().cloned()).collect();
-        for located in &instructions {
+        Ok(StageTask { index: i, result, instructions, next: 0, parked: None })
+    }
+
+    /// Runs the stage's steps until one waits for its RUN container (false) or none is left
+    /// (true).
+    fn advance(&mut self, task: &mut StageTask<'a>, results: &[Option<StageResult>]) -> Result<bool, BuildError> {
+        while let Some(located) = task.instructions.get(task.next).cloned() {
+            task.next += 1;
             self.interrupts.check()?;
             self.number += 1;
             self.request.output.step(self.number, self.total.max(self.number), &located.source);
-            let step = result.state.expand(located)?;
-            self.step(&mut result, &step, results).map_err(at_step(located))?;
+            let step = task.result.state.expand(&located)?;
+            if let Some(running) = self.step(&mut task.result, &step, results).map_err(at_step(&located))? {
+                task.parked = Some((located, running));
+                return Ok(false);
+            }
         }
-        Ok(result)
+        Ok(true)
     }
 
     fn step(
@@ -369,17 +442,28 @@ impl Build<'_> {
         result: &mut StageResult,
         step: &Step,
         results: &[Option<StageResult>],
-    ) -> Result<(), BuildError> {
+    ) -> Result<Option<Parked<'a>>, BuildError> {
         let history = history(&self.created, step);
+        // The network is part of what a RUN is (and so of its key): resolved before keying.
+        let resolved;
+        let step = match &step.action {
+            Action::Run(run) if run.network != run::effective_network(&run.network, self.request.network) => {
+                let mut run = run.clone();
+                run.network = run::effective_network(&run.network, self.request.network);
+                resolved = Step { action: Action::Run(run), ..step.clone() };
+                &resolved
+            }
+            _ => step,
+        };
         match &step.action {
             Action::Config(change) => {
                 config::apply(&mut result.assembly, &mut result.cfg, change)?;
                 result.assembly.add_empty_layer(history);
-                return Ok(());
+                return Ok(None);
             }
             Action::Arg(_) => {
                 result.assembly.add_empty_layer(history);
-                return Ok(());
+                return Ok(None);
             }
             Action::Workdir { path, .. } => {
                 config::apply(
@@ -389,7 +473,7 @@ impl Build<'_> {
                 )?;
                 if path == "/" {
                     result.assembly.add_empty_layer(history);
-                    return Ok(());
+                    return Ok(None);
                 }
             }
             Action::Run(_) | Action::Copy(_) | Action::Add(_) => {}
@@ -403,9 +487,42 @@ impl Build<'_> {
                 None => result.assembly.add_empty_layer(history),
             }
             result.key = key;
-            return Ok(());
+            return Ok(None);
+        }
+        if let Action::Run(run) = &step.action {
+            let chains: Vec<String> = result.assembly.layers().iter().map(|l| l.chain_id.clone()).collect();
+            let ctx = RunContext {
+                context_dir: self.request.context.is_persistent().then(|| self.request.context.root()),
+                secrets: &self.request.secrets,
+                store: self.store,
+                image_id: &result.image_id,
+                layers: chains,
+                network: self.request.network,
+                net: &self.request.net,
+                interrupts: &self.interrupts,
+                output: self.request.output,
+            };
+            let running = begin_step(self.store, &ctx, run, self.epoch.seconds)?;
+            return Ok(Some(Parked { key, history, running }));
         }
         let staged = self.make_layer(result, step, results)?;
+        self.add_layer(result, staged, history, key)?;
+        Ok(None)
+    }
+
+    /// A RUN's container exited with `code`: its layer, unless it failed.
+    fn finish_run(&mut self, result: &mut StageResult, parked: Parked<'a>, code: i32) -> Result<(), BuildError> {
+        let staged = parked.running.finish(code)?;
+        self.add_layer(result, staged, parked.history, parked.key)
+    }
+
+    fn add_layer(
+        &mut self,
+        result: &mut StageResult,
+        staged: StagedLayer,
+        history: History,
+        key: CacheKey,
+    ) -> Result<(), BuildError> {
         let before = result.assembly.layers().len();
         result.assembly.add_changes(self.store, staged, history)?;
         let made = (result.assembly.layers().len() > before).then(|| result.assembly.layers().last()).flatten();
@@ -497,20 +614,7 @@ impl Build<'_> {
         let chains: Vec<String> = result.assembly.layers().iter().map(|l| l.chain_id.clone()).collect();
         let epoch_ns = self.epoch.seconds.saturating_mul(1_000_000_000);
         match &step.action {
-            Action::Run(run) => {
-                let ctx = RunContext {
-                    context_dir: self.request.context.is_persistent().then(|| self.request.context.root()),
-                    secrets: &self.request.secrets,
-                    store: self.store,
-                    image_id: &result.image_id,
-                    layers: chains,
-                    network: self.request.network,
-                    net: &self.request.net,
-                    interrupts: &self.interrupts,
-                    output: self.request.output,
-                };
-                run_step(&ctx, run, self.epoch.seconds)
-            }
+            Action::Run(_) => unreachable!("a RUN runs through begin_step"),
             Action::Workdir { path, .. } => {
                 let info = Snapshot::new(self.store, &chains)?.query(|root| dest_info(root, path, false))?;
                 let path = info.dest.trim_end_matches('/').to_owned();

@@ -15,7 +15,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::BuildError;
 use super::output::Output;
-use crate::build::dockerfile::MountSpec;
+use crate::build::dockerfile::{MountSpec, Network};
 use crate::build::steps::RunStep;
 use crate::container::create::create_for_build;
 use crate::container::lifecycle::remove;
@@ -239,11 +239,23 @@ fn mount_target_skip(upper: &Path, lowers: &[PathBuf], mounts: &[Mount], skip: &
     }
 }
 
+/// The network a RUN gets: its `--network=` when given, else the build's `--network` when that
+/// is `none` or `host`. `Default` stays for the build's default (bridge, private): what it gives
+/// is the same for every build of the store. The builder keys the step on this resolved form, so
+/// a step made without a network is never reused where it would have had one (or the host's).
+pub fn effective_network(step: &Network, build: NetworkMode) -> Network {
+    match (step, build) {
+        (Network::Default, NetworkMode::None) => Network::None,
+        (Network::Default, NetworkMode::Host) => Network::Host,
+        (step, _) => step.clone(),
+    }
+}
+
 fn container_config(ctx: &RunContext, step: &RunStep) -> ContainerConfig {
     let (network, net) = match step.network {
-        crate::build::dockerfile::Network::None => (NetworkMode::None, NetConfig::default()),
-        crate::build::dockerfile::Network::Host => (NetworkMode::Host, NetConfig::default()),
-        crate::build::dockerfile::Network::Default => (ctx.network, ctx.net.clone()),
+        Network::None => (NetworkMode::None, NetConfig::default()),
+        Network::Host => (NetworkMode::Host, NetConfig::default()),
+        Network::Default => (ctx.network, ctx.net.clone()),
     };
     let env = step.env.iter().chain(&step.proxy_env).map(|(k, v)| format!("{k}={v}")).collect();
     ContainerConfig {
@@ -265,55 +277,83 @@ fn container_config(ctx: &RunContext, step: &RunStep) -> ContainerConfig {
     }
 }
 
-/// Runs the step; its changes as a staged layer once the command exited 0.
-pub fn run_step(ctx: &RunContext, step: &RunStep, epoch: i64) -> Result<StagedLayer, BuildError> {
+/// A RUN whose container was started: its output comes through [`wait_any`], and [`finish`]
+/// packs its layer once it exited. The container is removed when this is dropped.
+///
+/// [`finish`]: RunningStep::finish
+pub struct RunningStep<'a> {
+    guard: StepContainer<'a>,
+    _files: StepFiles,
+    connection: std::os::fd::OwnedFd,
+    argv: Vec<String>,
+    epoch: i64,
+}
+
+/// Creates and starts the step's container (the supervisor is a re-exec of berth: no fork runs
+/// berth's code here, so several steps may run at once from this one thread).
+pub fn begin_step<'s>(
+    store: &'s Store,
+    ctx: &RunContext,
+    step: &RunStep,
+    epoch: i64,
+) -> Result<RunningStep<'s>, BuildError> {
     let files = ctx.store.runroot().join("build").join(format!("{:032x}", rand::random::<u128>()));
     std::fs::create_dir_all(&files).map_err(|e| BuildError::io(&files, e))?;
     let files = StepFiles(files);
     let mut config = container_config(ctx, step);
     config.mounts = step_mounts(ctx, step, &files.0, &mut config.env)?;
     let container = create_for_build(ctx.store, config)?;
-    let guard = StepContainer { store: ctx.store, container };
-    let started = match start(ctx.store, &guard.container) {
+    let guard = StepContainer { store, container };
+    let started = match start(store, &guard.container) {
         Ok(started) => started,
         Err(StartError::Failed { code, message }) => return Err(BuildError::RunStart { code, message }),
         Err(e) => return Err(e.into()),
     };
-    let code = relay(ctx, started)?;
-    if code != 0 {
-        return Err(BuildError::RunFailed { command: step.argv.clone(), code });
-    }
-    pack(ctx.store, &guard.container, epoch)
+    Ok(RunningStep { guard, _files: files, connection: started.connection, argv: step.argv.clone(), epoch })
 }
 
-/// Relays the step's output until it exits; its exit code.
-fn relay(ctx: &RunContext, started: crate::container::start::Started) -> Result<i32, BuildError> {
-    let connection = started.connection;
-    loop {
-        let mut fds = [
-            PollFd::new(connection.as_fd(), PollFlags::POLLIN),
-            PollFd::new(ctx.interrupts.fd.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => return Err(BuildError::Relay(e.into())),
+impl RunningStep<'_> {
+    /// The step's changes as a staged layer, once its command exited with `code` (0, else the
+    /// step failed).
+    pub fn finish(self, code: i32) -> Result<StagedLayer, BuildError> {
+        if code != 0 {
+            return Err(BuildError::RunFailed { command: self.argv.clone(), code });
         }
-        let (conn_ready, signal_ready) =
-            (fds[0].revents().is_some_and(|r| !r.is_empty()), fds[1].revents().is_some_and(|r| !r.is_empty()));
-        if signal_ready && ctx.interrupts.pending() {
-            return Err(BuildError::Interrupted);
-        }
-        if !conn_ready {
+        pack(self.guard.store, &self.guard.container, self.epoch)
+    }
+}
+
+/// Waits for output or an exit from any of the running steps, relaying the output: which one
+/// exited and its code, or None once some output was relayed.
+pub fn wait_any(
+    running: &[&RunningStep],
+    interrupts: &Interrupts,
+    output: &Output,
+) -> Result<Option<(usize, i32)>, BuildError> {
+    let mut fds: Vec<PollFd> = running.iter().map(|r| PollFd::new(r.connection.as_fd(), PollFlags::POLLIN)).collect();
+    fds.push(PollFd::new(interrupts.fd.as_fd(), PollFlags::POLLIN));
+    match poll(&mut fds, PollTimeout::NONE) {
+        Ok(_) | Err(Errno::EINTR) => {}
+        Err(e) => return Err(BuildError::Relay(e.into())),
+    }
+    let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+    drop(fds);
+    if ready[running.len()] && interrupts.pending() {
+        return Err(BuildError::Interrupted);
+    }
+    for (i, step) in running.iter().enumerate() {
+        if !ready[i] {
             continue;
         }
-        match recv_message(connection.as_fd()) {
-            Ok(Some(Message::Stdout(bytes) | Message::Stderr(bytes))) => ctx.output.step_output(&bytes),
-            Ok(Some(Message::Exit(code))) => return Ok(code),
+        match recv_message(step.connection.as_fd()) {
+            Ok(Some(Message::Stdout(bytes) | Message::Stderr(bytes))) => output.step_output(&bytes),
+            Ok(Some(Message::Exit(code))) => return Ok(Some((i, code))),
             Ok(Some(_)) | Err(Errno::EINTR) => {}
             Ok(None) => return Err(BuildError::SupervisorLost),
             Err(e) => return Err(BuildError::Relay(e.into())),
         }
     }
+    Ok(None)
 }
 
 /// The container's upper dir as a staged layer, without the mount targets the sandbox made,
