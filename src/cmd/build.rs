@@ -204,11 +204,16 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> Result<u8> {
 pub fn run_builder(ctx: &Ctx, command: BuilderCommand) -> Result<u8> {
     match command {
         BuilderCommand::Prune(_) => {
-            let store = ctx.store()?;
-            let _lock = store.lock_build_cache_exclusive()?;
-            let removed = store.clear_build_cache().context("removing the build cache")?;
+            let removed = prune_build_cache(ctx)?;
             println!("Removed {removed} build cache entries");
             Ok(0)
         }
     }
+}
+
+/// Clears the build cache; the number of step entries removed.
+pub(super) fn prune_build_cache(ctx: &Ctx) -> Result<usize> {
+    let store = ctx.store()?;
+    let _lock = store.lock_build_cache_exclusive()?;
+    store.clear_build_cache().context("removing the build cache")
 }

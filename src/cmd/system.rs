@@ -14,6 +14,10 @@ pub enum SystemCommand {
     Info(super::info::InfoArgs),
     /// Start the containers whose restart policy says so (always; unless-stopped if not stopped by the user), as after a reboot
     Boot,
+    /// Show the disk space images, containers, volumes and the build cache use
+    Df(super::system_df::DfArgs),
+    /// Remove stopped containers, unused networks, dangling images and the build cache
+    Prune(super::system_prune::PruneArgs),
 }
 
 #[derive(Args, Debug)]
@@ -31,6 +35,8 @@ pub fn run(ctx: &Ctx, command: SystemCommand) -> Result<u8> {
         SystemCommand::Check(a) => check(ctx, a),
         SystemCommand::Info(a) => super::info::run(ctx, a),
         SystemCommand::Boot => boot(ctx),
+        SystemCommand::Df(a) => super::system_df::run(ctx, a),
+        SystemCommand::Prune(a) => super::system_prune::run(ctx, a),
     }
 }
 
