@@ -46,6 +46,7 @@ mod rootless;
 mod security;
 mod signals;
 mod sigpipe;
+mod system_df;
 mod user_networks;
 mod util;
 mod volumes;
