@@ -114,6 +114,15 @@ fn system_prune_removes_what_docker_would_and_keeps_what_runs() {
     assert!(err.contains("not confirmed"), "{err}");
     assert_eq!(df(&env)["Containers"]["TotalCount"], "3");
     env.berth_fails_125(&["system", "prune", "-f", "--filter", "color=red"]);
+    // Everything is younger than an hour, and nothing has the label: filters hold all back.
+    for filter in ["until=1h", "label=nothere"] {
+        let out = env.berth_ok(&["system", "prune", "-f", "-a", "--filter", filter]);
+        assert_eq!(out, "Total reclaimed space: 0B\n", "{filter}");
+    }
+    env.berth_ok(&["run", "--name", "labelled", "--label", "tier=gone", "dfbox", "true"]);
+    let out = env.berth_ok(&["system", "prune", "-f", "--filter", "label=tier=gone"]);
+    assert!(out.starts_with("Deleted Containers:\n") && out.lines().count() == 4, "only the labelled one: {out}");
+    assert_eq!(df(&env)["Containers"]["TotalCount"], "3");
 
     let out = env.berth_ok(&["system", "prune", "-f", "-a", "--volumes"]);
     assert!(out.starts_with("Deleted Containers:\n"), "{out}");
