@@ -139,3 +139,17 @@ fn system_prune_removes_what_docker_would_and_keeps_what_runs() {
     assert_eq!((field(&rows, "Containers", "TotalCount"), field(&rows, "Images", "TotalCount")), ("1", "1"));
     env.assert_store_ok();
 }
+
+#[test]
+fn df_and_prune_work_rootless() {
+    let Some(env) = crate::util::TestEnv::rootless() else { return };
+    let env = env.with_busybox("dfbox", &[], |_| {});
+    env.berth_ok(&["run", "--name", "wrote", "dfbox", "sh", "-c", "head -c 3000 /dev/zero > /data"]);
+    let rows = df(&env);
+    assert_eq!(field(&rows, "Images", "TotalCount"), "1");
+    assert_eq!(field(&rows, "Containers", "Size"), "3kB");
+    let out = env.berth_ok(&["system", "prune", "-f"]);
+    assert!(out.starts_with("Deleted Containers:\n"), "{out}");
+    assert_eq!(field(&df(&env), "Containers", "TotalCount"), "0");
+    env.assert_store_ok();
+}
