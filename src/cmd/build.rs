@@ -205,15 +205,17 @@ pub fn run_builder(ctx: &Ctx, command: BuilderCommand) -> Result<u8> {
     match command {
         BuilderCommand::Prune(_) => {
             let removed = prune_build_cache(ctx)?;
-            println!("Removed {removed} build cache entries");
+            println!("Removed {} build cache entries", removed.len());
             Ok(0)
         }
     }
 }
 
-/// Clears the build cache; the number of step entries removed.
-pub(super) fn prune_build_cache(ctx: &Ctx) -> Result<usize> {
+/// Clears the build cache; the keys (hex) of the step entries it held.
+pub(super) fn prune_build_cache(ctx: &Ctx) -> Result<Vec<String>> {
     let store = ctx.store()?;
     let _lock = store.lock_build_cache_exclusive()?;
-    store.clear_build_cache().context("removing the build cache")
+    let keys = store.build_cache_entries().context("reading the build cache")?.into_iter().map(|e| e.key_hex).collect();
+    store.clear_build_cache().context("removing the build cache")?;
+    Ok(keys)
 }

@@ -101,8 +101,11 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
             store.build_cache_side_dirs().iter().map(|d| crate::container::volumes::disk_usage(d)).sum();
         let entries = super::build::prune_build_cache(ctx)?;
         reclaimed += cache_bytes;
-        if entries > 0 {
-            println!("Deleted build cache objects: {entries}");
+        if !entries.is_empty() {
+            println!("Deleted build cache objects:");
+            for key in &entries {
+                println!("{key}");
+            }
             println!();
         }
     }
