@@ -204,11 +204,18 @@ pub fn run(ctx: &Ctx, args: BuildArgs) -> Result<u8> {
 pub fn run_builder(ctx: &Ctx, command: BuilderCommand) -> Result<u8> {
     match command {
         BuilderCommand::Prune(_) => {
-            let store = ctx.store()?;
-            let _lock = store.lock_build_cache_exclusive()?;
-            let removed = store.clear_build_cache().context("removing the build cache")?;
-            println!("Removed {removed} build cache entries");
+            let removed = prune_build_cache(ctx)?;
+            println!("Removed {} build cache entries", removed.len());
             Ok(0)
         }
     }
+}
+
+/// Clears the build cache; the keys (hex) of the step entries it held.
+pub(super) fn prune_build_cache(ctx: &Ctx) -> Result<Vec<String>> {
+    let store = ctx.store()?;
+    let _lock = store.lock_build_cache_exclusive()?;
+    let keys = store.build_cache_entries().context("reading the build cache")?.into_iter().map(|e| e.key_hex).collect();
+    store.clear_build_cache().context("removing the build cache")?;
+    Ok(keys)
 }

@@ -124,7 +124,7 @@ fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
         eprintln!("berth: container prune: not confirmed (use -f to prune without asking)");
         return Ok(1);
     }
-    let pruned = crate::container::lifecycle::prune(ctx.store()?).context("pruning containers")?;
+    let pruned = crate::container::lifecycle::prune(ctx.store()?, &|_| false).context("pruning containers")?;
     if !pruned.ids.is_empty() {
         println!("Deleted Containers:");
         for id in &pruned.ids {

@@ -50,6 +50,8 @@ mod start;
 mod stats;
 mod stop;
 mod system;
+mod system_df;
+mod system_prune;
 mod tag;
 pub(crate) mod template;
 mod top;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
@@ -369,7 +369,7 @@ fn rm(ctx: &Ctx, args: RmArgs) -> Result<u8> {
 }
 
 /// "24h", "90m", "30s", "1h30m": Go's durations as `until` takes them.
-fn parse_duration(text: &str) -> Option<chrono::Duration> {
+pub(super) fn parse_duration(text: &str) -> Option<chrono::Duration> {
     let mut total = chrono::Duration::zero();
     let mut number = String::new();
     for c in text.chars() {
@@ -390,27 +390,13 @@ fn parse_duration(text: &str) -> Option<chrono::Duration> {
 }
 
 fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
-    let filters = parse_filters(&args.filter, &["label", "label!", "until"])?;
-    let mut cutoff = None;
-    for f in filters.iter().filter(|f| f.key == "until") {
-        let age = parse_duration(&f.value)
-            .ok_or_else(|| anyhow!("invalid filter 'until={}': use a duration such as 24h", f.value))?;
-        cutoff = Some(chrono::Utc::now() - age);
-    }
+    let keep = prune_filter(&args.filter)?;
     let question = "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?";
     if !args.force && !super::prune::confirmed(question) {
         eprintln!("berth: network prune: not confirmed (use -f to prune without asking)");
         return Ok(1);
     }
-    let keep = |r: &NetworkRecord| {
-        let labelled = filters.iter().filter(|f| f.key == "label").all(|f| label_matches(r, &f.value));
-        let unlabelled = filters.iter().filter(|f| f.key == "label!").all(|f| !label_matches(r, &f.value));
-        let old_enough = cutoff.is_none_or(|c| chrono::DateTime::parse_from_rfc3339(&r.created).is_ok_and(|t| t < c));
-        !(labelled && unlabelled && old_enough)
-    };
-    let store = ctx.store()?;
-    let removed = with_locks(store, |kernel, named_by| manage::prune_locked(store, kernel, named_by, &keep))
-        .context("pruning networks")?;
+    let removed = prune_networks(ctx, &keep)?;
     if !removed.is_empty() {
         println!("Deleted Networks:");
         for r in removed {
@@ -418,6 +404,23 @@ fn prune(ctx: &Ctx, args: PruneArgs) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// What a prune's `--filter`s hold back: true for a network to keep.
+pub(super) type Keep = Box<dyn Fn(&NetworkRecord) -> bool>;
+
+/// `network prune --filter` (label=, label!=, until=) as a predicate; a bad filter is an error
+/// before anything is removed.
+pub(super) fn prune_filter(filter: &[String]) -> Result<Keep> {
+    let filter = super::prune::PruneFilter::parse(filter)?;
+    Ok(Box::new(move |r: &NetworkRecord| filter.holds_back(&r.labels, Some(&r.created))))
+}
+
+/// Removes the unused user-defined networks `keep` does not hold back.
+pub(super) fn prune_networks(ctx: &Ctx, keep: &Keep) -> Result<Vec<NetworkRecord>> {
+    let store = ctx.store()?;
+    with_locks(store, |kernel, named_by| manage::prune_locked(store, kernel, named_by, keep.as_ref()))
+        .context("pruning networks")
 }
 
 fn connect(ctx: &Ctx, args: ConnectArgs) -> Result<u8> {

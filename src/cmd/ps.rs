@@ -67,7 +67,7 @@ fn ellipsis(text: &str, max: usize) -> String {
     out
 }
 
-fn command_cell(c: &Container, no_trunc: bool) -> String {
+pub(super) fn command_cell(c: &Container, no_trunc: bool) -> String {
     let command = command_line(c);
     go_quote(&if no_trunc { command } else { ellipsis(&command, 20) })
 }

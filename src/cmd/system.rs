@@ -16,6 +16,10 @@ pub enum SystemCommand {
     Boot,
     /// Serve the Docker Engine API on a socket (DOCKER_HOST=unix://...), exiting when idle
     Service(ServiceArgs),
+    /// Show the disk space images, containers, volumes and the build cache use
+    Df(super::system_df::DfArgs),
+    /// Remove stopped containers, unused networks, dangling images and the build cache
+    Prune(super::system_prune::PruneArgs),
 }
 
 #[derive(Args, Debug)]
@@ -47,6 +51,8 @@ pub fn run(ctx: &Ctx, command: SystemCommand) -> Result<u8> {
         SystemCommand::Info(a) => super::info::run(ctx, a),
         SystemCommand::Boot => boot(ctx),
         SystemCommand::Service(a) => service(ctx, a),
+        SystemCommand::Df(a) => super::system_df::run(ctx, a),
+        SystemCommand::Prune(a) => super::system_prune::run(ctx, a),
     }
 }
 

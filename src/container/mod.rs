@@ -7,6 +7,7 @@ pub mod commit;
 pub mod cp;
 pub mod create;
 pub mod diff;
+pub mod disk_usage;
 pub mod etc_files;
 pub mod event;
 pub mod export;

@@ -105,19 +105,24 @@ pub struct Pruned {
 }
 
 /// Removes every image no container uses that is dangling (has no name), or, with `all`, every
-/// such image. Locks as [`remove_images`].
+/// such image, except those `keep` holds back (the caller's filters). Locks as [`remove_images`].
 pub fn prune_images<E>(
     store: &Store,
     all: bool,
     users: impl FnOnce(&Store) -> Result<ImageUsers, E>,
+    keep: &dyn Fn(&ImageRecord) -> bool,
 ) -> Result<Pruned, E>
 where
     E: From<StoreError>,
 {
     change_images(store, users, |index, in_use| {
         let mut pruned = Pruned::default();
-        let doomed: Vec<ImageRecord> =
-            index.images.iter().filter(|i| (all || i.is_dangling()) && !in_use.contains_key(&i.id)).cloned().collect();
+        let doomed: Vec<ImageRecord> = index
+            .images
+            .iter()
+            .filter(|i| (all || i.is_dangling()) && !in_use.contains_key(&i.id) && !keep(i))
+            .cloned()
+            .collect();
         for image in doomed {
             index.remove(&image.id);
             let id = image.id.to_string();

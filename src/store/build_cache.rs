@@ -16,6 +16,14 @@ pub struct BuildCacheEntry {
     pub chain_id: Option<String>,
 }
 
+/// A step entry as it lies in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEntry {
+    pub key_hex: String,
+    pub entry: BuildCacheEntry,
+    pub modified: Option<std::time::SystemTime>,
+}
+
 impl Store {
     fn build_cache_dir(&self) -> PathBuf {
         self.root.join("build-cache")
@@ -59,6 +67,34 @@ impl Store {
         write_file_atomically(&path, &bytes)
     }
 
+    /// Every step entry with its key (hex) and when it was written, in key order; unreadable
+    /// entries are skipped (an entry is only a hint). Needs the build cache lock, shared.
+    pub fn build_cache_entries(&self) -> Result<Vec<StoredEntry>, StoreError> {
+        let steps = self.build_cache_dir().join("steps");
+        let entries = match std::fs::read_dir(&steps) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::io(&steps, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(key_hex) = name.strip_suffix(".json") else { continue };
+            let Ok(bytes) = std::fs::read(entry.path()) else { continue };
+            let Ok(value) = serde_json::from_slice::<BuildCacheEntry>(&bytes) else { continue };
+            let modified = entry.metadata().and_then(|m| m.modified()).ok();
+            out.push(StoredEntry { key_hex: key_hex.to_owned(), entry: value, modified });
+        }
+        out.sort_by(|a, b| a.key_hex.cmp(&b.key_hex));
+        Ok(out)
+    }
+
+    /// The build cache's directories besides the step entries (stat caches, cache mounts), which
+    /// `builder prune` removes with them.
+    pub fn build_cache_side_dirs(&self) -> [PathBuf; 2] {
+        ["stat", "mounts"].map(|d| self.build_cache_dir().join(d))
+    }
+
     /// Removes every step entry, the stat caches and the cache mounts (`builder prune`); the number of step
     /// entries removed. Needs the build cache lock, exclusive.
     pub fn clear_build_cache(&self) -> Result<usize, StoreError> {
@@ -73,8 +109,7 @@ impl Store {
                 }
             }
         }
-        for dir in ["stat", "mounts"] {
-            let dir = self.build_cache_dir().join(dir);
+        for dir in self.build_cache_side_dirs() {
             match std::fs::remove_dir_all(&dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

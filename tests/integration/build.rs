@@ -195,7 +195,14 @@ fn the_cache_hits_and_invalidates() {
     env.import_busybox("bb", &["ENV X=1"], |root| std::fs::write(root.join("marker"), "x").unwrap());
     let (_, stderr) = build(&env, &["-t", "cached", "--build-arg", "V=2"], &dir);
     assert!(!stderr.contains("Using cache"), "{stderr}");
+    let cache = r#"{{if eq .Type "Build Cache"}}{{.TotalCount}} {{.Active}}{{end}}"#;
+    assert_eq!(env.berth_ok(&["system", "df", "--format", cache]).trim(), "7 0", "system df counts the entries");
     assert_eq!(env.berth_ok(&["builder", "prune", "-f"]).trim(), "Removed 7 build cache entries");
+    assert_eq!(env.berth_ok(&["system", "df", "--format", cache]).trim(), "0 0");
+    build(&env, &["-t", "cached", "--build-arg", "V=3"], &dir);
+    let pruned = env.berth_ok(&["system", "prune", "-f"]);
+    assert!(pruned.contains("Deleted build cache objects:\n"), "system prune clears the cache too: {pruned}");
+    assert_eq!(env.berth_ok(&["system", "df", "--format", cache]).trim(), "0 0");
     env.assert_store_ok();
 }
 

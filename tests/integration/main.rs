@@ -57,6 +57,7 @@ mod sdnotify;
 mod security;
 mod signals;
 mod sigpipe;
+mod system_df;
 mod user_networks;
 mod util;
 mod volumes;

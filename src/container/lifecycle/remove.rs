@@ -92,9 +92,9 @@ pub struct Pruned {
     pub bytes: u64,
 }
 
-/// Removes every container that is not running (created or exited) and not being started.
-/// Takes the containers lock, exclusive.
-pub fn prune(store: &Store) -> Result<Pruned, ContainerError> {
+/// Removes every container that is not running (created or exited), not being started and not
+/// held back by `keep` (the caller's filters). Takes the containers lock, exclusive.
+pub fn prune(store: &Store, keep: &dyn Fn(&Container) -> bool) -> Result<Pruned, ContainerError> {
     let _lock = store.lock_containers_exclusive()?;
     let mut index: Index = store.containers()?;
     let mut pruned = Pruned::default();
@@ -104,7 +104,7 @@ pub fn prune(store: &Store) -> Result<Pruned, ContainerError> {
         let mut current = container.clone();
         let live = is_live(refresh(store, &mut current));
         // A live supervisor is running, finishing or starting the container.
-        if live || supervisor_alive(&current) {
+        if live || supervisor_alive(&current) || keep(&current) {
             kept.push(container);
         } else {
             doomed.push(container);
