@@ -10,6 +10,7 @@ mod cmd;
 mod compose;
 mod config;
 mod container;
+mod events;
 mod image;
 mod network;
 mod sandbox;

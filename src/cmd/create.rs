@@ -111,6 +111,9 @@ pub struct CreateArgs {
     /// Mount the volumes and binds of another container: CONTAINER[:ro|rw]
     #[arg(long, value_name = "CONTAINER[:MODE]")]
     pub volumes_from: Vec<String>,
+    /// What to tell systemd once started (NOTIFY_SOCKET): conmon (berth: MAINPID and READY), container (its own sd_notify), ignore
+    #[arg(long, value_name = "MODE", default_value = "conmon")]
+    pub sdnotify: String,
     #[command(flatten)]
     pub health: super::health_flags::HealthFlags,
     #[command(flatten)]
@@ -176,6 +179,8 @@ pub fn create_container(ctx: &Ctx, args: &CreateArgs) -> Result<Container> {
     }
     let mut options = options::parse(&flags)?;
     args.health.apply(&mut options)?;
+    options.sdnotify = args.sdnotify.parse()?;
+    options.create_command = std::env::args().collect();
     args.extra.before_create(ctx, args.name.as_deref())?;
     let credentials = CredentialSource::default();
     let source = ImageSource {

@@ -84,7 +84,7 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<u8> {
     if let Some(cgroup) = cgroup_of(&container) {
         let _ = cgroup.add_process(std::process::id() as i32);
     }
-    match crate::sandbox::exec::exec_in_container(container.state.pid, container.config.rootless, &spec, args.detach) {
+    match crate::container::event::exec_in_container(store, &container, &spec, args.detach) {
         Ok(code) => Ok(code.clamp(0, 255) as u8),
         Err(e) => Err(StartError::Failed { code: e.exit_code(), message: e.to_string() }.into()),
     }

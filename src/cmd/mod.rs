@@ -9,11 +9,13 @@ mod container;
 mod cp;
 mod create;
 mod diff;
+mod events;
 pub(crate) mod exec;
 mod exists;
 pub(crate) mod exit_codes;
 mod export;
 mod flag_syntax;
+mod generate;
 mod health_flags;
 mod healthcheck;
 mod history;
@@ -143,6 +145,11 @@ pub enum Command {
     Builder(build::BuilderCommand),
     /// List the changes to a container's filesystem (A added, C changed, D deleted)
     Diff(diff::DiffArgs),
+    /// Show events from the store's journal (and follow new ones)
+    Events(events::EventsArgs),
+    /// Generate files for other tools (systemd units)
+    #[command(subcommand)]
+    Generate(generate::GenerateCommand),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -262,6 +269,8 @@ fn needs_user_namespace(command: &Command) -> bool {
             | Command::Logout(_)
             | Command::Version(_)
             | Command::Info(_)
+            | Command::Events(_)
+            | Command::Generate(_)
             | Command::Completion(_)
             | Command::GenerateManPages(_)
             | Command::Image(
@@ -372,6 +381,8 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Build(a) => build::run(ctx, a),
         Command::Builder(c) => build::run_builder(ctx, c),
         Command::Diff(a) => diff::run(ctx, a),
+        Command::Events(a) => events::run(ctx, a),
+        Command::Generate(c) => generate::run(ctx, c),
         Command::Volume(c) => volume::run(ctx, c),
         Command::Network(c) => network::run(ctx, c),
         Command::Container(c) => container::run(ctx, c),

@@ -20,10 +20,7 @@ pub fn run(ctx: &Ctx, args: TagArgs) -> Result<u8> {
     let default_registry = crate::image::lookup::default_registry(&ctx.settings);
     let name = target.qualified_with(default_registry).tagged_name().expect("qualified names have a tag");
     let image = lookup_image(ctx, &args.source)?;
-    let store = ctx.store()?;
-    let _lock = store.lock_images_exclusive()?;
-    let mut index = store.images()?;
-    index.tag(&image.id, &name).with_context(|| format!("tagging {}", args.source))?;
-    store.write_images(&index)?;
+    crate::image::tag::tag(ctx.store()?, image.id.as_ref(), &name)
+        .with_context(|| format!("tagging {}", args.source))?;
     Ok(0)
 }

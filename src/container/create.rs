@@ -61,6 +61,8 @@ pub struct CreateOptions {
     /// `--health-*` / `--no-healthcheck`; None: the image's check (see container::health).
     pub healthcheck: Option<crate::image::spec::HealthConfig>,
     pub restart: super::restart::RestartPolicy,
+    pub sdnotify: super::sdnotify::SdNotify,
+    pub create_command: Vec<String>,
 }
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -208,6 +210,8 @@ pub fn build_config(
         volumes: defaults.volumes.as_ref().map(|v| v.keys().cloned().collect()).unwrap_or_default(),
         healthcheck: super::health::merge(options.healthcheck.clone(), defaults.healthcheck.as_ref()),
         restart: options.restart,
+        sdnotify: options.sdnotify,
+        create_command: options.create_command.clone(),
     })
 }
 
@@ -298,7 +302,9 @@ pub fn create(store: &Store, name: Option<&str>, config: ContainerConfig) -> Res
             return Err(ContainerError::ImageRemoved(config.image_id));
         }
     }
-    insert(store, name, config)
+    let container = insert(store, name, config)?;
+    crate::container::event::record(store, "create", &container);
+    Ok(container)
 }
 
 /// A build step's container: its layers are the build's own (some in no image yet), kept from

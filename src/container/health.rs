@@ -214,13 +214,23 @@ pub fn record_result(
     result: HealthResult,
     since_start: Duration,
 ) -> Result<Option<HealthState>, ContainerError> {
-    change_health(store, id, pid, |c, previous| {
+    let mut changed = None;
+    let health = change_health(store, id, pid, |c, previous| {
+        let before = previous.as_ref().map(|h| h.status);
         let mut health = previous.unwrap_or_default();
         if let Some(check) = active(&c.config) {
             health.apply(result, &Schedule::of(check), since_start);
         }
+        if before != Some(health.status) {
+            changed = Some(c.clone());
+        }
         health
-    })
+    })?;
+    // Docker's event: on each change of status, not on each result.
+    if let (Some(container), Some(h)) = (changed, &health) {
+        crate::container::event::record(store, &format!("health_status: {}", h.status.as_str()), &container);
+    }
+    Ok(health)
 }
 
 /// A check on its way: the helper process and the pipe its output comes through.

@@ -68,7 +68,12 @@ pub fn connect(
     update(store, &container.id, |c| {
         c.config.net.networks.push(join);
         Ok(())
-    })
+    })?;
+    // A running container's attach recorded it (network::attach).
+    if !running(&container) {
+        attach::record_endpoint_event(store, "connect", &record, &container.id);
+    }
+    Ok(())
 }
 
 /// Disconnects container `input` from `network`. Takes the networks lock, then the containers
@@ -88,5 +93,9 @@ pub fn disconnect(store: &Store, input: &str, network: &str) -> Result<(), Conta
     update(store, &container.id, |c| {
         c.config.net.networks.retain(|j| !named(&j.network));
         Ok(())
-    })
+    })?;
+    if !running(&container) {
+        attach::record_endpoint_event(store, "disconnect", &record, &container.id);
+    }
+    Ok(())
 }

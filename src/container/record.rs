@@ -222,6 +222,13 @@ pub struct ContainerConfig {
     /// `--restart` (see container::restart).
     #[serde(default, skip_serializing_if = "super::restart::RestartPolicy::is_no")]
     pub restart: super::restart::RestartPolicy,
+    /// `--sdnotify`: what a start tells systemd (see container::sdnotify).
+    #[serde(default)]
+    pub sdnotify: super::sdnotify::SdNotify,
+    /// The command line that created it (`berth … run|create …`), for `generate systemd --new`;
+    /// empty for containers made by compose or the API.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub create_command: Vec<String>,
 }
 
 impl ContainerConfig {

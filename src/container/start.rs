@@ -108,10 +108,17 @@ pub fn start(store: &Store, container: &Container) -> Result<Started, StartError
 
 /// Starts a created or exited container, unless it runs or is being started already.
 pub fn launch(store: &Store, container: &Container) -> Result<Launch, StartError> {
-    let Some(connection) = claim(store, &container.id)? else { return Ok(Launch::AlreadyRunning) };
+    let Some((connection, supervisor)) = claim(store, &container.id)? else { return Ok(Launch::AlreadyRunning) };
     loop {
         match recv_message(connection.as_fd()) {
-            Ok(Some(Message::Started(pid))) => return Ok(Launch::Started(Started { pid, connection })),
+            Ok(Some(Message::Started(pid))) => {
+                // systemd (a Type=notify unit) is told once the container runs; a failure to
+                // tell it is systemd's to see (its start times out), not this start's.
+                if let Err(e) = super::sdnotify::started(container.config.sdnotify, supervisor) {
+                    eprintln!("berth: warning: {e}");
+                }
+                return Ok(Launch::Started(Started { pid, connection }));
+            }
             Ok(Some(Message::Failed(code, message))) => return Err(StartError::Failed { code, message }),
             Ok(Some(_)) => continue,
             Ok(None) => return Err(StartError::SupervisorGone),
@@ -122,7 +129,7 @@ pub fn launch(store: &Store, container: &Container) -> Result<Launch, StartError
 
 /// Claims container `id` and launches its supervisor, in one hold of the containers lock; None
 /// when it runs or is being started. Our end of the supervisor's connection otherwise.
-fn claim(store: &Store, id: &str) -> Result<Option<OwnedFd>, StartError> {
+fn claim(store: &Store, id: &str) -> Result<Option<(OwnedFd, i32)>, StartError> {
     loop {
         let lock = store.lock_containers_exclusive().map_err(ContainerError::from)?;
         let mut index: Index = store.containers().map_err(ContainerError::from)?;
@@ -168,7 +175,7 @@ fn claim(store: &Store, id: &str) -> Result<Option<OwnedFd>, StartError> {
         state.supervisor_pid = pid;
         state.supervisor_start_time = start_time;
         store.write_containers(&index).map_err(ContainerError::from)?;
-        return Ok(Some(ours));
+        return Ok(Some((ours, pid)));
     }
 }
 

@@ -60,7 +60,14 @@ pub fn run(store: &Store, id: &str) -> i32 {
                 let backoff = backoff.get_or_insert_with(|| crate::container::restart::Backoff::new(policy));
                 match ended {
                     Some(code) if restart::claim_restart(store, id, backoff, code, started.elapsed()) => continue,
-                    _ => return 0,
+                    // The container's code: a systemd unit whose main process this is
+                    // (--sdnotify) sees a failure as a failure (Restart=on-failure), and a
+                    // stop by the user (`berth stop`, the unit's ExecStop) as a clean end.
+                    Some(code) => {
+                        let stopped = crate::container::index::load(store, id).is_ok_and(|c| c.state.manually_stopped);
+                        return if stopped { 0 } else { code.clamp(0, 255) };
+                    }
+                    None => return 0,
                 }
             }
             Err(e) => {

@@ -140,12 +140,16 @@ pub fn finish(
                 }
             }
             Step::TellClients => match finished {
-                Finished::Exited(code) | Finished::Removed(code) => tell_clients(code),
+                Finished::Exited(code) | Finished::Removed(code) => {
+                    crate::container::event::record_with(store, "die", container, "exitCode", &code.to_string());
+                    tell_clients(code)
+                }
                 Finished::NotOurs => {}
             },
             Step::DeleteRemoved => {
                 if let Some((container, trash)) = removed.take() {
                     delete_removed(store, &container, cgroup, trash);
+                    crate::container::event::record(store, "destroy", &container);
                 }
             }
         }

@@ -5,6 +5,7 @@
 //! Locks: whether a volume is in use is a question about container records, so every change
 //! takes the containers lock first (order 2), then the volumes lock (order 3).
 
+use crate::events::{self, Event};
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
@@ -148,6 +149,7 @@ pub fn create(
     if created {
         store.write_volumes(&index)?;
         store.create_volume_dir(&name)?;
+        events::record(store, Event::volume("create", &record.name, &record.driver));
     }
     Ok(record)
 }
@@ -213,11 +215,12 @@ pub fn remove(store: &Store, name: &str, force: bool) -> Result<(), VolumeError>
     if let Some(ids) = users(&index).remove(name) {
         return Err(VolumeError::InUse { name: name.to_owned(), containers: ids });
     }
-    volumes.volumes.remove(position);
+    let removed = volumes.volumes.remove(position);
     // The data first: a kill between leaves a record without it, which `volume rm` finishes,
     // never data no record owns; and on a full disk the record then has room.
     store.remove_volume_dir(name)?;
     store.write_releasing_reserve(|| store.write_volumes(&volumes))?;
+    events::record(store, Event::volume("destroy", &removed.name, &removed.driver));
     Ok(())
 }
 
@@ -241,12 +244,17 @@ pub fn prune(store: &Store, all: bool) -> Result<Pruned, VolumeError> {
     volumes.volumes = kept;
     // The data first, as in `remove`.
     let mut pruned = Pruned::default();
+    let mut gone = Vec::new();
     for volume in doomed {
         pruned.bytes += disk_usage(&store.volume_dir(&volume.name));
         store.remove_volume_dir(&volume.name)?;
         pruned.names.push(volume.name);
+        gone.push(volume.driver);
     }
     store.write_releasing_reserve(|| store.write_volumes(&volumes))?;
+    for (name, driver) in pruned.names.iter().zip(&gone) {
+        events::record(store, Event::volume("destroy", name, driver));
+    }
     Ok(pruned)
 }
 

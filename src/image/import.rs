@@ -79,5 +79,7 @@ pub fn import(store: &Store, input: impl Read, request: &ImportRequest) -> Resul
             ..Default::default()
         },
     )?;
-    Ok(image.finish(request.created)?.commit(store, request.name.iter().cloned().collect())?)
+    let id = image.finish(request.created)?.commit(store, request.name.iter().cloned().collect())?;
+    super::event::record_id(store, "import", &id, request.name.as_deref());
+    Ok(id)
 }

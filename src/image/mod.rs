@@ -6,6 +6,7 @@ mod blob_file;
 pub mod check;
 pub mod decode;
 pub mod ensure;
+pub mod event;
 pub mod import;
 pub mod ingest;
 pub mod inspect;
@@ -18,6 +19,7 @@ pub mod push;
 pub mod registry;
 pub mod remove;
 pub mod spec;
+pub mod tag;
 
 /// Compatibility path for the modules that still name `image::reference` (the archive code,
 /// a few cmd verbs, config); new code uses `image::registry::reference`.

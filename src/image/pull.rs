@@ -49,7 +49,9 @@ pub struct PullOutcome {
 /// runtime: call it from a process that has entered its namespaces already.
 pub fn pull(store: &Store, settings: &Settings, request: &PullRequest) -> Result<PullOutcome, ImageError> {
     let _ingest = store.lock_ingest_shared()?;
-    super::registry::block_on(pull_async(store, settings, request)).map_err(ImageError::Runtime)?
+    let outcome = super::registry::block_on(pull_async(store, settings, request)).map_err(ImageError::Runtime)??;
+    super::event::record(store, "pull", &outcome.reference.to_string());
+    Ok(outcome)
 }
 
 struct Resolved {

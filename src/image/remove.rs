@@ -56,9 +56,26 @@ pub fn remove_images<E>(
 where
     E: From<StoreError>,
 {
-    change_images(store, users, |index, in_use| {
+    let mut ids_by_name = BTreeMap::new();
+    let results: Vec<Result<Removal, RemoveError>> = change_images(store, users, |index, in_use| {
+        for image in &index.images {
+            for name in image.names.iter().chain(&image.digests) {
+                ids_by_name.insert(name.clone(), image.id.to_string());
+            }
+        }
         inputs.iter().map(|input| remove_from_index(index, settings, input, force, in_use)).collect()
-    })
+    })?;
+    for removal in results.iter().flatten() {
+        for name in &removal.untagged {
+            let id = ids_by_name.get(name).map_or(name.as_str(), String::as_str);
+            let name = super::registry::reference::familiar_name(name);
+            crate::events::record(store, crate::events::Event::image("untag", id, name));
+        }
+        if let Some(id) = &removal.deleted {
+            crate::events::record(store, crate::events::Event::image("delete", id.as_ref(), id.as_ref()));
+        }
+    }
+    Ok(results)
 }
 
 /// The choreography every removal follows: lock 2 (shared) while `users` reads the container
@@ -103,6 +120,8 @@ where
             index.images.iter().filter(|i| (all || i.is_dangling()) && !in_use.contains_key(&i.id)).cloned().collect();
         for image in doomed {
             index.remove(&image.id);
+            let id = image.id.to_string();
+            crate::events::record(store, crate::events::Event::image("delete", &id, &id));
             pruned.reclaimed += image.size;
             pruned.removed.push(image);
         }

@@ -308,7 +308,18 @@ pub fn attach(
         store.write_network_state(&record.id, state)?;
         attachment.interfaces.push(interface(record, endpoint));
     }
+    for (record, _) in &planned {
+        record_endpoint_event(store, "connect", record, request.container.id);
+    }
     Ok(attachment)
+}
+
+/// A network's `connect` or `disconnect` event about a container (Docker's, at every start and
+/// end of a container's attachment, not only at `network connect`).
+pub fn record_endpoint_event(store: &Store, action: &str, record: &NetworkRecord, container_id: &str) {
+    let event =
+        crate::events::Event::network(action, &record.id, &record.name, "bridge").with("container", container_id);
+    crate::events::record(store, event);
 }
 
 /// Removes the endpoints of `containers` from every network: veths, firewall rules (one
@@ -330,7 +341,7 @@ pub(super) fn release_locked(
         }
     };
     let mut any = false;
-    for state in states.values_mut() {
+    for (network_id, state) in states.iter_mut() {
         let leaving: Vec<Endpoint> =
             state.endpoints.values().filter(|e| containers.contains(&e.container_id)).cloned().collect();
         if leaving.is_empty() {
@@ -340,6 +351,12 @@ pub(super) fn release_locked(
         for endpoint in &leaving {
             note(kernel.detach_container(&endpoint.host_veth));
             state.endpoints.remove(&endpoint.container_id);
+            // Only what was connected is disconnected (not the undoing of a failed attach).
+            if endpoint.complete
+                && let Some(record) = records.iter().find(|r| &r.id == network_id)
+            {
+                record_endpoint_event(store, "disconnect", record, &endpoint.container_id);
+            }
         }
     }
     if !any {

@@ -283,6 +283,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<NetworkRecord, Netw
     };
     networks.push(record.clone());
     store.write_networks(&NetworkIndex { networks })?;
+    crate::events::record(store, crate::events::Event::network("create", &record.id, &record.name, "bridge"));
     Ok(record)
 }
 
@@ -325,6 +326,7 @@ pub fn remove_locked(
     networks.retain(|n| n.id != record.id);
     store.write_networks(&NetworkIndex { networks })?;
     store.remove_network_state(&record.id)?;
+    crate::events::record(store, crate::events::Event::network("destroy", &record.id, &record.name, "bridge"));
     Ok(record)
 }
 

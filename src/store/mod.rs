@@ -23,6 +23,8 @@
 //! build-cache/steps/<key>.json   a build step's result (the layer it made), by cache key
 //! build-cache/steps.lock   the build cache lock (see lock order)
 //! build-cache/stat/        content digests of build context files, by stat (build::stat_cache)
+//! events/events.log(.1)    the event journal, one JSON event a line (crate::events)
+//! events/events.lock       held for one append (see lock order)
 //!
 //! Under the runroot: containers/<id>/attach.sock (the supervisor's attach socket),
 //! networks/<id>.json (a network's attached containers and their addresses).
@@ -61,6 +63,8 @@
 //!   entry once its layer is committed; `builder prune` takes it exclusive.
 //!
 //! Staging directories' own locks are outside the order: only their owner ever waits for one.
+//! So is `events/events.lock` (crate::events): a leaf, taken under any of these for one append
+//! and never held while waiting for anything else.
 //!
 //! Downloads and unpacking happen in a staging directory under `tmp/` outside the image lock;
 //! only the final renames happen under it. Anything in `tmp/` is incomplete by construction: a

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 /// Each module with the modules above it, which it must not use.
 const LAYERS: &[(&str, &[&str])] = &[
     ("src/store", &["cmd", "api", "compose", "container", "build", "network", "image", "sandbox"]),
+    // The event journal sits beside the store: every feature module records into it.
+    ("src/events", &["cmd", "api", "compose", "container", "build", "network", "image", "sandbox"]),
     ("src/sandbox", &["cmd", "api", "compose", "container", "build", "network", "image"]),
     ("src/image", &["cmd", "api", "compose", "container", "build", "network"]),
     ("src/network", &["cmd", "api", "compose", "container", "build", "image"]),

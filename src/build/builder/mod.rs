@@ -235,6 +235,7 @@ pub fn build(store: &Store, request: &BuildRequest) -> Result<String, BuildError
             .apply(assembly.run_config_mut(), &mut crate::image::instructions::StageState::default())?;
     }
     let id = assembly.finish(&b.created)?.commit(store, request.names.clone())?;
+    crate::image::event::record_id(store, "build", &id, request.names.first().map(String::as_str));
     Ok(id)
 }
 

@@ -51,6 +51,7 @@ pub fn kill(store: &Store, container: &Container, signal: SignalNumber) -> Resul
     let not_running = || LifecycleError::NotRunning(current.name.clone());
     let process = if is_live(current.state.status) { container_process(&current) } else { None };
     let Some(process) = process else { return Err(not_running()) };
+    crate::container::event::record_with(store, "kill", &current, "signal", &signal.raw().to_string());
     // Docker's rule: the stop signal stops the container for good, any other may be restarted.
     if crate::container::signals::parse_signal(&current.config.stop_signal).unwrap_or(SignalNumber::TERM) == signal {
         mark_manually_stopped(store, &current)?;

@@ -26,9 +26,11 @@ fn set_paused(store: &Store, container: &Container, paused: bool) -> Result<(), 
     let cgroup = cgroup_of(&current).ok_or_else(|| LifecycleError::NoCgroup(name()))?;
     if paused {
         cgroup.freeze()?;
-        set_status_if_running(store, &current, Status::Paused)
+        set_status_if_running(store, &current, Status::Paused)?;
     } else {
         cgroup.thaw()?;
-        set_status_if_running(store, &current, Status::Running)
+        set_status_if_running(store, &current, Status::Running)?;
     }
+    crate::container::event::record(store, if paused { "pause" } else { "unpause" }, &current);
+    Ok(())
 }

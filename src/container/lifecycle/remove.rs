@@ -46,6 +46,7 @@ pub fn remove(store: &Store, container: &Container, force: bool) -> Result<(), L
         store.write_releasing_reserve(|| store.write_containers(&index)).map_err(ContainerError::from)?;
     }
     remove_cgroup_of(&current);
+    crate::container::event::record(store, "destroy", &current);
     Ok(())
 }
 
@@ -76,12 +77,17 @@ pub fn prune(store: &Store) -> Result<Pruned, ContainerError> {
     }
     index.containers = kept;
     // The directories first, as in `remove`.
+    let mut removed = Vec::new();
     for container in doomed {
         pruned.bytes += crate::container::volumes::disk_usage(&store.container_dir(&container.id));
         store.remove_container_dirs(&container.id)?;
         remove_cgroup_of(&container);
-        pruned.ids.push(container.id);
+        pruned.ids.push(container.id.clone());
+        removed.push(container);
     }
     store.write_releasing_reserve(|| store.write_containers(&index))?;
+    for container in &removed {
+        crate::container::event::record(store, "destroy", container);
+    }
     Ok(pruned)
 }

@@ -19,7 +19,8 @@ pub fn rename(store: &Store, input: &str, new_name: &str) -> Result<(), Containe
     if let Some(other) = index.containers.iter().find(|c| c.name == new_name) {
         return Err(ContainerError::NameInUse { name: new_name.to_owned(), id: other.id.clone() });
     }
-    index.containers[i].name = new_name.to_owned();
+    let old_name = std::mem::replace(&mut index.containers[i].name, new_name.to_owned());
     store.write_containers(&index)?;
+    crate::container::event::record_with(store, "rename", &index.containers[i], "oldName", &old_name);
     Ok(())
 }

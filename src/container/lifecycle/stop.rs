@@ -49,5 +49,7 @@ pub fn stop(
             return Err(LifecycleError::Unkillable(current.name.clone()));
         }
     }
-    after_exit(store, &current, Some(128 + last_signal.raw()))
+    after_exit(store, &current, Some(128 + last_signal.raw()))?;
+    crate::container::event::record(store, "stop", &current);
+    Ok(())
 }

@@ -59,6 +59,8 @@ pub enum SetupError {
     Sandbox(#[from] SandboxError),
     #[error("cannot join the network of container {0}: it is not running")]
     SharedNetwork(String),
+    #[error(transparent)]
+    SdNotify(#[from] crate::container::sdnotify::SdNotifyError),
 }
 
 /// Why the container's network could not be set up (inside the spawn hook's error).
@@ -149,6 +151,7 @@ fn prepare_and_spawn(
         for_container(store, container, etc).map_err(SetupError::Spec)?
     };
     apply_userns(&mut spec, container.config.userns)?;
+    bind_notify_socket(&mut spec, container)?;
     if container.config.network == NetworkMode::Container {
         share_network(store, container, &mut spec)?;
     }
@@ -199,6 +202,23 @@ fn prepare_and_spawn(
     })
 }
 
+/// `--sdnotify=container`: systemd's notify socket (the one this supervisor was started with)
+/// bound into the container, and named there by NOTIFY_SOCKET.
+fn bind_notify_socket(spec: &mut SandboxSpec, container: &Container) -> Result<(), SetupError> {
+    use crate::container::sdnotify::{CONTAINER_SOCKET, socket_to_bind};
+    if let Some(socket) = socket_to_bind(container.config.sdnotify)? {
+        spec.mounts.push(crate::sandbox::spec::SandboxMount {
+            source: socket,
+            destination: CONTAINER_SOCKET.to_owned(),
+            kind: crate::sandbox::spec::SandboxMountKind::Bind { copy_up: false, propagation: String::new() },
+            read_only: false,
+        });
+        spec.process.env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
+        spec.process.env.push(format!("NOTIFY_SOCKET={CONTAINER_SOCKET}"));
+    }
+    Ok(())
+}
+
 /// `--network container:X`: X's namespace joined, X's /etc/hosts and resolv.conf copied (its
 /// names and resolver are this container's too, as in Docker).
 fn share_network(store: &Store, container: &Container, spec: &mut SandboxSpec) -> Result<(), SetupError> {
@@ -224,7 +244,7 @@ fn share_network(store: &Store, container: &Container, spec: &mut SandboxSpec) -
 /// start time, if the claim is still this supervisor's.
 fn record_running(store: &Store, id: &str, me: Me, pid: Pid) -> Result<(), ContainerError> {
     let start_time = process_start_time(pid.as_raw()).unwrap_or(0);
-    update(store, id, |c| {
+    let started = update(store, id, |c| {
         if !me.claims(c) {
             return Err(ContainerError::StartedElsewhere(c.name.clone()));
         }
@@ -237,8 +257,17 @@ fn record_running(store: &Store, id: &str, me: Me, pid: Pid) -> Result<(), Conta
         state.exit_code = None;
         state.oom_killed = false;
         state.error = None;
-        Ok(())
-    })
+        Ok(c.clone())
+    })?;
+    crate::container::event::record(store, "start", &started);
+    for mount in started.config.mounts.iter().filter(|m| m.kind == crate::container::record::MountKind::Volume) {
+        let event = crate::events::Event::volume("mount", &mount.source, "local")
+            .with("container", &started.id)
+            .with("destination", &mount.destination)
+            .with("read/write", if mount.read_only { "false" } else { "true" });
+        crate::events::record(store, event);
+    }
+    Ok(())
 }
 
 /// After a failed start: the status before the claim, with the failure's code and message; a

@@ -57,7 +57,11 @@ pub fn load(store: &Store, input: impl Read + 'static, progress: &Progress) -> R
     let plans = plan_images(&archive)?;
     let staged = stage_missing_layers(store, &archive, &plans, progress)?;
     drop(extraction);
-    commit_plans(store, plans, staged)
+    let loaded = commit_plans(store, plans, staged)?;
+    for image in &loaded {
+        crate::image::event::record_id(store, "load", &image.id, image.names.first().map(String::as_str));
+    }
+    Ok(loaded)
 }
 
 fn plan_images(archive: &ExtractedArchive) -> Result<Vec<ImagePlan>, ArchiveError> {

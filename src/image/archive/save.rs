@@ -75,7 +75,11 @@ pub fn save(
         ArchiveFormat::OciArchive => write_oci_archive(&mut tar, images)?,
     }
     let mut out = tar.into_inner().map_err(io_error("writing the archive"))?;
-    out.flush().map_err(io_error("writing the archive"))
+    out.flush().map_err(io_error("writing the archive"))?;
+    for request in requests {
+        crate::image::event::record_id(store, "save", &request.id, request.names.first().map(String::as_str));
+    }
+    Ok(())
 }
 
 /// `save` into `path`, through a temporary file beside it so a failure leaves no partial

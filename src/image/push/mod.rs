@@ -141,6 +141,9 @@ pub fn push(
     })
     .map_err(ImageError::Runtime)??;
     record_digests(store, &plans, &outcome)?;
+    for pushed in &outcome {
+        crate::image::event::record(store, "push", &pushed.reference.to_string());
+    }
     Ok(outcome)
 }
 
