@@ -38,6 +38,7 @@ pub async fn route(
         (&Method::POST, [id, "unpause"]) => pause(state, id, false).await,
         (&Method::POST, [id, "rename"]) => rename(state, id, query).await,
         (&Method::POST, [id, "wait"]) => super::wait::wait(state, id, &query).await,
+        (&Method::POST, [id, "exec"]) => super::exec::create(state, request, id).await,
         (&Method::POST, [id, "attach"]) => super::attach::attach(state, request, id, &query).await,
         (&Method::GET, [id, "logs"]) => super::logs::logs(state, id, &query).await,
         (&Method::GET, [id, "top"]) => super::live::top(state, id).await,
