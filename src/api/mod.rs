@@ -13,6 +13,7 @@ mod attach;
 mod containers;
 mod create_body;
 mod error;
+mod events;
 mod exec;
 mod filters;
 mod hijack;
