@@ -9,6 +9,7 @@
 //! caller, `cmd::system`, runs in it); store work, which blocks on flocks and files, goes to
 //! tokio's blocking pool.
 
+mod archive;
 mod attach;
 mod containers;
 mod create_body;
