@@ -204,3 +204,64 @@ pub async fn put(
     })
     .await
 }
+
+/// `berth ARGS` with its stdout streamed as a tar reply; a failure before the first byte is the
+/// reply's error instead.
+async fn stream_verb(state: Arc<State>, args: Vec<String>) -> Result<ApiResponse, ApiError> {
+    let store = state.store.clone();
+    let (mut child, first) = blocking(move || {
+        let mut command = Command::new("/proc/self/exe");
+        command.arg("--root").arg(store.root()).arg("--runroot").arg(store.runroot()).args(&args);
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| failed("starting berth", e))?;
+        let mut first = vec![0u8; 64 * 1024];
+        let n = child.stdout.as_mut().map_or(Ok(0), |out| out.read(&mut first)).unwrap_or(0);
+        if n == 0 {
+            return Err(child_error(child));
+        }
+        first.truncate(n);
+        Ok((child, first))
+    })
+    .await?;
+    let (tx, body) = channel();
+    let busy = Activity::busy(&state);
+    std::thread::spawn(move || {
+        let _busy = busy;
+        let Some(mut out) = child.stdout.take() else { return };
+        let mut chunk = first;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            if tx.blocking_send(Bytes::from(std::mem::take(&mut chunk))).is_err() {
+                let _ = child.kill();
+                break;
+            }
+            match out.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => chunk = buf[..n].to_vec(),
+            }
+        }
+        let _ = child.wait();
+    });
+    let mut response = Response::new(body);
+    response.headers_mut().insert("Content-Type", HeaderValue::from_static("application/x-tar"));
+    Ok(response)
+}
+
+/// `GET /containers/{id}/export`: the container's filesystem as a tar (`berth export`).
+pub async fn export(state: Arc<State>, id: &str) -> Result<ApiResponse, ApiError> {
+    stream_verb(state, vec!["export".into(), "--".into(), id.to_owned()]).await
+}
+
+/// `GET /images/{name}/get` and `GET /images/get?names=`: a docker-archive (`berth save`).
+pub async fn save(state: Arc<State>, names: Vec<String>) -> Result<ApiResponse, ApiError> {
+    if names.is_empty() {
+        return Err(ApiError::bad("no image named"));
+    }
+    let mut args = vec!["save".to_owned(), "--".to_owned()];
+    args.extend(names);
+    stream_verb(state, args).await
+}

@@ -38,6 +38,7 @@ pub async fn route(
         (&Method::POST, [id, "unpause"]) => pause(state, id, false).await,
         (&Method::POST, [id, "rename"]) => rename(state, id, query).await,
         (&Method::POST, [id, "wait"]) => super::wait::wait(state, id, &query).await,
+        (&Method::GET, [id, "export"]) => super::archive::export(state, id).await,
         (&Method::GET, [id, "archive"]) => super::archive::get(state, id, &query).await,
         (&Method::HEAD, [id, "archive"]) => super::archive::head(state, id, &query).await,
         (&Method::PUT, [id, "archive"]) => super::archive::put(state, request, id, &query).await,

@@ -35,6 +35,8 @@ pub async fn route(
         (&Method::GET, name, "history") if !name.is_empty() => history(state, name.to_owned()).await,
         (&Method::POST, name, "tag") if !name.is_empty() => tag(state, name.to_owned(), query).await,
         (&Method::DELETE, _, _) if !rest.is_empty() => delete(state, rest.to_owned(), query).await,
+        (&Method::GET, "", "get") => super::archive::save(state, query.all("names")).await,
+        (&Method::GET, name, "get") if !name.is_empty() => super::archive::save(state, vec![name.to_owned()]).await,
         (&Method::GET, "", "search") => Err(ApiError::NotImplemented("image search is not supported by berth".into())),
         _ => Err(ApiError::NoRoute),
     }

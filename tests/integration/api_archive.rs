@@ -39,3 +39,22 @@ fn docker_cp_copies_into_and_out_of_containers() {
     assert_eq!(std::fs::read_to_string(back.join("again.txt")).expect("again"), "one\n");
     env.assert_store_ok();
 }
+
+#[test]
+fn docker_export_and_save_stream_tars() {
+    let Some((env, service)) = service_env("docker export and save through the API") else { return };
+    service.docker_ok(&["create", "--name", "exported", "busybox", "true"]);
+    let tar = env.path("fs.tar");
+    service.docker_ok(&["export", "-o", tar.to_str().unwrap(), "exported"]);
+    let listing = std::process::Command::new("tar").arg("-tf").arg(&tar).output().expect("tar");
+    assert!(
+        String::from_utf8_lossy(&listing.stdout).lines().any(|l| l == "bin/busybox"),
+        "the rootfs is in the export"
+    );
+    let image = env.path("image.tar");
+    service.docker_ok(&["save", "-o", image.to_str().unwrap(), "busybox"]);
+    let listing = std::process::Command::new("tar").arg("-tf").arg(&image).output().expect("tar");
+    assert!(String::from_utf8_lossy(&listing.stdout).lines().any(|l| l == "manifest.json"), "a docker-archive");
+    let missing = service.docker(&["save", "-o", image.to_str().unwrap(), "no-such-image"]);
+    assert!(!missing.status.success());
+}
