@@ -171,26 +171,7 @@ pub async fn put(
         .stdout(Stdio::null())
         .spawn()
         .map_err(|e| failed("starting berth cp", e))?;
-    let Some(stdin) = child.stdin.take() else { return Err(failed("starting berth cp", "no stdin")) };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
-    let writer = std::thread::spawn(move || {
-        let mut stdin = stdin;
-        for chunk in rx {
-            if stdin.write_all(&chunk).is_err() {
-                return;
-            }
-        }
-    });
-    let mut body = request.into_body();
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else { break };
-        if let Ok(data) = frame.into_data()
-            && tx.send(data).is_err()
-        {
-            break;
-        }
-    }
-    drop(tx);
+    let writer = feed_body(&mut child, request).await?;
     blocking(move || {
         let _ = writer.join();
         let mut text = String::new();
@@ -264,4 +245,69 @@ pub async fn save(state: Arc<State>, names: Vec<String>) -> Result<ApiResponse, 
     let mut args = vec!["save".to_owned(), "--".to_owned()];
     args.extend(names);
     stream_verb(state, args).await
+}
+
+/// Writes the request's body to `child`'s stdin (closed at the body's end); the writer thread.
+async fn feed_body(child: &mut Child, request: Request<Incoming>) -> Result<std::thread::JoinHandle<()>, ApiError> {
+    let Some(stdin) = child.stdin.take() else { return Err(failed("starting berth", "no stdin")) };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
+    let writer = std::thread::spawn(move || {
+        let mut stdin = stdin;
+        for chunk in rx {
+            if stdin.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let mut body = request.into_body();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        if let Ok(data) = frame.into_data()
+            && tx.send(data).is_err()
+        {
+            break;
+        }
+    }
+    Ok(writer)
+}
+
+/// `POST /images/load`: the body's archive loaded by `berth load`; its report as JSON lines.
+pub async fn load(state: Arc<State>, request: Request<Incoming>) -> Result<ApiResponse, ApiError> {
+    let store = &state.store;
+    let mut child = Command::new("/proc/self/exe")
+        .arg("--root")
+        .arg(store.root())
+        .arg("--runroot")
+        .arg(store.runroot())
+        .args(["load", "--quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed("starting berth load", e))?;
+    let writer = feed_body(&mut child, request).await?;
+    blocking(move || {
+        let _ = writer.join();
+        let mut report = String::new();
+        if let Some(mut out) = child.stdout.take() {
+            let _ = out.read_to_string(&mut report);
+        }
+        let mut text = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            let _ = stderr.read_to_string(&mut text);
+        }
+        match child.wait() {
+            Ok(s) if s.success() => {
+                let lines: Vec<u8> = report
+                    .lines()
+                    .flat_map(|l| super::stream::json_line(&json!({ "stream": format!("{l}\n") })).to_vec())
+                    .collect();
+                let mut response = Response::new(super::http::full(lines));
+                response.headers_mut().insert("Content-Type", HeaderValue::from_static("application/json"));
+                Ok(response)
+            }
+            _ => Err(failure(&text)),
+        }
+    })
+    .await
 }

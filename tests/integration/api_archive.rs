@@ -55,6 +55,11 @@ fn docker_export_and_save_stream_tars() {
     service.docker_ok(&["save", "-o", image.to_str().unwrap(), "busybox"]);
     let listing = std::process::Command::new("tar").arg("-tf").arg(&image).output().expect("tar");
     assert!(String::from_utf8_lossy(&listing.stdout).lines().any(|l| l == "manifest.json"), "a docker-archive");
+    service.docker_ok(&["rm", "exported"]);
+    service.docker_ok(&["rmi", "busybox"]);
+    let loaded = service.docker_ok(&["load", "-i", image.to_str().unwrap()]);
+    assert!(loaded.contains("Loaded image"), "{loaded}");
+    assert_eq!(service.docker_ok(&["run", "--rm", "busybox", "echo", "back"]), "back\n");
     let missing = service.docker(&["save", "-o", image.to_str().unwrap(), "no-such-image"]);
     assert!(!missing.status.success());
 }
