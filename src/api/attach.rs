@@ -10,23 +10,19 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
+use hyper::Request;
 use hyper::body::Incoming;
-use hyper::header::HeaderValue;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::error::ApiError;
-use super::http::{ApiResponse, Query, channel, empty};
-use super::service::{Activity, State};
-use super::stream::{self, Kind};
+use super::http::{ApiResponse, Query};
+use super::service::State;
+use super::stream::Kind;
 use crate::container::protocol::{Message, recv_message, send_message};
 use crate::container::record::{Container, Status};
 use crate::container::start::{Launch, launch};
 
-/// What a relay hands an attached client: a chunk of output, or (dropped sender) the end.
-type Output = (Kind, Vec<u8>);
+use super::hijack::Output;
 
 /// One attached client: where its output goes, and its input (None once it closed stdin).
 struct Client {
@@ -158,7 +154,7 @@ fn relay(state: Arc<State>, id: String, connection: OwnedFd, clients: Vec<Client
 /// `POST /containers/{id}/attach?stream=1&stdin=&stdout=&stderr=`.
 pub async fn attach(
     state: Arc<State>,
-    mut request: Request<Incoming>,
+    request: Request<Incoming>,
     id: &str,
     query: &Query,
 ) -> Result<ApiResponse, ApiError> {
@@ -172,7 +168,7 @@ pub async fn attach(
     let tty = container.config.tty;
     let wants = |key: &str| query.flag(key);
     let (want_out, want_err, want_in) = (wants("stdout"), wants("stderr"), wants("stdin"));
-    let (out_tx, mut out_rx) = mpsc::channel::<Output>(64);
+    let (out_tx, out_rx) = mpsc::channel::<Output>(64);
     let (in_tx, in_rx) = mpsc::unbounded_channel();
     let client = Client { output: out_tx, stdin: want_in.then_some(in_rx) };
     match container.state.status {
@@ -193,68 +189,10 @@ pub async fn attach(
             .await?;
         }
     }
-    let content_type = if tty { stream::RAW } else { stream::MULTIPLEXED };
     let keep = move |kind: Kind| match kind {
         Kind::Stdout => want_out,
         Kind::Stderr => want_err,
         Kind::System => true,
     };
-    let upgrade = request.headers().get(hyper::header::UPGRADE).is_some();
-    if !upgrade {
-        // A plain client: the output as a streamed body, no input.
-        let (tx, body) = channel();
-        let busy = Activity::busy(&state);
-        tokio::spawn(async move {
-            let _busy = busy;
-            while let Some((kind, bytes)) = out_rx.recv().await {
-                if keep(kind) && tx.send(stream::frame(kind, &bytes, tty)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        return Ok(super::http::streaming(content_type, body));
-    }
-    let busy = Activity::busy(&state);
-    tokio::spawn(async move {
-        let _busy = busy;
-        let Ok(upgraded) = hyper::upgrade::on(&mut request).await else { return };
-        let (mut reader, mut writer) = tokio::io::split(TokioIo::new(upgraded));
-        let input = async move {
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                match reader.read(&mut buf).await {
-                    Ok(0) | Err(_) => {
-                        // The client half-closed (stdin's end); output keeps flowing.
-                        let _ = in_tx.send(None);
-                        std::future::pending::<()>().await;
-                    }
-                    Ok(n) => {
-                        if want_in {
-                            let _ = in_tx.send(Some(buf[..n].to_vec()));
-                        }
-                    }
-                }
-            }
-        };
-        let output = async move {
-            while let Some((kind, bytes)) = out_rx.recv().await {
-                if keep(kind) && writer.write_all(&stream::frame(kind, &bytes, tty)).await.is_err() {
-                    return;
-                }
-                let _ = writer.flush().await;
-            }
-            let _ = writer.shutdown().await;
-        };
-        tokio::select! {
-            _ = input => {}
-            _ = output => {}
-        }
-    });
-    let mut response = Response::new(empty());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    headers.insert("Content-Type", HeaderValue::from_static(content_type));
-    headers.insert("Connection", HeaderValue::from_static("Upgrade"));
-    headers.insert("Upgrade", HeaderValue::from_static("tcp"));
-    Ok(response)
+    Ok(super::hijack::serve(&state, request, tty, out_rx, want_in.then_some(in_tx), keep))
 }

@@ -98,6 +98,11 @@ impl Query {
         self.all.get(key).and_then(|v| v.last()).map(String::as_str)
     }
 
+    /// Every value of a key given more than once (`names=a&names=b`).
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.all.get(key).cloned().unwrap_or_default()
+    }
+
     /// Docker's booleans: `1`, `true`, `True` (anything but empty, `0`, `false`).
     pub fn flag(&self, key: &str) -> bool {
         self.get(key).is_some_and(|v| !matches!(v, "" | "0" | "false" | "False" | "FALSE"))

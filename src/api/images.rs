@@ -17,7 +17,7 @@ use crate::store::ImageRecord;
 
 pub async fn route(
     state: Arc<State>,
-    _request: Request<Incoming>,
+    request: Request<Incoming>,
     method: &Method,
     path: &str,
     query: Query,
@@ -35,6 +35,9 @@ pub async fn route(
         (&Method::GET, name, "history") if !name.is_empty() => history(state, name.to_owned()).await,
         (&Method::POST, name, "tag") if !name.is_empty() => tag(state, name.to_owned(), query).await,
         (&Method::DELETE, _, _) if !rest.is_empty() => delete(state, rest.to_owned(), query).await,
+        (&Method::POST, "", "load") => super::archive::load(state, request).await,
+        (&Method::GET, "", "get") => super::archive::save(state, query.all("names")).await,
+        (&Method::GET, name, "get") if !name.is_empty() => super::archive::save(state, vec![name.to_owned()]).await,
         (&Method::GET, "", "search") => Err(ApiError::NotImplemented("image search is not supported by berth".into())),
         _ => Err(ApiError::NoRoute),
     }

@@ -9,11 +9,15 @@
 //! caller, `cmd::system`, runs in it); store work, which blocks on flocks and files, goes to
 //! tokio's blocking pool.
 
+mod archive;
 mod attach;
 mod containers;
 mod create_body;
 mod error;
+mod events;
+mod exec;
 mod filters;
+mod hijack;
 mod http;
 mod images;
 mod listener;

@@ -11,7 +11,7 @@ use hyper::{Method, Request};
 use super::error::ApiError;
 use super::http::{ApiResponse, Query};
 use super::service::State;
-use super::{containers, images, networks, system, volumes};
+use super::{containers, events, exec, images, networks, system, volumes};
 
 pub async fn route(state: Arc<State>, request: Request<Incoming>) -> ApiResponse {
     let mut response = match dispatch(state, request).await {
@@ -50,9 +50,11 @@ async fn dispatch(state: Arc<State>, request: Request<Incoming>) -> Result<ApiRe
     match (&method, segments.as_slice()) {
         (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::ping(&method)),
         (&Method::GET, ["version"]) => Ok(system::version()),
+        (&Method::GET, ["events"]) => events::events(state, &query).await,
         (&Method::GET, ["info"]) => system::info(state).await,
         (_, ["containers", ..]) => containers::route(state, request, &method, &segments[1..], query).await,
         (_, ["images", ..]) => images::route(state, request, &method, &path["/images".len()..], query).await,
+        (_, ["exec", ..]) => exec::route(state, request, &method, &segments[1..], query).await,
         (_, ["volumes", ..]) => volumes::route(state, request, &method, &segments[1..], query).await,
         (_, ["networks", ..]) => networks::route(state, request, &method, &segments[1..], query).await,
         _ => Err(ApiError::NoRoute),

@@ -37,6 +37,7 @@ pub struct State {
     pub store: Store,
     pub settings: Settings,
     pub hub: super::attach::Hub,
+    pub execs: super::exec::Execs,
     pub activity: Activity,
 }
 
@@ -81,7 +82,13 @@ pub fn serve(store: Store, settings: Settings, options: ServeOptions) -> Result<
         (None, None) => listener::bind(&Address::Unix(settings.runroot.join("docker.sock")), false)?,
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ServeError::Runtime)?;
-    let state = Arc::new(State { store, settings, hub: Default::default(), activity: Activity::default() });
+    let state = Arc::new(State {
+        store,
+        settings,
+        hub: Default::default(),
+        execs: Default::default(),
+        activity: Activity::default(),
+    });
     *state.activity.last_close.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     eprintln!("berth: serving the Docker API on {}", listener.describe());
     runtime.block_on(accept_loop(state, listener, options.idle))

@@ -44,6 +44,24 @@ pub fn set_window_size(fd: BorrowedFd, rows: u16, cols: u16) {
     unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &size) };
 }
 
+/// Makes the child `command` starts the leader of a new session whose controlling terminal is
+/// its standard input (a pty's slave), as a login's terminal is: the API's `exec -t` runs the
+/// exec'd program on a pty the service made, and the service itself has no terminal.
+pub fn controlling_terminal_on_stdin(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and calls only setsid and ioctl, which are
+    // async-signal-safe, on no data of the parent's.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 pub fn window_size(fd: BorrowedFd) -> Option<(u16, u16)> {
     let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCGWINSZ writes into a winsize struct we own for the duration of the call.

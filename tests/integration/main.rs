@@ -10,6 +10,9 @@
 //! source itself against the guide's layering rules. Tests of the harness itself are below.
 
 mod api;
+mod api_archive;
+mod api_events;
+mod api_exec;
 mod api_raw;
 mod archive;
 mod assemble;
