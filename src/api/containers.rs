@@ -273,7 +273,7 @@ async fn delete(state: Arc<State>, id: &str, query: Query) -> Result<ApiResponse
 
 async fn prune(state: Arc<State>) -> Result<ApiResponse, ApiError> {
     blocking(move || {
-        let pruned = lifecycle::prune(&state.store)?;
+        let pruned = lifecycle::prune(&state.store, &|_| false)?;
         Ok(ok_json(&json!({ "ContainersDeleted": pruned.ids, "SpaceReclaimed": pruned.bytes })))
     })
     .await

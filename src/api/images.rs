@@ -237,7 +237,8 @@ async fn prune(state: Arc<State>, query: Query) -> Result<ApiResponse, ApiError>
     let words = super::filters::parse(query.get("filters"))?;
     let all = super::filters::values(&words, "dangling").any(|v| matches!(v, "false" | "0"));
     blocking(move || {
-        let pruned = crate::image::remove::prune_images(&state.store, all, crate::container::query::image_users)?;
+        let pruned =
+            crate::image::remove::prune_images(&state.store, all, crate::container::query::image_users, &|_| false)?;
         let deleted: Vec<Value> = pruned.removed.iter().map(|i| json!({ "Deleted": i.id })).collect();
         Ok(ok_json(&json!({ "ImagesDeleted": deleted, "SpaceReclaimed": pruned.reclaimed })))
     })
