@@ -133,13 +133,20 @@ pub async fn get(state: Arc<State>, id: &str, query: &Query) -> Result<ApiRespon
     let id = id.to_owned();
     let store = state.store.clone();
     let lookup_path = path.clone();
-    let (mut child, header) = blocking(move || open_archive(&store, &id, &lookup_path)).await?;
+    let (child, header) = blocking(move || open_archive(&store, &id, &lookup_path)).await?;
+    let stat = path_stat(&header, &path);
+    Ok(with_stat(tar_from_child(&state, child, header.to_vec()), stat))
+}
+
+/// A tar response streamed from `child`'s standard output, `first` (already read from it)
+/// first; the child is killed when the client goes away.
+fn tar_from_child(state: &Arc<State>, mut child: Child, first: Vec<u8>) -> ApiResponse {
     let (tx, body) = channel();
-    let busy = Activity::busy(&state);
+    let busy = Activity::busy(state);
     std::thread::spawn(move || {
         let _busy = busy;
         let Some(mut out) = child.stdout.take() else { return };
-        let mut chunk = header.to_vec();
+        let mut chunk = first;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             if !chunk.is_empty() && tx.blocking_send(Bytes::from(std::mem::take(&mut chunk))).is_err() {
@@ -155,7 +162,7 @@ pub async fn get(state: Arc<State>, id: &str, query: &Query) -> Result<ApiRespon
     });
     let mut response = Response::new(body);
     response.headers_mut().insert("Content-Type", HeaderValue::from_static("application/x-tar"));
-    Ok(with_stat(response, path_stat(&header, &path)))
+    response
 }
 
 /// PUT: the request's tar extracted in the directory `path`.
@@ -190,7 +197,7 @@ pub async fn put(
 /// reply's error instead.
 async fn stream_verb(state: Arc<State>, args: Vec<String>) -> Result<ApiResponse, ApiError> {
     let store = state.store.clone();
-    let (mut child, first) = blocking(move || {
+    let (child, first) = blocking(move || {
         let mut command = Command::new("/proc/self/exe");
         command.arg("--root").arg(store.root()).arg("--runroot").arg(store.runroot()).args(&args);
         let mut child = command
@@ -208,28 +215,7 @@ async fn stream_verb(state: Arc<State>, args: Vec<String>) -> Result<ApiResponse
         Ok((child, first))
     })
     .await?;
-    let (tx, body) = channel();
-    let busy = Activity::busy(&state);
-    std::thread::spawn(move || {
-        let _busy = busy;
-        let Some(mut out) = child.stdout.take() else { return };
-        let mut chunk = first;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            if tx.blocking_send(Bytes::from(std::mem::take(&mut chunk))).is_err() {
-                let _ = child.kill();
-                break;
-            }
-            match out.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => chunk = buf[..n].to_vec(),
-            }
-        }
-        let _ = child.wait();
-    });
-    let mut response = Response::new(body);
-    response.headers_mut().insert("Content-Type", HeaderValue::from_static("application/x-tar"));
-    Ok(response)
+    Ok(tar_from_child(&state, child, first))
 }
 
 /// `GET /containers/{id}/export`: the container's filesystem as a tar (`berth export`).
