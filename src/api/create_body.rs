@@ -2,6 +2,8 @@
 //! `run`'s flags ([`CreateFlags`]), so the API's containers are made by the same checks and
 //! code as the CLI's. A field berth cannot honour is refused by name, never dropped.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
@@ -47,13 +49,19 @@ fn number(object: &Map<String, Value>, field: &str) -> Result<Option<i64>, ApiEr
 
 /// `{"K": "V"}` as `K=V` words.
 fn labels(value: Option<&Value>, field: &str) -> Result<Vec<String>, ApiError> {
+    Ok(string_map(value, field)?.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
+}
+
+/// A JSON object of strings (labels, driver options); absent or null is empty.
+pub(super) fn string_map(value: Option<&Value>, field: &str) -> Result<BTreeMap<String, String>, ApiError> {
     match value {
-        None | Some(Value::Null) => Ok(Vec::new()),
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
         Some(Value::Object(map)) => map
             .iter()
-            .map(|(k, v)| match v {
-                Value::String(v) => Ok(format!("{k}={v}")),
-                _ => Err(ApiError::bad(format!("{field}: {k}: expected a string"))),
+            .map(|(k, v)| {
+                v.as_str()
+                    .map(|v| (k.clone(), v.to_owned()))
+                    .ok_or_else(|| ApiError::bad(format!("{field}.{k}: expected a string")))
             })
             .collect(),
         Some(_) => Err(ApiError::bad(format!("{field}: expected an object"))),

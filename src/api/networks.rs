@@ -1,13 +1,13 @@
 //! `/networks`: list, inspect, create, delete, connect, disconnect, prune, through the network
 //! module and `container::net_connect` / `net_locks` (what `berth network` runs).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 
+use super::create_body::string_map;
 use super::error::ApiError;
 use super::http::{ApiResponse, Query, blocking, ok_json, read_json, status};
 use super::service::State;
@@ -91,21 +91,6 @@ async fn inspect_one(state: Arc<State>, id: &str) -> Result<ApiResponse, ApiErro
     .await
 }
 
-fn strings_map(value: Option<&Value>, field: &str) -> Result<BTreeMap<String, String>, ApiError> {
-    match value {
-        None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| {
-                v.as_str()
-                    .map(|v| (k.clone(), v.to_owned()))
-                    .ok_or_else(|| ApiError::bad(format!("{field}.{k}: expected a string")))
-            })
-            .collect(),
-        Some(_) => Err(ApiError::bad(format!("{field}: expected an object"))),
-    }
-}
-
 async fn create(state: Arc<State>, request: Request<Incoming>) -> Result<ApiResponse, ApiError> {
     let body = read_json(request.into_body()).await?;
     let name = body
@@ -118,8 +103,8 @@ async fn create(state: Arc<State>, request: Request<Incoming>) -> Result<ApiResp
         driver: body.get("Driver").and_then(Value::as_str).unwrap_or("").to_owned(),
         internal: body.get("Internal").and_then(Value::as_bool).unwrap_or(false),
         ipv6: body.get("EnableIPv6").and_then(Value::as_bool).unwrap_or(false),
-        labels: strings_map(body.get("Labels"), "Labels")?,
-        options: strings_map(body.get("Options"), "Options")?,
+        labels: string_map(body.get("Labels"), "Labels")?,
+        options: string_map(body.get("Options"), "Options")?,
         ..Default::default()
     };
     for config in body.pointer("/IPAM/Config").and_then(Value::as_array).into_iter().flatten() {

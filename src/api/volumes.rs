@@ -1,13 +1,13 @@
 //! `/volumes`: list, create, inspect, delete, prune, through `container::volumes` (what
 //! `berth volume` runs).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 
+use super::create_body::string_map;
 use super::error::ApiError;
 use super::http::{ApiResponse, Query, blocking, ok_json, read_json, status};
 use super::service::State;
@@ -27,21 +27,6 @@ pub async fn route(
         (&Method::GET, [name]) => inspect(state, name).await,
         (&Method::DELETE, [name]) => delete(state, name, query).await,
         _ => Err(ApiError::NoRoute),
-    }
-}
-
-fn string_map(value: Option<&Value>, field: &str) -> Result<BTreeMap<String, String>, ApiError> {
-    match value {
-        None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(Value::Object(map)) => map
-            .iter()
-            .map(|(k, v)| {
-                v.as_str()
-                    .map(|v| (k.clone(), v.to_owned()))
-                    .ok_or_else(|| ApiError::bad(format!("{field}.{k}: expected a string")))
-            })
-            .collect(),
-        Some(_) => Err(ApiError::bad(format!("{field}: expected an object"))),
     }
 }
 
