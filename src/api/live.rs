@@ -68,14 +68,7 @@ fn sample(c: &Container) -> Value {
     let stats = cgroup_of(c).map(|g| g.stats());
     let net = crate::container::top::network_io(c.state.pid);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let host_memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-        })
-        .map_or(0, |kb| kb * 1024);
+    let host_memory = crate::container::top::host_memory();
     let (usage, limit, inactive, cpu, pids) = stats.map_or((0, host_memory, 0, 0, 0), |s| {
         (s.memory_usage, s.memory_limit.unwrap_or(host_memory), s.memory_inactive_file, s.cpu_usage_ns, s.pids_current)
     });

@@ -99,7 +99,7 @@ pub async fn info(state: Arc<State>) -> Result<ApiResponse, ApiError> {
             "Architecture": std::env::consts::ARCH,
             "KernelVersion": kernel(),
             "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
-            "MemTotal": mem_total(),
+            "MemTotal": crate::container::top::host_memory(),
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": cgroup,
             "LoggingDriver": "json-file",
@@ -115,15 +115,4 @@ pub async fn info(state: Arc<State>) -> Result<ApiResponse, ApiError> {
         })))
     })
     .await?
-}
-
-fn mem_total() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-        })
-        .map_or(0, |kb| kb * 1024)
 }

@@ -83,17 +83,6 @@ fn decimal_size(bytes: u64) -> String {
     custom_size(bytes as f64, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB"], 3)
 }
 
-fn host_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 const UNKNOWN: &str = "--";
 
 /// One row of `stats`, from two samples of one container.
@@ -200,7 +189,7 @@ pub fn run(ctx: &Ctx, args: StatsArgs) -> Result<u8> {
     if let Some(format) = args.format.as_deref().filter(|f| !matches!(*f, "table" | "json")) {
         Template::parse(format)?;
     }
-    let memory = host_memory();
+    let memory = crate::container::top::host_memory();
     let clear = !args.no_stream && std::io::stdout().is_terminal();
     let mut previous: BTreeMap<String, Sample> = BTreeMap::new();
     let mut warned = std::collections::BTreeSet::new();

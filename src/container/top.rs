@@ -188,6 +188,19 @@ pub fn top_rows(pids: &[i32]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The host's memory in bytes (MemTotal), the limit `stats` and `info` show for a container
+/// without one; 0 when /proc/meminfo cannot be read.
+pub fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
 /// Bytes received and sent on the network interfaces (loopback aside) of the network
 /// namespace process `pid` is in.
 pub fn network_io(pid: i32) -> Option<(u64, u64)> {
